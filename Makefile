@@ -1,0 +1,81 @@
+# tradebridge: every task a developer or CI runs. `make` alone lists them.
+# Everything installs what it needs into ./.venv and ./target; nothing is expected to be pre-installed
+# beyond Python 3.11+, a Rust toolchain and a C compiler.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export VIRTUAL_ENV := $(abspath $(VENV))
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+# Rust binaries the Python tests and the demo start (conformance testee, bus peer, engine, health server).
+export TRADEBRIDGE_BIN_DIR ?= $(abspath target/release)
+CARGO_FLAGS := --release --workspace --exclude tradebridge-py
+PYTEST_FLAGS ?= -q
+
+.PHONY: help
+help: ## List the tasks
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/.deps: pyproject.toml mocks/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip "maturin>=1.7,<2"
+	$(VENV)/bin/maturin develop --release -E test -q
+	$(PY) -m pip install -q --no-deps -e mocks
+	touch $@
+
+.PHONY: dev
+dev: $(VENV)/.deps ## Create or refresh .venv: SDK in develop mode (native module rebuilt), mocks, test tools
+	$(VENV)/bin/maturin develop --release --skip-install -q
+	$(PY) -c "import tradebridge._native, tradebridge_mocks"
+
+.PHONY: build
+build: ## Build the Rust workspace (libraries and binaries, release)
+	cargo build $(CARGO_FLAGS) --all-targets
+
+.PHONY: test
+test: dev build test-rust test-python conformance ## Everything CI runs: Rust tests, pytest tests/, pytest conformance/
+
+.PHONY: test-rust
+test-rust: ## Rust unit and integration tests
+	cargo test $(CARGO_FLAGS)
+
+.PHONY: test-python
+test-python: ## Python unit and integration tests (tests/)
+	$(PY) -m pytest tests $(PYTEST_FLAGS)
+
+.PHONY: conformance
+conformance: ## Cross-language conformance (conformance/): vectors, sockets, HTTP, latency budgets
+	$(PY) -m pytest conformance $(PYTEST_FLAGS)
+
+.PHONY: lint
+lint: dev ## ruff, mypy, mypy.stubtest over the native stub, cargo fmt --check, clippy
+	$(PY) -m ruff check sdk mocks tests conformance ci
+	$(PY) -m ruff format --check sdk mocks tests conformance ci
+	$(PY) -m mypy
+	$(PY) -m mypy.stubtest tradebridge._native --allowlist ci/stubtest-allowlist.txt
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --release -- -D warnings
+
+.PHONY: fmt
+fmt: ## Format Python and Rust in place
+	$(PY) -m ruff format sdk mocks tests conformance ci
+	$(PY) -m ruff check --fix sdk mocks tests conformance ci
+	cargo fmt --all
+
+.PHONY: bench
+bench: dev build ## Benchmarks: ours and the baselines side by side, ratios printed (pytest-benchmark, criterion)
+	$(PY) -m pytest benches -q -p no:randomly --benchmark-only --benchmark-columns=median,ops,rounds
+	cargo bench --workspace --exclude tradebridge-py
+
+.PHONY: demo
+demo: dev build ## Run the guide's complete trading flow locally (mock broker and market data, no credentials)
+	$(VENV)/bin/tradebridge demo $(DEMO_ARGS)
+
+.PHONY: clean
+clean: ## Remove build products and the virtualenv
+	cargo clean
+	rm -rf $(VENV) .pytest_cache .benchmarks .mypy_cache .ruff_cache reports
