@@ -1,0 +1,74 @@
+"""What a burst of 10,000 health requests costs a service's main loop.
+
+Each server runs in its own process next to a simulated main loop ticking every 1 ms (the Rust
+``health-probe-server`` and ``python -m tradebridge.health.probe``, the Python one with the server in the
+loop or in its own thread). The baseline is the same loop with no requests; the table prints tick
+lateness (how late a 1 ms tick fires) idle vs. under the burst, and the ratio. The load generator
+(``conformance.health.loadgen``: aiohttp, keep-alive, 50 concurrent) runs in this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from conformance.health.conftest import ProbeProcess
+from conformance.health.loadgen import burst
+
+BURST = 10_000
+VARIANTS = ("rust", "python-thread", "python-loop")
+_rows: dict[str, dict[str, Any]] = {}
+
+
+def _measure(variant: str) -> dict[str, Any]:
+    implementation, _, mode = variant.partition("-")
+    probe = ProbeProcess(
+        implementation, "bench", "--tick-ms", "1", *(["--thread"] if mode == "thread" else [])
+    )
+    try:
+        time.sleep(0.3)
+        probe.command("lag reset")
+        time.sleep(2.0)
+        idle = probe.tick_lag()
+        probe.command("lag reset")
+        result = asyncio.run(burst(probe.url, BURST, concurrency=50))
+        loaded = probe.tick_lag()
+    finally:
+        probe.close()
+    assert result.errors == [] and result.statuses == {200: BURST}
+    return {"idle": idle, "burst": loaded, "rate": result.rate, "elapsed_s": result.elapsed_s}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_main_loop_tick_lag_under_burst(benchmark: Any, variant: str) -> None:
+    row = benchmark.pedantic(_measure, args=(variant,), rounds=1, iterations=1)
+    benchmark.extra_info.update(
+        {
+            "requests_per_s": round(row["rate"]),
+            **{f"idle_{k}": round(v, 1) for k, v in row["idle"].items()},
+            **{f"burst_{k}": round(v, 1) for k, v in row["burst"].items()},
+        }
+    )
+    _rows[variant] = row
+    if len(_rows) == len(VARIANTS):
+        _print_table()
+
+
+def _print_table() -> None:
+    print("\n\nmain-loop tick lateness (1 ms ticks), idle vs. a 10,000-request burst")
+    print(
+        f"{'server':<14}{'req/s':>8}{'idle p50':>10}{'burst p50':>11}{'ratio':>7}"
+        f"{'idle p99':>10}{'burst p99':>11}{'ratio':>7}{'burst max':>11}{'ticks/s':>9}"
+    )
+    for variant, row in _rows.items():
+        idle, loaded = row["idle"], row["burst"]
+        ticks_per_s = loaded["ticks"] / row["elapsed_s"]
+        print(
+            f"{variant:<14}{row['rate']:>8.0f}"
+            f"{idle['p50_us']:>8.0f}us{loaded['p50_us']:>9.0f}us{loaded['p50_us'] / max(idle['p50_us'], 1):>6.1f}x"
+            f"{idle['p99_us']:>8.0f}us{loaded['p99_us']:>9.0f}us{loaded['p99_us'] / max(idle['p99_us'], 1):>6.1f}x"
+            f"{loaded['max_us']:>9.0f}us{ticks_per_s:>9.0f}"
+        )

@@ -1,0 +1,304 @@
+"""The codec conformance harness: vectors, the two testees behind one interface, value comparison.
+
+The Rust testee is the ``contracts-testee`` binary speaking one JSON request and one JSON response per
+line on stdin/stdout; the Python testee answers the same requests in-process. Both report what a decode
+produced as the JSON *their encoder writes*, so comparing them compares what actually crosses the wire.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import selectors
+import struct
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import jsonschema
+import msgspec
+import referencing
+import tradebridge.contracts as contracts
+from tradebridge.errors import ContractError
+from tradebridge.testing import rust_binary
+
+ROOT = Path(__file__).resolve().parents[2]
+VECTORS_DIR = ROOT / "conformance" / "vectors"
+SCHEMAS_DIR = ROOT / "contracts" / "v1"
+KNOWN_FAILURES_DIR = Path(__file__).resolve().parent / "known_failures"
+IMPLEMENTATIONS = ("python", "rust", "jsonschema")
+
+PYTHON_TYPES: dict[str, Any] = {
+    "bar_update": contracts.BarUpdate,
+    "trade_update": contracts.TradeUpdate,
+    "quote_update": contracts.QuoteUpdate,
+    "signal": contracts.Signal,
+    "order_update": contracts.OrderUpdate,
+    "heartbeat": contracts.Heartbeat,
+    "health": contracts.Health,
+    "readiness": contracts.Readiness,
+    "market_message": contracts.MarketMessage,
+    "message": contracts.AnyMessage,
+}
+TOPIC_SCHEMAS = {
+    "market": "market_message",
+    "signal": "signal",
+    "order": "order_update",
+    "system": "heartbeat",
+}
+
+
+@dataclass(frozen=True)
+class Vector:
+    id: str
+    path: Path
+    message: str
+    payload: bytes
+    valid: bool
+    canonical: Any = None
+    code: str | None = None
+    error_path: str | None = None
+    max_size: int = contracts.DEFAULT_MAX_SIZE
+    schema_check: bool = True
+    description: str = ""
+
+
+def load_vectors() -> list[Vector]:
+    vectors = []
+    for path in sorted(VECTORS_DIR.glob("*/*.json")):
+        body = json.loads(path.read_text(encoding="utf-8"))
+        if "input" in body:
+            payload = json.dumps(body["input"], separators=(",", ":"), ensure_ascii=False).encode()
+        elif "input_text" in body:
+            payload = body["input_text"].encode("utf-8")
+        else:
+            payload = bytes.fromhex(body.get("input_hex", ""))
+        error = body.get("error", {})
+        vectors.append(
+            Vector(
+                id=f"{path.parent.name}/{path.stem}",
+                path=path,
+                message=body["message"],
+                payload=payload,
+                valid=body["valid"],
+                canonical=body.get("canonical"),
+                code=error.get("code"),
+                error_path=error.get("path"),
+                max_size=body.get("max_size", contracts.DEFAULT_MAX_SIZE),
+                schema_check=body.get("schema_check", True),
+                description=body["description"],
+            )
+        )
+    return vectors
+
+
+@dataclass
+class Outcome:
+    """What one implementation made of one input."""
+
+    ok: bool
+    value: Any = None
+    payload: bytes = b""
+    topic: str | None = None
+    code: str | None = None
+    path: str | None = None
+    message: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        return "accepted" if self.ok else f"refused {self.code} at {self.path}: {self.message}"
+
+
+class Testee(Protocol):
+    __test__ = False
+    name: str
+
+    def decode(self, message: str, payload: bytes, max_size: int = ...) -> Outcome: ...
+    def encode(self, message: str, value: Any) -> Outcome: ...
+    def roundtrip(self, message: str, payload: bytes) -> Outcome: ...
+    def decode_frame(self, frame: bytes, max_size: int = ...) -> Outcome: ...
+
+
+class PythonTestee:
+    """The SDK's codec, in-process."""
+
+    name = "python"
+
+    def _decoded(self, message: Any, payload: bytes | None = None) -> Outcome:
+        encoded = contracts.encode(message) if payload is None else payload
+        return Outcome(ok=True, value=msgspec.json.decode(encoded), payload=encoded)
+
+    def decode(self, message: str, payload: bytes, max_size: int = contracts.DEFAULT_MAX_SIZE) -> Outcome:
+        try:
+            return self._decoded(contracts.decode(payload, type=PYTHON_TYPES[message], max_size=max_size))
+        except ContractError as exc:
+            return Outcome(ok=False, code=exc.code, path=exc.path, message=exc.detail)
+
+    def encode(self, message: str, value: Any) -> Outcome:
+        # Python builds a typed message from the value with msgspec.convert (no JSON involved), then encodes.
+        try:
+            typed = msgspec.convert(value, type=PYTHON_TYPES[message])
+        except msgspec.ValidationError as exc:
+            return Outcome(ok=False, code="invalid_value", path="$", message=str(exc))
+        return self._decoded(typed)
+
+    def roundtrip(self, message: str, payload: bytes) -> Outcome:
+        first = self.decode(message, payload)
+        return self.decode(message, first.payload) if first.ok else first
+
+    def decode_frame(self, frame: bytes, max_size: int = contracts.DEFAULT_MAX_SIZE) -> Outcome:
+        try:
+            topic, message = contracts.decode_frame(frame, max_size=max_size)
+        except ContractError as exc:
+            return Outcome(ok=False, code=exc.code, path=exc.path, message=exc.detail)
+        outcome = self._decoded(message, None)
+        outcome.topic = topic
+        outcome.payload = contracts.encode_frame(message)
+        return outcome
+
+
+class RustTestee:
+    """``contracts-testee`` as a child process; one request line, one response line."""
+
+    name = "rust"
+
+    def __init__(self, timeout: float = 10.0) -> None:
+        self.timeout = timeout
+        self.process = subprocess.Popen(
+            [str(rust_binary("contracts-testee"))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self._selector = selectors.DefaultSelector()
+        assert self.process.stdout is not None
+        self._selector.register(self.process.stdout, selectors.EVENT_READ)
+        self._next_id = 0
+
+    def request(self, op: str, **fields: Any) -> dict[str, Any]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self._next_id += 1
+        line = json.dumps({"id": self._next_id, "op": op, **fields}) + "\n"
+        self.process.stdin.write(line.encode())
+        self.process.stdin.flush()
+        if not self._selector.select(self.timeout):
+            raise TimeoutError(f"contracts-testee did not answer {op} within {self.timeout} s")
+        answer = self.process.stdout.readline()
+        if not answer:
+            stderr = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
+            raise RuntimeError(f"contracts-testee exited ({self.process.poll()}): {stderr}")
+        response: dict[str, Any] = json.loads(answer)
+        assert response.get("id") == self._next_id, response
+        if response.get("code") in ("panic", "bad_request"):
+            raise AssertionError(f"contracts-testee {response['code']}: {response.get('message')}")
+        return response
+
+    def _outcome(self, response: dict[str, Any]) -> Outcome:
+        if response["ok"]:
+            return Outcome(
+                ok=True,
+                value=response["value"],
+                payload=bytes.fromhex(response["payload_hex"]),
+                topic=response.get("topic"),
+            )
+        return Outcome(ok=False, code=response["code"], path=response["path"], message=response["message"])
+
+    def decode(self, message: str, payload: bytes, max_size: int = contracts.DEFAULT_MAX_SIZE) -> Outcome:
+        return self._outcome(
+            self.request("decode", message=message, payload_hex=payload.hex(), max_size=max_size)
+        )
+
+    def encode(self, message: str, value: Any) -> Outcome:
+        return self._outcome(self.request("encode", message=message, value=value))
+
+    def roundtrip(self, message: str, payload: bytes) -> Outcome:
+        return self._outcome(self.request("roundtrip", message=message, payload_hex=payload.hex()))
+
+    def decode_frame(self, frame: bytes, max_size: int = contracts.DEFAULT_MAX_SIZE) -> Outcome:
+        return self._outcome(self.request("decode_frame", payload_hex=frame.hex(), max_size=max_size))
+
+    def close(self) -> None:
+        if self.process.stdin:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream:
+                stream.close()
+        self._selector.close()
+
+
+def schema_registry() -> referencing.Registry[Any]:
+    resources = []
+    for path in sorted(SCHEMAS_DIR.glob("*.schema.json")):
+        schema = json.loads(path.read_text())
+        resources.append((schema["$id"], referencing.Resource.from_contents(schema)))
+    return referencing.Registry().with_resources(resources)
+
+
+class SchemaOracle:
+    """python-jsonschema over ``contracts/v1``: the independent third opinion on accept/reject."""
+
+    name = "jsonschema"
+
+    def __init__(self) -> None:
+        self.registry = schema_registry()
+        base = "https://tradebridge.dev/contracts/v1/"
+        bus = ["bar_update", "trade_update", "quote_update", "signal", "order_update", "heartbeat"]
+        self.schemas: dict[str, Any] = {
+            path.name.removesuffix(".schema.json"): json.loads(path.read_text())
+            for path in SCHEMAS_DIR.glob("*.schema.json")
+        }
+        self.schemas["message"] = {
+            "required": ["type"],
+            "oneOf": [{"$ref": f"{base}{n}.schema.json"} for n in bus],
+        }
+
+    def accepts(self, message: str, payload: bytes) -> tuple[bool, str]:
+        if message == "frame":
+            topic, _, payload = payload.partition(b" ")
+            message = TOPIC_SCHEMAS.get(topic.decode("ascii", "replace"), "")
+            if not message:
+                return False, f"no schema for topic {topic!r}"
+        try:
+            document = json.loads(payload.decode("utf-8"), parse_constant=_refuse_constant)
+        except (ValueError, RecursionError) as exc:
+            return False, f"not JSON: {exc}"
+        validator = jsonschema.Draft202012Validator(self.schemas[message], registry=self.registry)
+        error = jsonschema.exceptions.best_match(validator.iter_errors(document))
+        return (error is None), ("" if error is None else f"{error.json_path}: {error.message}")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def same(left: Any, right: Any) -> bool:
+    """Value equality with JSON types kept apart and floats compared bit for bit."""
+    if isinstance(left, bool) or isinstance(right, bool):
+        return type(left) is type(right) and left == right
+    if isinstance(left, float) or isinstance(right, float):
+        if not (isinstance(left, float) and isinstance(right, float)):
+            return False
+        if math.isnan(left) or math.isnan(right):
+            return math.isnan(left) and math.isnan(right)
+        return struct.pack("<d", left) == struct.pack("<d", right)
+    if isinstance(left, dict) and isinstance(right, dict):
+        return left.keys() == right.keys() and all(same(left[k], right[k]) for k in left)
+    if isinstance(left, list) and isinstance(right, list):
+        return len(left) == len(right) and all(same(a, b) for a, b in zip(left, right, strict=True))
+    return type(left) is type(right) and left == right
+
+
+def load_known_failures() -> dict[str, set[str]]:
+    """Per implementation, the vector ids it is known to get wrong (``#`` starts a comment)."""
+    known: dict[str, set[str]] = {}
+    for name in IMPLEMENTATIONS:
+        path = KNOWN_FAILURES_DIR / f"{name}.txt"
+        lines = path.read_text().splitlines() if path.exists() else []
+        known[name] = {line.split("#", 1)[0].strip() for line in lines} - {""}
+    return known

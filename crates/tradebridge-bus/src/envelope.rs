@@ -1,0 +1,58 @@
+//! Access to the envelope fields (`seq`, `source`) that the bus writes into every message.
+
+use tradebridge_contracts::{
+    BarUpdate, Framed, Heartbeat, Message, OrderUpdate, QuoteUpdate, Signal, TradeUpdate,
+};
+
+/// A bus message whose envelope the publisher can read and clear: every contract message and
+/// [`Message`]. Implemented here so that publishing never needs to know the concrete type.
+pub trait Envelope: Framed + Clone {
+    fn seq(&self) -> Option<u64>;
+    fn source(&self) -> Option<&str>;
+    /// Remove `seq` and `source` (a republished message takes its new publisher's numbering).
+    fn clear_envelope(&mut self);
+}
+
+macro_rules! envelope_of_struct {
+    ($($name:ident),*) => {$(
+        impl Envelope for $name {
+            fn seq(&self) -> Option<u64> {
+                self.seq
+            }
+            fn source(&self) -> Option<&str> {
+                self.source.as_deref()
+            }
+            fn clear_envelope(&mut self) {
+                self.seq = None;
+                self.source = None;
+            }
+        }
+    )*};
+}
+
+envelope_of_struct!(BarUpdate, TradeUpdate, QuoteUpdate, Signal, OrderUpdate, Heartbeat);
+
+macro_rules! each_variant {
+    ($message:expr, $inner:ident => $body:expr) => {
+        match $message {
+            Message::BarUpdate($inner) => $body,
+            Message::TradeUpdate($inner) => $body,
+            Message::QuoteUpdate($inner) => $body,
+            Message::Signal($inner) => $body,
+            Message::OrderUpdate($inner) => $body,
+            Message::Heartbeat($inner) => $body,
+        }
+    };
+}
+
+impl Envelope for Message {
+    fn seq(&self) -> Option<u64> {
+        each_variant!(self, m => m.seq)
+    }
+    fn source(&self) -> Option<&str> {
+        each_variant!(self, m => m.source.as_deref())
+    }
+    fn clear_envelope(&mut self) {
+        each_variant!(self, m => m.clear_envelope())
+    }
+}

@@ -1,0 +1,58 @@
+//! Decode and encode of `BarUpdate` and `Signal`: the typed codec with full validation next to a bare
+//! serde struct (no validation, no tag check) and untyped `serde_json::Value`, in one run.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use serde::{Deserialize, Serialize};
+use tradebridge_contracts::{decode, encode, BarUpdate, MarketMessage, Signal};
+
+const BAR: &[u8] = br#"{"type":"BarUpdate","symbol":"AAPL","open":150.0,"high":152.5,"low":149.5,"close":151.0,"volume":1000000.0,"timestamp":1729530000123,"schema_version":"1.0"}"#;
+const SIGNAL: &[u8] = br#"{"type":"Signal","symbol":"AAPL","direction":"long","strength":0.85,"timestamp":1729530000123,"features":[151.0,55.2,0.12,0.1,0.02,150.8,150.1,0.02,150.5,0.003,1000000.0,0.02],"metadata":{"strategy":"ml-predictor","model":"v3"},"schema_version":"1.0"}"#;
+
+/// The baseline: what a service would write with plain serde and no contract.
+#[derive(Serialize, Deserialize)]
+struct BareBar {
+    symbol: String,
+    open: f64,
+    high: f64,
+    low: f64,
+    close: f64,
+    volume: f64,
+    timestamp: u64,
+}
+
+fn codecs(c: &mut Criterion) {
+    let mut group = c.benchmark_group("BarUpdate");
+    group.bench_function("decode/contracts BarUpdate", |b| b.iter(|| decode::<BarUpdate>(black_box(BAR)).unwrap()));
+    group.bench_function("decode/contracts MarketMessage", |b| {
+        b.iter(|| decode::<MarketMessage>(black_box(BAR)).unwrap())
+    });
+    group.bench_function("decode/bare serde struct", |b| {
+        b.iter(|| serde_json::from_slice::<BareBar>(black_box(BAR)).unwrap())
+    });
+    group.bench_function("decode/serde_json Value", |b| {
+        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(BAR)).unwrap())
+    });
+    let bar = decode::<BarUpdate>(BAR).unwrap();
+    let bare: BareBar = serde_json::from_slice(BAR).unwrap();
+    group.bench_function("encode/contracts BarUpdate", |b| b.iter(|| encode(black_box(&bar))));
+    group.bench_function("encode/bare serde struct", |b| b.iter(|| serde_json::to_vec(black_box(&bare)).unwrap()));
+    group.finish();
+
+    let mut group = c.benchmark_group("Signal");
+    group.bench_function("decode/contracts Signal", |b| b.iter(|| decode::<Signal>(black_box(SIGNAL)).unwrap()));
+    group.bench_function("decode/serde_json Value", |b| {
+        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(SIGNAL)).unwrap())
+    });
+    let signal = decode::<Signal>(SIGNAL).unwrap();
+    group.bench_function("encode/contracts Signal", |b| b.iter(|| encode(black_box(&signal))));
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(2));
+    targets = codecs
+}
+criterion_main!(benches);

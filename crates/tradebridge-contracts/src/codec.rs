@@ -1,0 +1,307 @@
+//! `decode` and `encode`: limits first, then the `type` tag, then one serde pass that validates every
+//! field. Errors are classified (and given a JSON path, by decoding once more with path tracking) only
+//! after decoding failed, so valid input pays nothing for good error reports.
+
+use std::borrow::Cow;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ContractError, ErrorCode};
+use crate::messages::{
+    BarUpdate, BusMessage, Health, Heartbeat, MarketMessage, Message, OrderUpdate, QuoteUpdate, Readiness,
+    Signal, TradeUpdate,
+};
+use crate::rules::untag_message;
+use crate::version::split_version;
+
+pub const DEFAULT_MAX_SIZE: usize = 1024 * 1024;
+pub const DEFAULT_MAX_DEPTH: usize = 64;
+
+/// What a peer can make us parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest payload in bytes (`too_large` above).
+    pub max_size: usize,
+    /// Deepest nesting of arrays and objects (`too_deep` above).
+    pub max_depth: usize,
+}
+
+impl Limits {
+    pub const DEFAULT: Limits = Limits { max_size: DEFAULT_MAX_SIZE, max_depth: DEFAULT_MAX_DEPTH };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::DEFAULT
+    }
+}
+
+/// A contract message that [`decode`] can produce.
+pub trait Decode: Sized {
+    /// Decode a document that already passed the limits.
+    #[doc(hidden)]
+    fn decode_json(json: &str) -> Result<Self, ContractError>;
+}
+
+/// Decode and validate one message with the default [`Limits`].
+pub fn decode<T: Decode>(bytes: &[u8]) -> Result<T, ContractError> {
+    decode_with(bytes, &Limits::DEFAULT)
+}
+
+/// Decode and validate one message.
+pub fn decode_with<T: Decode>(bytes: &[u8], limits: &Limits) -> Result<T, ContractError> {
+    let json = check_limits(bytes, limits)?;
+    ensure_object(json)?;
+    T::decode_json(json).map_err(|error| prefer_version_error(json, error))
+}
+
+/// Compact JSON of one message (`type` first for bus messages, `schema_version` always written).
+pub fn encode<T: Serialize + ?Sized>(message: &T) -> Vec<u8> {
+    let mut out = Vec::with_capacity(192);
+    encode_into(message, &mut out);
+    out
+}
+
+/// Append the JSON of one message to `out`.
+pub fn encode_into<T: Serialize + ?Sized>(message: &T, out: &mut Vec<u8>) {
+    // Contract types hold only strings, numbers, booleans and string-keyed maps: serde_json cannot fail
+    // on them (NaN and infinities are written as null), and writing to a Vec does no I/O.
+    serde_json::to_writer(out, message).expect("contract messages always serialize");
+}
+
+/// Check a constructed message against its contract by a full encode/decode round trip.
+pub fn validate<T: Serialize + Decode>(message: &T) -> Result<T, ContractError> {
+    decode(&encode(message))
+}
+
+fn check_limits<'a>(bytes: &'a [u8], limits: &Limits) -> Result<&'a str, ContractError> {
+    if bytes.len() > limits.max_size {
+        return Err(ContractError::at_root(
+            ErrorCode::TooLarge,
+            format!("payload is {} bytes, the limit is {}", bytes.len(), limits.max_size),
+        ));
+    }
+    let json = std::str::from_utf8(bytes).map_err(|error| {
+        ContractError::at_root(ErrorCode::InvalidUtf8, format!("byte {} is not valid UTF-8", error.valid_up_to()))
+    })?;
+    // Counting is cheap and vectorizes; the exact, string-aware scan runs only when the count is too high.
+    let openers = bytes.iter().filter(|&&b| b == b'{' || b == b'[').count();
+    if openers > limits.max_depth {
+        check_depth(bytes, limits.max_depth)?;
+    }
+    Ok(json)
+}
+
+/// Every contract message is a JSON object. serde's derived structs would also accept an array of the
+/// fields in order, which the schema (and msgspec) refuse.
+fn ensure_object(json: &str) -> Result<(), ContractError> {
+    let start = json.trim_start_matches([' ', '\t', '\n', '\r']);
+    match start.as_bytes().first() {
+        Some(b'{') => Ok(()),
+        Some(b'[' | b'"' | b'-' | b'0'..=b'9') => Err(not_an_object()),
+        Some(_) if serde_json::from_str::<serde::de::IgnoredAny>(json).is_ok() => Err(not_an_object()),
+        _ => Err(ContractError::at_root(ErrorCode::InvalidJson, "not a JSON document")),
+    }
+}
+
+fn not_an_object() -> ContractError {
+    ContractError::at_root(ErrorCode::WrongType, "expected a JSON object")
+}
+
+fn check_depth(bytes: &[u8], max_depth: usize) -> Result<(), ContractError> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &byte in bytes {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max_depth {
+                    return Err(ContractError::at_root(
+                        ErrorCode::TooDeep,
+                        format!("nesting deeper than {max_depth} levels"),
+                    ));
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// An unknown major version beats any other error: the rest was written for another contract.
+fn prefer_version_error(json: &str, error: ContractError) -> ContractError {
+    if error.code == ErrorCode::InvalidJson {
+        return error;
+    }
+    let Ok(serde_json::Value::Object(document)) = serde_json::from_str::<serde_json::Value>(json) else {
+        return error;
+    };
+    match document.get("schema_version").and_then(|v| v.as_str()).and_then(split_version) {
+        Some((major, _)) if major != crate::SchemaVersion::MAJOR => ContractError::new(
+            ErrorCode::UnsupportedVersion,
+            "$.schema_version",
+            format!("major version {major} is not supported (this is v1)"),
+        ),
+        _ => error,
+    }
+}
+
+/// One serde pass; on failure a second, path-tracking pass finds where it failed.
+pub(crate) fn parse<'a, T: Deserialize<'a>>(json: &'a str) -> Result<T, ContractError> {
+    serde_json::from_str(json).map_err(|error| explain::<T>(json, error))
+}
+
+#[cold]
+fn explain<'a, T: Deserialize<'a>>(json: &'a str, error: serde_json::Error) -> ContractError {
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
+        Err(tracked) => classify(json_path(tracked.path()), tracked.inner()),
+        Ok(_) => classify("$".to_owned(), &error),
+    }
+}
+
+fn json_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::from("$");
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } => {
+                out.push('.');
+                out.push_str(key);
+            }
+            Segment::Enum { .. } | Segment::Unknown => {}
+        }
+    }
+    out
+}
+
+fn classify(path: String, error: &serde_json::Error) -> ContractError {
+    use serde_json::error::Category;
+    let full = error.to_string();
+    let text = match full.rfind(" at line ") {
+        Some(position) if error.line() > 0 => &full[..position],
+        _ => full.as_str(),
+    };
+    let (code, path) = match error.classify() {
+        Category::Eof | Category::Io => (ErrorCode::InvalidJson, "$".to_owned()),
+        Category::Syntax if text.starts_with("number out of range") => (ErrorCode::OutOfRange, path),
+        Category::Syntax if text.starts_with("recursion limit") => (ErrorCode::TooDeep, "$".to_owned()),
+        Category::Syntax => (ErrorCode::InvalidJson, "$".to_owned()),
+        Category::Data => {
+            if let Some((code, message)) = untag_message(text) {
+                return ContractError::new(code, path, message);
+            }
+            if let Some(field) = text.strip_prefix("missing field `").and_then(|rest| rest.strip_suffix('`')) {
+                (ErrorCode::MissingField, format!("{path}.{field}"))
+            } else if text.starts_with("invalid type:") {
+                (ErrorCode::WrongType, path)
+            } else if text.starts_with("unknown variant") {
+                (ErrorCode::InvalidEnum, path)
+            } else if text.starts_with("invalid value: integer") {
+                (ErrorCode::OutOfRange, path)
+            } else {
+                (ErrorCode::InvalidValue, path)
+            }
+        }
+    };
+    ContractError::new(code, path, text)
+}
+
+/// The `type` tag, if any. Our encoders write it first, so that case is read without parsing; anything
+/// else (another key order, escapes, whitespace) takes one extra pass that skips every other field.
+pub(crate) fn peek_tag(json: &str) -> Result<Option<Cow<'_, str>>, ContractError> {
+    if let Some(rest) = json.strip_prefix("{\"type\":\"") {
+        if let Some(end) = rest.find('"') {
+            let tag = &rest[..end];
+            if !tag.contains('\\') {
+                return Ok(Some(Cow::Borrowed(tag)));
+            }
+        }
+    }
+    #[derive(Deserialize)]
+    struct TagOnly<'a> {
+        #[serde(rename = "type", borrow, default)]
+        kind: Option<Cow<'a, str>>,
+    }
+    parse::<TagOnly>(json).map(|found| found.kind)
+}
+
+pub(crate) fn missing_tag() -> ContractError {
+    ContractError::new(ErrorCode::MissingField, "$.type", "missing field `type`")
+}
+
+pub(crate) fn unknown_tag(tag: &str, expected: &str) -> ContractError {
+    ContractError::new(ErrorCode::UnknownType, "$.type", format!("type {tag:?} is not {expected}"))
+}
+
+fn decode_bus<T: BusMessage + DeserializeOwned>(json: &str) -> Result<T, ContractError> {
+    match peek_tag(json)? {
+        None if T::TAG_REQUIRED => return Err(missing_tag()),
+        Some(tag) if tag != T::TYPE => return Err(unknown_tag(&tag, T::TYPE)),
+        _ => {}
+    }
+    parse(json)
+}
+
+macro_rules! decode_bus_message {
+    ($($name:ident),*) => {$(
+        impl Decode for $name {
+            fn decode_json(json: &str) -> Result<Self, ContractError> {
+                decode_bus(json)
+            }
+        }
+    )*};
+}
+
+decode_bus_message!(BarUpdate, TradeUpdate, QuoteUpdate, Signal, OrderUpdate, Heartbeat);
+
+impl Decode for MarketMessage {
+    fn decode_json(json: &str) -> Result<Self, ContractError> {
+        match peek_tag(json)?.as_deref() {
+            Some(BarUpdate::TYPE) => parse(json).map(MarketMessage::BarUpdate),
+            Some(TradeUpdate::TYPE) => parse(json).map(MarketMessage::TradeUpdate),
+            Some(QuoteUpdate::TYPE) => parse(json).map(MarketMessage::QuoteUpdate),
+            Some(other) => Err(unknown_tag(other, "a market message (BarUpdate, TradeUpdate, QuoteUpdate)")),
+            None => Err(missing_tag()),
+        }
+    }
+}
+
+impl Decode for Message {
+    fn decode_json(json: &str) -> Result<Self, ContractError> {
+        match peek_tag(json)?.as_deref() {
+            Some(BarUpdate::TYPE) => parse(json).map(Message::BarUpdate),
+            Some(TradeUpdate::TYPE) => parse(json).map(Message::TradeUpdate),
+            Some(QuoteUpdate::TYPE) => parse(json).map(Message::QuoteUpdate),
+            Some(Signal::TYPE) => parse(json).map(Message::Signal),
+            Some(OrderUpdate::TYPE) => parse(json).map(Message::OrderUpdate),
+            Some(Heartbeat::TYPE) => parse(json).map(Message::Heartbeat),
+            Some(other) => Err(unknown_tag(other, "a contract v1 message")),
+            None => Err(missing_tag()),
+        }
+    }
+}
+
+impl Decode for Health {
+    fn decode_json(json: &str) -> Result<Self, ContractError> {
+        parse(json)
+    }
+}
+
+impl Decode for Readiness {
+    fn decode_json(json: &str) -> Result<Self, ContractError> {
+        parse(json)
+    }
+}

@@ -1,0 +1,181 @@
+//! Command-line configuration of the `execution-engine` binary: every endpoint and limit is a flag.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::broker::{BrokerUrl, Credentials, UrlError, ALPACA_PAPER_URL};
+use crate::engine::ExecutionSettings;
+use crate::risk::RiskLimits;
+
+/// The mock broker's address when nothing else is said (`tradebridge mock-broker --port 8090`).
+pub const DEFAULT_MOCK_BROKER_URL: &str = "http://127.0.0.1:8090";
+
+/// Credentials sent to a loopback mock broker when none are configured (it accepts any non-empty pair).
+const MOCK_KEY: &str = "tradebridge-mock";
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "execution-engine",
+    version,
+    about = "Risk-checked execution of tradebridge signals on an Alpaca-compatible paper broker",
+    long_about = "Subscribes to Signals, applies the risk limits, places market orders on an \
+Alpaca-compatible paper broker (the local mock by default; Alpaca paper when APCA_API_KEY_ID/\
+APCA_API_SECRET_KEY or ALPACA_API_KEY/ALPACA_SECRET_KEY are set), follows each order to its final \
+state and publishes OrderUpdates on topic `order`. Paper only: any other broker URL is refused.\n\n\
+Kill switch: --kill-switch starts engaged; while --kill-switch-file exists it is engaged; SIGUSR1 \
+engages it and SIGUSR2 releases it at runtime."
+)]
+pub struct Args {
+    /// Where Signals are published (the engine connects and subscribes to topic `signal`).
+    #[arg(long, default_value = "tcp://127.0.0.1:5556")]
+    pub signal_endpoint: String,
+    /// Where the engine publishes OrderUpdates (topic `order`).
+    #[arg(long, default_value = "tcp://127.0.0.1:5557")]
+    pub order_endpoint: String,
+    /// Connect to the order endpoint instead of binding it (e.g. behind a proxy).
+    #[arg(long)]
+    pub order_connect: bool,
+    /// Optional market-data endpoint: the last BarUpdate close of each symbol is the reference price of
+    /// the notional limit (else the signal's `metadata.price`).
+    #[arg(long)]
+    pub market_endpoint: Option<String>,
+    /// Broker origin. Default: Alpaca paper when credentials are set, else the local mock broker.
+    #[arg(long)]
+    pub broker_url: Option<String>,
+    /// Serve /health, /ready, /live, /metrics on this port (0 = none).
+    #[arg(long, default_value_t = 0)]
+    pub health_port: u16,
+
+    /// Largest absolute position per symbol, in shares (filled + open orders).
+    #[arg(long, default_value_t = 100.0)]
+    pub max_position: f64,
+    /// Largest absolute position per symbol, in dollars at the reference price.
+    #[arg(long, default_value_t = 50_000.0)]
+    pub max_notional: f64,
+    /// Orders per rolling second (Alpaca allows 200 requests a minute).
+    #[arg(long, default_value_t = 3)]
+    pub max_orders_per_sec: u32,
+    /// Signals older than this are refused as stale.
+    #[arg(long, default_value_t = 5_000)]
+    pub max_signal_age_ms: u64,
+    /// Signals timestamped further than this in the future are refused.
+    #[arg(long, default_value_t = 1_000)]
+    pub max_clock_skew_ms: u64,
+    /// Shares for a signal of strength 1 (size = round(strength * this)).
+    #[arg(long, default_value_t = 10.0)]
+    pub max_order_qty: f64,
+
+    /// How often each open order is polled at the broker.
+    #[arg(long, default_value_t = 50)]
+    pub poll_interval_ms: u64,
+    /// Cancel an order still open after this long.
+    #[arg(long, default_value_t = 30_000)]
+    pub order_timeout_ms: u64,
+    /// Timeout of one broker request.
+    #[arg(long, default_value_t = 5_000)]
+    pub broker_timeout_ms: u64,
+    /// On shutdown, cancel the orders still open.
+    #[arg(long)]
+    pub cancel_on_exit: bool,
+
+    /// Start with the kill switch engaged (every signal refused).
+    #[arg(long)]
+    pub kill_switch: bool,
+    /// The kill switch is engaged while this file exists (checked every 100 ms).
+    #[arg(long)]
+    pub kill_switch_file: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    #[error("{0} is Alpaca paper: set APCA_API_KEY_ID/APCA_API_SECRET_KEY (or ALPACA_API_KEY/ALPACA_SECRET_KEY)")]
+    MissingCredentials(String),
+    #[error("invalid limit: {0}")]
+    Limit(&'static str),
+}
+
+impl Args {
+    pub fn limits(&self) -> Result<RiskLimits, ConfigError> {
+        if !(self.max_position > 0.0) {
+            return Err(ConfigError::Limit("--max-position must be > 0"));
+        }
+        if !(self.max_notional > 0.0) {
+            return Err(ConfigError::Limit("--max-notional must be > 0"));
+        }
+        if self.max_orders_per_sec == 0 {
+            return Err(ConfigError::Limit("--max-orders-per-sec must be >= 1"));
+        }
+        if !(self.max_order_qty >= 1.0) {
+            return Err(ConfigError::Limit("--max-order-qty must be >= 1"));
+        }
+        Ok(RiskLimits {
+            max_position: self.max_position,
+            max_notional: self.max_notional,
+            max_orders_per_sec: self.max_orders_per_sec,
+            max_signal_age: Duration::from_millis(self.max_signal_age_ms),
+            max_clock_skew: Duration::from_millis(self.max_clock_skew_ms),
+        })
+    }
+
+    pub fn settings(&self) -> ExecutionSettings {
+        ExecutionSettings {
+            poll_interval: Duration::from_millis(self.poll_interval_ms),
+            order_timeout: Duration::from_millis(self.order_timeout_ms),
+        }
+    }
+
+    /// The broker to use and the credentials to send, from the flags and `lookup` (the environment).
+    pub fn broker(&self, lookup: impl Fn(&str) -> Option<String>) -> Result<(BrokerUrl, Credentials), ConfigError> {
+        let credentials = Credentials::from_lookup(lookup);
+        let default = if credentials.is_some() { ALPACA_PAPER_URL } else { DEFAULT_MOCK_BROKER_URL };
+        let url = BrokerUrl::parse(self.broker_url.as_deref().unwrap_or(default))?;
+        match credentials {
+            Some(c) => Ok((url, c)),
+            None if url.is_loopback() => Ok((url, Credentials::new(MOCK_KEY, MOCK_KEY))),
+            None => Err(ConfigError::MissingCredentials(url.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Args {
+        Args::try_parse_from(std::iter::once("execution-engine").chain(extra.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn defaults_need_no_credentials_and_use_the_mock() {
+        let (url, _) = args(&[]).broker(|_| None).unwrap();
+        assert_eq!(url.as_str(), DEFAULT_MOCK_BROKER_URL);
+        assert_eq!(args(&[]).limits().unwrap(), RiskLimits { max_orders_per_sec: 3, ..RiskLimits::default() });
+    }
+
+    #[test]
+    fn credentials_switch_the_default_to_alpaca_paper() {
+        let env = |k: &str| k.starts_with("APCA").then(|| "x".to_owned());
+        let (url, _) = args(&[]).broker(env).unwrap();
+        assert_eq!(url.as_str(), ALPACA_PAPER_URL);
+    }
+
+    #[test]
+    fn paper_without_credentials_and_live_urls_are_refused() {
+        let paper = args(&["--broker-url", ALPACA_PAPER_URL]).broker(|_| None).unwrap_err();
+        assert!(paper.to_string().contains("APCA_API_KEY_ID"));
+        let live = args(&["--broker-url", "https://api.alpaca.markets"]).broker(|_| Some("x".into()));
+        assert!(matches!(live, Err(ConfigError::Url(UrlError::NotPaper(_)))));
+    }
+
+    #[test]
+    fn limits_are_validated() {
+        assert!(args(&["--max-position", "0"]).limits().is_err());
+        assert!(args(&["--max-orders-per-sec", "0"]).limits().is_err());
+        assert!(args(&["--max-notional", "NaN"]).limits().is_err());
+        assert!(args(&["--max-order-qty", "0.5"]).limits().is_err());
+    }
+}

@@ -1,0 +1,276 @@
+//! The engine's core loop body, independent of sockets: an intent goes through the risk book, becomes a
+//! broker order, and is followed to its final state. Every step yields [`Outcome`]s, which the binary
+//! publishes as `OrderUpdate`s.
+
+use std::time::{Duration, Instant};
+
+use crate::broker::{BrokerClient, BrokerError, BrokerOrder, OrderRequest};
+use crate::risk::{Proposal, Refusal, RiskBook, Side};
+
+/// What a signal asks for, after the documented mapping (see [`crate::mapping`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Intent {
+    pub symbol: String,
+    pub side: Side,
+    pub qty: f64,
+    pub timestamp_ms: u64,
+    pub price_hint: Option<f64>,
+    /// The signal's own id (`metadata.signal_id`), used for duplicate detection and the client order id.
+    pub signal_id: Option<String>,
+}
+
+/// Something the bus should hear about.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// The signal did not become an order at the broker. `qty` is what was asked for.
+    Refused { client_order_id: String, symbol: String, side: Side, qty: f64, reason: Refusal, detail: String },
+    /// The broker's view of an order changed (acknowledged, partly filled, final).
+    Order(BrokerOrder),
+}
+
+/// Counters the health endpoint and the final log line report.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Counters {
+    pub signals_received: u64,
+    pub orders_submitted: u64,
+    pub orders_acknowledged: u64,
+    pub orders_filled: u64,
+    pub orders_final_unfilled: u64,
+    pub fills: u64,
+    pub filled_shares: f64,
+    pub order_updates: u64,
+}
+
+#[derive(Debug)]
+struct OpenOrder {
+    order: BrokerOrder,
+    side: Side,
+    submitted: Instant,
+    last_poll: Instant,
+    cancel_requested: bool,
+}
+
+/// Tuning that is not a risk limit.
+#[derive(Clone, Debug)]
+pub struct ExecutionSettings {
+    /// How often each open order is polled (`GET /v2/orders/{id}`).
+    pub poll_interval: Duration,
+    /// An order still open after this long is canceled (and still followed to its final state).
+    pub order_timeout: Duration,
+}
+
+impl Default for ExecutionSettings {
+    fn default() -> Self {
+        ExecutionSettings { poll_interval: Duration::from_millis(25), order_timeout: Duration::from_secs(30) }
+    }
+}
+
+/// Latencies measured inside the engine, handed to the caller to record.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Timing {
+    /// Signal received -> broker acknowledged the order (the POST round trip, retries included).
+    SubmitToAck(Duration),
+    /// Signal received -> the order was seen filled.
+    SubmitToFill(Duration),
+}
+
+pub struct Engine {
+    book: RiskBook,
+    broker: BrokerClient,
+    settings: ExecutionSettings,
+    open: Vec<OpenOrder>,
+    counters: Counters,
+    run_id: String,
+    next_seq: u64,
+}
+
+impl Engine {
+    pub fn new(book: RiskBook, broker: BrokerClient, settings: ExecutionSettings, run_id: String) -> Self {
+        Engine { book, broker, settings, open: Vec::new(), counters: Counters::default(), run_id, next_seq: 0 }
+    }
+
+    pub fn book(&self) -> &RiskBook {
+        &self.book
+    }
+
+    pub fn book_mut(&mut self) -> &mut RiskBook {
+        &mut self.book
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    pub fn open_orders(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Load the broker's positions into the risk book (so limits count what is already held).
+    pub fn sync_positions(&mut self) -> Result<usize, BrokerError> {
+        let positions = self.broker.positions()?;
+        for p in &positions {
+            self.book.set_position(&p.symbol, p.signed_qty());
+        }
+        Ok(positions.len())
+    }
+
+    /// A frame on the signal topic that could not be decoded: it is a refused signal too.
+    pub fn on_malformed(&mut self) {
+        self.counters.signals_received += 1;
+        self.book.count(Refusal::Malformed);
+    }
+
+    /// The client order id for a signal: `tb-<signal_id>` when the signal has a usable id (so a replayed
+    /// signal maps to the same broker order), else `tb-<run>-<n>`. Alpaca allows at most 48 characters.
+    fn client_order_id(&mut self, intent: &Intent) -> String {
+        self.next_seq += 1;
+        match intent.signal_id.as_deref().filter(|id| usable_id(id)) {
+            Some(id) => format!("tb-{id}"),
+            None => format!("tb-{}-{}", self.run_id, self.next_seq),
+        }
+    }
+
+    /// Decide on one intent and, if accepted, submit it. Returns what to publish and timings to record.
+    pub fn on_intent(&mut self, intent: &Intent, now_ms: u64, received: Instant) -> (Vec<Outcome>, Vec<Timing>) {
+        self.counters.signals_received += 1;
+        let client_order_id = self.client_order_id(intent);
+        let proposal = Proposal {
+            symbol: &intent.symbol,
+            side: intent.side,
+            qty: intent.qty,
+            timestamp_ms: intent.timestamp_ms,
+            price_hint: intent.price_hint,
+            signal_id: intent.signal_id.as_deref(),
+        };
+        let run_id = &self.run_id;
+        let seq = self.next_seq;
+        let refused = |reason: Refusal, detail: String| Outcome::Refused {
+            // A duplicate must not reuse the id of the order its first copy placed.
+            client_order_id: if reason == Refusal::Duplicate {
+                format!("tb-{run_id}-{seq}")
+            } else {
+                client_order_id.clone()
+            },
+            symbol: intent.symbol.clone(),
+            side: intent.side,
+            qty: intent.qty,
+            reason,
+            detail,
+        };
+        let approved = match self.book.check(&proposal, now_ms, received) {
+            Ok(a) => a,
+            Err(reason) => return (vec![refused(reason, String::new())], vec![]),
+        };
+        let request = OrderRequest::market(&intent.symbol, intent.side, approved.qty, &client_order_id);
+        self.counters.orders_submitted += 1;
+        match self.broker.submit(&request) {
+            Ok(order) => {
+                self.counters.orders_acknowledged += 1;
+                let mut timings = vec![Timing::SubmitToAck(received.elapsed())];
+                let now = Instant::now();
+                let mut open =
+                    OpenOrder { order: order.clone(), side: intent.side, submitted: received, last_poll: now, cancel_requested: false };
+                // The acknowledgement itself may already carry fills (market orders at the mock broker do).
+                let fresh = std::mem::replace(&mut open.order, blank_like(&order));
+                let outcomes = self.apply(&mut open, fresh, &mut timings);
+                if !open.order.is_final() {
+                    self.open.push(open);
+                }
+                (outcomes, timings)
+            }
+            Err(error) => {
+                // The exposure reserved by the check was never sent.
+                self.book.on_closed(&intent.symbol, intent.side, approved.qty);
+                let reason = if error.is_retryable() { Refusal::BrokerUnavailable } else { Refusal::BrokerRejected };
+                self.book.count(reason);
+                tracing::warn!(client_order_id = %client_order_id, symbol = %intent.symbol, %error, "order not placed");
+                (vec![refused(reason, error.to_string())], vec![])
+            }
+        }
+    }
+
+    /// Poll the open orders that are due; cancel those past the timeout.
+    pub fn poll_orders(&mut self, now: Instant) -> (Vec<Outcome>, Vec<Timing>) {
+        let mut outcomes = Vec::new();
+        let mut timings = Vec::new();
+        let mut open = std::mem::take(&mut self.open);
+        for order in open.iter_mut() {
+            if now.duration_since(order.last_poll) < self.settings.poll_interval {
+                continue;
+            }
+            order.last_poll = now;
+            if !order.cancel_requested && now.duration_since(order.submitted) > self.settings.order_timeout {
+                order.cancel_requested = true;
+                if let Err(error) = self.broker.cancel(&order.order.id) {
+                    tracing::warn!(order_id = %order.order.id, %error, "cancel failed");
+                }
+            }
+            match self.broker.get(&order.order.id) {
+                Ok(fresh) => outcomes.extend(self.apply(order, fresh, &mut timings)),
+                Err(error) => tracing::warn!(order_id = %order.order.id, %error, "order poll failed; will retry"),
+            }
+        }
+        open.retain(|o| !o.order.is_final());
+        self.open = open;
+        (outcomes, timings)
+    }
+
+    /// Fold a fresh broker snapshot into an open order: book the new fills, report changes.
+    fn apply(&mut self, open: &mut OpenOrder, fresh: BrokerOrder, timings: &mut Vec<Timing>) -> Vec<Outcome> {
+        let changed = fresh.status != open.order.status || fresh.filled() != open.order.filled();
+        if !changed {
+            return vec![];
+        }
+        let delta = fresh.filled() - open.order.filled();
+        if delta > 0.0 {
+            self.counters.fills += 1;
+            self.counters.filled_shares += delta;
+            self.book.on_fill(&fresh.symbol, open.side, delta);
+        }
+        if fresh.is_final() {
+            let asked = fresh.qty.unwrap_or(0.0);
+            self.book.on_closed(&fresh.symbol, open.side, (asked - fresh.filled()).max(0.0));
+            if fresh.status == "filled" {
+                self.counters.orders_filled += 1;
+                timings.push(Timing::SubmitToFill(open.submitted.elapsed()));
+            } else {
+                self.counters.orders_final_unfilled += 1;
+            }
+        }
+        open.order = fresh.clone();
+        self.counters.order_updates += 1;
+        vec![Outcome::Order(fresh)]
+    }
+
+    /// Cancel what is still open (shutdown with `--cancel-on-exit`).
+    pub fn cancel_all_open(&mut self) {
+        for order in &self.open {
+            if let Err(error) = self.broker.cancel(&order.order.id) {
+                tracing::warn!(order_id = %order.order.id, %error, "cancel on exit failed");
+            }
+        }
+    }
+}
+
+/// A snapshot with nothing filled and no status, so the first real snapshot always reads as a change.
+fn blank_like(order: &BrokerOrder) -> BrokerOrder {
+    BrokerOrder { status: String::new(), filled_qty: Some(0.0), filled_avg_price: None, ..order.clone() }
+}
+
+/// Ids that fit Alpaca's client order id after the `tb-` prefix: at most 45 of `[A-Za-z0-9._-]`.
+fn usable_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 45 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::usable_id;
+
+    #[test]
+    fn signal_ids_that_can_become_client_order_ids() {
+        assert!(usable_id("strat-1.AAPL_42"));
+        assert!(!usable_id(""));
+        assert!(!usable_id("has space"));
+        assert!(!usable_id(&"x".repeat(46)));
+    }
+}

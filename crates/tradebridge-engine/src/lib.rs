@@ -1,0 +1,12 @@
+//! The tradebridge execution engine: signals in, risk-checked orders at an Alpaca-compatible paper broker,
+//! order updates out.
+//!
+//! The library holds the logic (risk, sizing, the broker client, order tracking) so it is unit-tested
+//! without processes; the `execution-engine` binary wires it to the bus and the health server.
+
+pub mod broker;
+pub mod config;
+pub mod engine;
+pub mod mapping;
+pub mod risk;
+pub mod service;

@@ -1,0 +1,188 @@
+//! Signal -> order mapping, and engine outcomes -> `OrderUpdate`s.
+//!
+//! The mapping, documented for strategy authors:
+//! - `direction: long` buys, `direction: short` sells (opening or adding to a short when flat or short);
+//! - size: `round(strength * max_order_qty)` whole shares (strength 0..1), before the risk limits clip it;
+//! - a market order, `time_in_force: day`;
+//! - `metadata.signal_id` (string, `[A-Za-z0-9._-]`, at most 45 characters) is the signal's id: duplicates
+//!   are refused and the order's `client_order_id` is `tb-<signal_id>`, so every update maps back;
+//! - `metadata.price` (number > 0) is a reference price for the notional limit when the engine has no
+//!   market data for the symbol.
+
+use tradebridge_contracts::{Direction, OrderStatus, OrderType, OrderUpdate, SchemaVersion, Side as WireSide, Signal, TimeInForce};
+
+use crate::broker::BrokerOrder;
+use crate::engine::{Intent, Outcome};
+use crate::risk::Side;
+
+/// What a signal asks for.
+pub fn intent_from_signal(signal: &Signal, max_order_qty: f64) -> Intent {
+    let metadata = signal.metadata.as_ref();
+    let side = match signal.direction {
+        Direction::Long => Side::Buy,
+        Direction::Short => Side::Sell,
+    };
+    Intent {
+        symbol: signal.symbol.clone(),
+        side,
+        qty: (signal.strength * max_order_qty).round(),
+        timestamp_ms: signal.timestamp,
+        price_hint: metadata.and_then(|m| m.get("price")).and_then(|v| v.as_f64()),
+        signal_id: metadata.and_then(|m| m.get("signal_id")).and_then(|v| v.as_str()).map(str::to_owned),
+    }
+}
+
+/// The `OrderUpdate` to publish for an outcome, stamped `now_ms`. `None` when the contract cannot carry
+/// it: a refusal of zero size (an `OrderUpdate` needs `qty > 0`) or a broker status outside Alpaca's list.
+/// Refusals are published as `rejected` updates whose `order_id` is the client order id (no broker order
+/// exists) and whose `reason` is `risk:<reason>` or `broker:<reason>: <detail>`.
+pub fn order_update(outcome: &Outcome, now_ms: u64) -> Option<OrderUpdate> {
+    match outcome {
+        Outcome::Refused { client_order_id, symbol, side, qty, reason, detail } => {
+            if !(*qty > 0.0) {
+                return None;
+            }
+            let origin = if matches!(reason, crate::risk::Refusal::BrokerRejected | crate::risk::Refusal::BrokerUnavailable) {
+                "broker"
+            } else {
+                "risk"
+            };
+            let mut text = format!("{origin}:{}", reason.as_str());
+            if !detail.is_empty() {
+                text.push_str(": ");
+                text.push_str(detail);
+            }
+            Some(OrderUpdate {
+                order_id: client_order_id.clone(),
+                client_order_id: client_order_id.clone(),
+                symbol: symbol.clone(),
+                side: wire_side(*side),
+                qty: *qty,
+                filled_qty: 0.0,
+                filled_avg_price: None,
+                status: OrderStatus::Rejected,
+                timestamp: now_ms,
+                order_type: Some(OrderType::Market),
+                limit_price: None,
+                stop_price: None,
+                time_in_force: Some(TimeInForce::Day),
+                reason: Some(text.chars().take(500).collect()),
+                schema_version: SchemaVersion::CURRENT,
+                seq: None,
+                source: None,
+            })
+        }
+        Outcome::Order(order) => from_broker(order, now_ms),
+    }
+}
+
+fn from_broker(order: &BrokerOrder, now_ms: u64) -> Option<OrderUpdate> {
+    let status: OrderStatus = parse_enum(&order.status)?;
+    let side: WireSide = parse_enum(&order.side)?;
+    Some(OrderUpdate {
+        order_id: order.id.clone(),
+        client_order_id: order.client_order_id.clone(),
+        symbol: order.symbol.clone(),
+        side,
+        qty: order.qty.filter(|q| *q > 0.0)?,
+        filled_qty: order.filled(),
+        filled_avg_price: order.filled_avg_price.filter(|p| *p > 0.0),
+        status,
+        timestamp: now_ms,
+        order_type: order.order_type.as_deref().and_then(parse_enum),
+        limit_price: None,
+        stop_price: None,
+        time_in_force: order.time_in_force.as_deref().and_then(parse_enum),
+        reason: None,
+        schema_version: SchemaVersion::CURRENT,
+        seq: None,
+        source: None,
+    })
+}
+
+fn wire_side(side: Side) -> WireSide {
+    match side {
+        Side::Buy => WireSide::Buy,
+        Side::Sell => WireSide::Sell,
+    }
+}
+
+fn parse_enum<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned())).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::risk::Refusal;
+
+    fn signal(direction: Direction, strength: f64, metadata: serde_json::Value) -> Signal {
+        Signal {
+            symbol: "AAPL".into(),
+            direction,
+            strength,
+            timestamp: 1_700_000_000_000,
+            features: None,
+            metadata: metadata.as_object().cloned(),
+            schema_version: SchemaVersion::CURRENT,
+            seq: None,
+            source: None,
+        }
+    }
+
+    #[test]
+    fn long_buys_short_sells_size_from_strength() {
+        let long = intent_from_signal(&signal(Direction::Long, 0.85, serde_json::json!({})), 10.0);
+        assert_eq!((long.side, long.qty), (Side::Buy, 9.0));
+        let short = intent_from_signal(&signal(Direction::Short, 0.5, serde_json::Value::Null), 10.0);
+        assert_eq!((short.side, short.qty, short.price_hint, short.signal_id), (Side::Sell, 5.0, None, None));
+    }
+
+    #[test]
+    fn metadata_gives_id_and_reference_price() {
+        let s = signal(Direction::Long, 1.0, serde_json::json!({"signal_id": "run-7", "price": 151.5}));
+        let intent = intent_from_signal(&s, 10.0);
+        assert_eq!((intent.signal_id.as_deref(), intent.price_hint), (Some("run-7"), Some(151.5)));
+        let odd = signal(Direction::Long, 1.0, serde_json::json!({"signal_id": 7, "price": "x"}));
+        let intent = intent_from_signal(&odd, 10.0);
+        assert_eq!((intent.signal_id, intent.price_hint), (None, None));
+    }
+
+    #[test]
+    fn refusals_become_rejected_updates() {
+        let outcome = Outcome::Refused {
+            client_order_id: "tb-run-7".into(),
+            symbol: "AAPL".into(),
+            side: Side::Sell,
+            qty: 5.0,
+            reason: Refusal::MaxPosition,
+            detail: String::new(),
+        };
+        let update = order_update(&outcome, 42).unwrap();
+        assert_eq!(update.status, OrderStatus::Rejected);
+        assert_eq!(update.reason.as_deref(), Some("risk:max_position"));
+        assert_eq!((update.side, update.qty, update.filled_qty, update.timestamp), (WireSide::Sell, 5.0, 0.0, 42));
+        let zero = Outcome::Refused {
+            client_order_id: "tb-run-8".into(),
+            symbol: "AAPL".into(),
+            side: Side::Buy,
+            qty: 0.0,
+            reason: Refusal::ZeroSize,
+            detail: String::new(),
+        };
+        assert!(order_update(&zero, 42).is_none());
+    }
+
+    #[test]
+    fn broker_orders_become_updates() {
+        let order: BrokerOrder = serde_json::from_str(
+            r#"{"id":"o1","client_order_id":"tb-1","symbol":"AAPL","side":"buy","qty":"3","filled_qty":"3",
+                "filled_avg_price":"10.5","status":"filled","type":"market","time_in_force":"day"}"#,
+        )
+        .unwrap();
+        let update = order_update(&Outcome::Order(order.clone()), 1).unwrap();
+        assert_eq!((update.status, update.filled_avg_price, update.order_type), (OrderStatus::Filled, Some(10.5), Some(OrderType::Market)));
+        let odd = BrokerOrder { status: "held".into(), ..order };
+        assert!(order_update(&Outcome::Order(odd), 1).is_none());
+    }
+}

@@ -1,0 +1,113 @@
+//! The engine's bus side: signals (and optionally market prices) in, `OrderUpdate`s out.
+
+use std::time::{Duration, Instant};
+
+use tradebridge_bus::{BusError, Publisher, Subscriber};
+use tradebridge_contracts::{Message, OrderUpdate, Signal, Topic};
+
+use crate::config::Args;
+
+/// What one poll of the bus produced.
+#[derive(Debug)]
+pub enum BusEvent {
+    /// A decoded signal and when it was taken off the socket.
+    Signal(Box<Signal>, Instant),
+    /// The last close of a symbol (from a `BarUpdate`) or the last trade price.
+    Price(String, f64),
+    /// A frame on the signal topic that was not a valid `Signal` (counted by the subscriber).
+    MalformedSignal,
+}
+
+/// The engine's sockets.
+pub struct Bus {
+    signals: Subscriber,
+    market: Option<Subscriber>,
+    orders: Publisher,
+    malformed_seen: u64,
+}
+
+/// Messages taken per socket per poll, so a flood of market data never starves the signal socket.
+const BATCH: usize = 256;
+
+impl Bus {
+    pub fn open(args: &Args) -> Result<Self, BusError> {
+        let signals = Subscriber::connect(&args.signal_endpoint, &[Topic::Signal])?;
+        let market = match &args.market_endpoint {
+            Some(endpoint) => Some(Subscriber::connect(endpoint, &[Topic::Market])?),
+            None => None,
+        };
+        let orders = if args.order_connect {
+            Publisher::connect(&args.order_endpoint)?
+        } else {
+            Publisher::bind(&args.order_endpoint)?
+        };
+        Ok(Bus { signals, market, orders, malformed_seen: 0 })
+    }
+
+    /// Wait up to `wait` for the first signal, then take what is queued (signals first, then prices).
+    pub fn poll(&mut self, wait: Duration) -> Vec<BusEvent> {
+        let mut events = Vec::new();
+        let mut timeout = wait;
+        for _ in 0..BATCH {
+            match self.signals.recv_timeout(timeout) {
+                Ok(Some((_, Message::Signal(signal)))) => {
+                    events.push(BusEvent::Signal(Box::new(signal), Instant::now()));
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "signal socket error");
+                    break;
+                }
+            }
+            timeout = Duration::ZERO;
+        }
+        let malformed = self.signals.stats().malformed;
+        for _ in self.malformed_seen..malformed {
+            events.push(BusEvent::MalformedSignal);
+        }
+        self.malformed_seen = malformed;
+        if let Some(market) = &mut self.market {
+            for _ in 0..BATCH {
+                match market.recv_timeout(Duration::ZERO) {
+                    Ok(Some((_, Message::BarUpdate(bar)))) => events.push(BusEvent::Price(bar.symbol, bar.close)),
+                    Ok(Some((_, Message::TradeUpdate(trade)))) => {
+                        events.push(BusEvent::Price(trade.symbol, trade.price))
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) => break,
+                    Err(error) => {
+                        tracing::warn!(%error, "market socket error");
+                        break;
+                    }
+                }
+            }
+        }
+        events
+    }
+
+    pub fn publish(&mut self, update: &OrderUpdate) -> Result<u64, BusError> {
+        self.orders.publish(update)
+    }
+
+    /// Subscriber counters for the health metrics (`signal_bus_*`, `market_bus_*`).
+    pub fn stats(&self) -> Vec<(String, u64)> {
+        let mut out = Vec::new();
+        let mut add = |prefix: &str, s: &tradebridge_bus::SubscriberStats| {
+            out.push((format!("{prefix}_received"), s.received));
+            out.push((format!("{prefix}_malformed"), s.malformed));
+            out.push((format!("{prefix}_gaps"), s.gaps));
+            out.push((format!("{prefix}_dropped"), s.dropped));
+        };
+        add("signal_bus", self.signals.stats());
+        if let Some(market) = &self.market {
+            add("market_bus", market.stats());
+        }
+        out.push(("order_updates_published".into(), self.orders.published()));
+        out
+    }
+
+    pub fn close(self) {
+        drop(self);
+    }
+}

@@ -1,0 +1,361 @@
+//! The 12-feature vector, per symbol, streaming or over whole columns with the same code.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::bar::Bar;
+use crate::error::{BatchError, FeatureError};
+use crate::indicators::{check_period, Macd, Rsi, Sma};
+
+/// Number of features per bar.
+pub const NUM_FEATURES: usize = 12;
+
+/// Feature names in output order (the integration guide's order).
+pub const FEATURE_NAMES: [&str; NUM_FEATURES] = [
+    "close",
+    "rsi",
+    "macd_line",
+    "macd_signal",
+    "macd_hist",
+    "ema_fast",
+    "ema_slow",
+    "spread",
+    "sma",
+    "dist_from_sma",
+    "volume",
+    "range_pct",
+];
+
+/// The periods of every indicator. The MACD is built from the two EMA features, so
+/// `macd_line == ema_fast - ema_slow` holds exactly and `fast_period`/`slow_period` serve both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeatureConfig {
+    pub rsi_period: usize,
+    pub fast_period: usize,
+    pub slow_period: usize,
+    pub signal_period: usize,
+    pub sma_period: usize,
+}
+
+impl Default for FeatureConfig {
+    fn default() -> Self {
+        Self {
+            rsi_period: 14,
+            fast_period: 12,
+            slow_period: 26,
+            signal_period: 9,
+            sma_period: 20,
+        }
+    }
+}
+
+impl FeatureConfig {
+    /// TA-Lib's parameter ranges: every period 2..=100000 except the signal (1..=100000), and
+    /// `fast_period < slow_period`.
+    pub fn validate(&self) -> Result<(), FeatureError> {
+        check_period("rsi_period", self.rsi_period, 2)?;
+        check_period("fast_period", self.fast_period, 2)?;
+        check_period("slow_period", self.slow_period, 2)?;
+        check_period("signal_period", self.signal_period, 1)?;
+        check_period("sma_period", self.sma_period, 2)?;
+        if self.fast_period >= self.slow_period {
+            return Err(FeatureError::FastNotBelowSlow {
+                fast: self.fast_period,
+                slow: self.slow_period,
+            });
+        }
+        Ok(())
+    }
+
+    /// For each feature, the 0-based index of the first bar where it is not NaN (TA-Lib's look-back).
+    pub fn lookbacks(&self) -> [usize; NUM_FEATURES] {
+        let macd = self.slow_period - 1 + self.signal_period - 1;
+        let sma = self.sma_period - 1;
+        [
+            0,
+            self.rsi_period,
+            macd,
+            macd,
+            macd,
+            self.fast_period - 1,
+            self.slow_period - 1,
+            0,
+            sma,
+            sma,
+            0,
+            0,
+        ]
+    }
+
+    /// Bars a symbol needs before every feature is a number.
+    pub fn warmup_bars(&self) -> usize {
+        self.lookbacks().into_iter().max().unwrap_or(0) + 1
+    }
+}
+
+/// The indicator state of one symbol (one series).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesState {
+    bars: u64,
+    warmup_bars: u64,
+    rsi: Rsi,
+    macd: Macd,
+    sma: Sma,
+}
+
+impl SeriesState {
+    /// `config` must be valid (see [`FeatureConfig::validate`]).
+    pub fn new(config: &FeatureConfig) -> Result<Self, FeatureError> {
+        config.validate()?;
+        Ok(Self {
+            bars: 0,
+            warmup_bars: config.warmup_bars() as u64,
+            rsi: Rsi::new(config.rsi_period)?,
+            macd: Macd::new(config.fast_period, config.slow_period, config.signal_period)?,
+            sma: Sma::new(config.sma_period)?,
+        })
+    }
+
+    /// Bars consumed so far.
+    pub fn bars(&self) -> u64 {
+        self.bars
+    }
+
+    /// True once every feature is a number.
+    pub fn is_ready(&self) -> bool {
+        self.bars >= self.warmup_bars
+    }
+
+    /// Consumes one bar and returns its 12 features (NaN where an indicator is still warming up).
+    #[inline]
+    pub fn update(&mut self, bar: &Bar) -> [f64; NUM_FEATURES] {
+        let close = bar.close;
+        let rsi = self.rsi.update(close);
+        let macd = self.macd.update(close);
+        let sma = self.sma.update(close);
+        let spread = bar.high - bar.low;
+        self.bars += 1;
+        [
+            close,
+            rsi,
+            macd.line,
+            macd.signal,
+            macd.histogram,
+            macd.ema_fast,
+            macd.ema_slow,
+            spread,
+            sma,
+            (close - sma) / sma * 100.0,
+            bar.volume,
+            spread / close * 100.0,
+        ]
+    }
+
+    fn check_matches(&self, config: &FeatureConfig) -> Result<(), FeatureError> {
+        let fresh = SeriesState::new(config)?;
+        let same_shape = self.rsi.period() == fresh.rsi.period()
+            && self.sma.period() == fresh.sma.period()
+            && self.macd.lookback() == fresh.macd.lookback()
+            && self.warmup_bars == fresh.warmup_bars
+            && self.macd.periods() == fresh.macd.periods();
+        if same_shape {
+            Ok(())
+        } else {
+            Err(FeatureError::CorruptState(
+                "a symbol's periods differ from the computer's",
+            ))
+        }
+    }
+}
+
+/// Per-symbol streaming feature computer: bars of many symbols may be interleaved on one computer and
+/// each symbol gets exactly what a computer of its own would give.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(try_from = "ComputerState", into = "ComputerState")]
+pub struct FeatureComputer {
+    config: FeatureConfig,
+    series: Vec<(Box<str>, SeriesState)>,
+    index: HashMap<Box<str>, usize>,
+    /// Index of the symbol used last: consecutive bars of one symbol skip the hash lookup.
+    last: usize,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ComputerState {
+    config: FeatureConfig,
+    series: Vec<(Box<str>, SeriesState)>,
+}
+
+impl FeatureComputer {
+    pub fn new(config: FeatureConfig) -> Result<Self, FeatureError> {
+        config.validate()?;
+        Ok(Self {
+            config,
+            series: Vec::new(),
+            index: HashMap::new(),
+            last: usize::MAX,
+        })
+    }
+
+    pub fn config(&self) -> &FeatureConfig {
+        &self.config
+    }
+
+    #[inline]
+    fn slot(&mut self, symbol: &str) -> usize {
+        if let Some((name, _)) = self.series.get(self.last) {
+            if **name == *symbol {
+                return self.last;
+            }
+        }
+        let slot = match self.index.get(symbol) {
+            Some(&slot) => slot,
+            None => {
+                let state =
+                    SeriesState::new(&self.config).expect("config validated in the constructor");
+                self.series.push((symbol.into(), state));
+                self.index.insert(symbol.into(), self.series.len() - 1);
+                self.series.len() - 1
+            }
+        };
+        self.last = slot;
+        slot
+    }
+
+    /// Consumes one bar of `symbol` and returns its 12 features.
+    #[inline]
+    pub fn update(&mut self, symbol: &str, bar: &Bar) -> [f64; NUM_FEATURES] {
+        let slot = self.slot(symbol);
+        self.series[slot].1.update(bar)
+    }
+
+    /// Forgets one symbol (returns whether it was known) or, with `None`, every symbol.
+    pub fn reset(&mut self, symbol: Option<&str>) -> bool {
+        self.last = usize::MAX;
+        match symbol {
+            None => {
+                let had_any = !self.series.is_empty();
+                self.series.clear();
+                self.index.clear();
+                had_any
+            }
+            Some(symbol) => {
+                let Some(slot) = self.index.remove(symbol) else {
+                    return false;
+                };
+                self.series.swap_remove(slot);
+                if let Some((moved, _)) = self.series.get(slot) {
+                    self.index.insert(moved.clone(), slot);
+                }
+                true
+            }
+        }
+    }
+
+    /// The state of one symbol, if it has seen a bar.
+    pub fn series(&self, symbol: &str) -> Option<&SeriesState> {
+        self.index.get(symbol).map(|&slot| &self.series[slot].1)
+    }
+
+    /// Symbols in first-seen order (until a reset reorders them).
+    pub fn symbols(&self) -> impl Iterator<Item = &str> {
+        self.series.iter().map(|(name, _)| &**name)
+    }
+
+    /// Whether `symbol` is warm; with `None`, whether at least one symbol exists and all are warm.
+    pub fn is_ready(&self, symbol: Option<&str>) -> bool {
+        match symbol {
+            Some(symbol) => self.series(symbol).is_some_and(SeriesState::is_ready),
+            None => !self.series.is_empty() && self.series.iter().all(|(_, s)| s.is_ready()),
+        }
+    }
+}
+
+impl From<FeatureComputer> for ComputerState {
+    fn from(c: FeatureComputer) -> Self {
+        Self {
+            config: c.config,
+            series: c.series,
+        }
+    }
+}
+
+impl TryFrom<ComputerState> for FeatureComputer {
+    type Error = FeatureError;
+    fn try_from(s: ComputerState) -> Result<Self, FeatureError> {
+        let mut computer = FeatureComputer::new(s.config)?;
+        for (slot, (symbol, state)) in s.series.into_iter().enumerate() {
+            state.check_matches(&computer.config)?;
+            if computer.index.insert(symbol.clone(), slot).is_some() {
+                return Err(FeatureError::CorruptState("a symbol appears twice"));
+            }
+            computer.series.push((symbol, state));
+        }
+        Ok(computer)
+    }
+}
+
+/// Column inputs of [`compute_batch`]: one series (one symbol), oldest bar first.
+#[derive(Debug, Clone, Copy)]
+pub struct Columns<'a> {
+    pub open: &'a [f64],
+    pub high: &'a [f64],
+    pub low: &'a [f64],
+    pub close: &'a [f64],
+    pub volume: &'a [f64],
+}
+
+impl Columns<'_> {
+    /// Number of bars, after checking every column has the same length.
+    pub fn checked_len(&self) -> Result<usize, BatchError> {
+        let expected = self.open.len();
+        for (column, values) in [
+            ("high", self.high),
+            ("low", self.low),
+            ("close", self.close),
+            ("volume", self.volume),
+        ] {
+            if values.len() != expected {
+                return Err(BatchError::LengthMismatch {
+                    column,
+                    len: values.len(),
+                    expected,
+                });
+            }
+        }
+        Ok(expected)
+    }
+}
+
+/// Features of a whole series into `out`, row-major `(N, 12)`, from a fresh state: it runs the very
+/// same [`SeriesState::update`] as streaming, so the rows equal streaming the bars one by one, bit for
+/// bit. Every bar is validated as [`Bar::new`] does; on error `out` is partly written.
+pub fn compute_batch(
+    config: &FeatureConfig,
+    columns: Columns<'_>,
+    out: &mut [f64],
+) -> Result<(), BatchError> {
+    let n = columns.checked_len()?;
+    if out.len() != n * NUM_FEATURES {
+        return Err(BatchError::OutputSize {
+            len: out.len(),
+            expected: n * NUM_FEATURES,
+        });
+    }
+    let mut state = SeriesState::new(config).map_err(BatchError::Config)?;
+    let rows = out.chunks_exact_mut(NUM_FEATURES);
+    let bars = columns
+        .open
+        .iter()
+        .zip(columns.high)
+        .zip(columns.low)
+        .zip(columns.close)
+        .zip(columns.volume);
+    for (index, (row, ((((&o, &h), &l), &c), &v))) in rows.zip(bars).enumerate() {
+        let bar =
+            Bar::new(o, h, l, c, v).map_err(|error| BatchError::InvalidBar { index, error })?;
+        row.copy_from_slice(&state.update(&bar));
+    }
+    Ok(())
+}

@@ -1,0 +1,484 @@
+//! Streaming indicators with TA-Lib's seeding and look-backs.
+//!
+//! Each indicator consumes one value per call and returns NaN until it has seen TA-Lib's look-back, then
+//! the value TA-Lib computes for that bar. The arithmetic is written in the same order as TA-Lib's C code
+//! (`ta_EMA.c`, `ta_SMA.c`, `ta_RSI.c`) so results agree to the last bit, not just within a tolerance.
+//!
+//! Serialized state is validated on the way back in (a corrupt snapshot is an error, never a panic or a
+//! silently wrong indicator); the smoothing factors are recomputed from the period rather than trusted.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::FeatureError;
+
+/// Largest period any indicator accepts (TA-Lib's limit). It also bounds the SMA's ring buffer.
+pub const MAX_PERIOD: usize = 100_000;
+
+pub(crate) fn check_period(
+    name: &'static str,
+    value: usize,
+    min: usize,
+) -> Result<usize, FeatureError> {
+    if (min..=MAX_PERIOD).contains(&value) {
+        Ok(value)
+    } else {
+        Err(FeatureError::OutOfRange {
+            name,
+            value,
+            min,
+            max: MAX_PERIOD,
+        })
+    }
+}
+
+/// Exponential moving average, `alpha = 2 / (period + 1)`, seeded with the SMA of the first `period`
+/// inputs (TA-Lib `EMA`). First value on input number `period` (look-back `period - 1`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "EmaState", into = "EmaState")]
+pub struct Ema {
+    period: usize,
+    k: f64,
+    seen: usize,
+    seed_sum: f64,
+    value: f64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct EmaState {
+    period: usize,
+    seen: usize,
+    #[serde(with = "crate::exact")]
+    seed_sum: f64,
+    #[serde(with = "crate::exact")]
+    value: f64,
+}
+
+impl Ema {
+    pub fn new(period: usize) -> Result<Self, FeatureError> {
+        let period = check_period("period", period, 1)?;
+        Ok(Self {
+            period,
+            k: 2.0 / (period + 1) as f64,
+            seen: 0,
+            seed_sum: 0.0,
+            value: f64::NAN,
+        })
+    }
+
+    pub fn period(&self) -> usize {
+        self.period
+    }
+
+    /// Index (0-based) of the first input that yields a value.
+    pub fn lookback(&self) -> usize {
+        self.period - 1
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.seen == self.period
+    }
+
+    /// The last value (NaN while warming up).
+    pub fn value(&self) -> f64 {
+        self.value
+    }
+
+    #[inline]
+    pub fn update(&mut self, x: f64) -> f64 {
+        if self.seen == self.period {
+            self.value = ((x - self.value) * self.k) + self.value;
+        } else {
+            self.seed_sum += x;
+            self.seen += 1;
+            if self.seen == self.period {
+                self.value = self.seed_sum / self.period as f64;
+            }
+        }
+        self.value
+    }
+}
+
+impl From<Ema> for EmaState {
+    fn from(e: Ema) -> Self {
+        Self {
+            period: e.period,
+            seen: e.seen,
+            seed_sum: e.seed_sum,
+            value: e.value,
+        }
+    }
+}
+
+impl TryFrom<EmaState> for Ema {
+    type Error = FeatureError;
+    fn try_from(s: EmaState) -> Result<Self, FeatureError> {
+        let mut ema = Ema::new(s.period)?;
+        if s.seen > s.period {
+            return Err(FeatureError::CorruptState(
+                "EMA has seen more seed values than its period",
+            ));
+        }
+        ema.seen = s.seen;
+        ema.seed_sum = s.seed_sum;
+        ema.value = s.value;
+        Ok(ema)
+    }
+}
+
+/// Simple moving average over the last `period` inputs with TA-Lib's running sum (add the newest,
+/// divide, then subtract the value that leaves next). First value on input `period` (look-back
+/// `period - 1`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "SmaState", into = "SmaState")]
+pub struct Sma {
+    period: usize,
+    seen: usize,
+    /// Next slot to write; once full, the slot after the newest holds the oldest value in the window.
+    pos: usize,
+    sum: f64,
+    ring: Vec<f64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SmaState {
+    period: usize,
+    seen: usize,
+    pos: usize,
+    #[serde(with = "crate::exact")]
+    sum: f64,
+    #[serde(with = "crate::exact::vec")]
+    ring: Vec<f64>,
+}
+
+impl Sma {
+    pub fn new(period: usize) -> Result<Self, FeatureError> {
+        let period = check_period("period", period, 1)?;
+        Ok(Self {
+            period,
+            seen: 0,
+            pos: 0,
+            sum: 0.0,
+            ring: vec![0.0; period],
+        })
+    }
+
+    pub fn period(&self) -> usize {
+        self.period
+    }
+
+    pub fn lookback(&self) -> usize {
+        self.period - 1
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.seen == self.period
+    }
+
+    #[inline]
+    pub fn update(&mut self, x: f64) -> f64 {
+        self.sum += x;
+        self.ring[self.pos] = x;
+        self.pos = if self.pos + 1 == self.period {
+            0
+        } else {
+            self.pos + 1
+        };
+        if self.seen < self.period {
+            self.seen += 1;
+            if self.seen < self.period {
+                return f64::NAN;
+            }
+        }
+        let mean = self.sum / self.period as f64;
+        // `pos` now points at the oldest value of the current window: the one that leaves next.
+        self.sum -= self.ring[self.pos];
+        mean
+    }
+}
+
+impl From<Sma> for SmaState {
+    fn from(s: Sma) -> Self {
+        Self {
+            period: s.period,
+            seen: s.seen,
+            pos: s.pos,
+            sum: s.sum,
+            ring: s.ring,
+        }
+    }
+}
+
+impl TryFrom<SmaState> for Sma {
+    type Error = FeatureError;
+    fn try_from(s: SmaState) -> Result<Self, FeatureError> {
+        let period = check_period("period", s.period, 1)?;
+        if s.ring.len() != period || s.pos >= period || s.seen > period {
+            return Err(FeatureError::CorruptState(
+                "SMA window does not match its period",
+            ));
+        }
+        Ok(Self {
+            period,
+            seen: s.seen,
+            pos: s.pos,
+            sum: s.sum,
+            ring: s.ring,
+        })
+    }
+}
+
+/// Relative strength index with Wilder smoothing on a 0..100 scale (TA-Lib `RSI`).
+///
+/// The first value averages the first `period` price changes plainly; after that
+/// `avg = (avg * (period - 1) + change) / period`. RSI is `100 * gain / (gain + loss)`, and 0 when both
+/// averages are exactly zero (a perfectly flat series), as TA-Lib does. First value on input
+/// `period + 1` (look-back `period`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RsiState", into = "RsiState")]
+pub struct Rsi {
+    period: usize,
+    period_f: f64,
+    period_minus_one: f64,
+    /// Inputs seen, saturating at `period + 1` (warm).
+    seen: usize,
+    prev: f64,
+    avg_gain: f64,
+    avg_loss: f64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RsiState {
+    period: usize,
+    seen: usize,
+    #[serde(with = "crate::exact")]
+    prev: f64,
+    #[serde(with = "crate::exact")]
+    avg_gain: f64,
+    #[serde(with = "crate::exact")]
+    avg_loss: f64,
+}
+
+impl Rsi {
+    pub fn new(period: usize) -> Result<Self, FeatureError> {
+        let period = check_period("period", period, 1)?;
+        Ok(Self {
+            period,
+            period_f: period as f64,
+            period_minus_one: (period - 1) as f64,
+            seen: 0,
+            prev: f64::NAN,
+            avg_gain: 0.0,
+            avg_loss: 0.0,
+        })
+    }
+
+    pub fn period(&self) -> usize {
+        self.period
+    }
+
+    pub fn lookback(&self) -> usize {
+        self.period
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.seen > self.period
+    }
+
+    #[inline]
+    fn ratio(&self) -> f64 {
+        let total = self.avg_gain + self.avg_loss;
+        if total != 0.0 {
+            100.0 * (self.avg_gain / total)
+        } else {
+            0.0
+        }
+    }
+
+    #[inline]
+    pub fn update(&mut self, x: f64) -> f64 {
+        let change = x - self.prev;
+        self.prev = x;
+        if self.seen > self.period {
+            self.avg_loss *= self.period_minus_one;
+            self.avg_gain *= self.period_minus_one;
+            if change < 0.0 {
+                self.avg_loss -= change;
+            } else {
+                self.avg_gain += change;
+            }
+            self.avg_loss /= self.period_f;
+            self.avg_gain /= self.period_f;
+            return self.ratio();
+        }
+        self.seen += 1;
+        if self.seen == 1 {
+            return f64::NAN; // the first input only sets the previous price
+        }
+        if change < 0.0 {
+            self.avg_loss -= change;
+        } else {
+            self.avg_gain += change;
+        }
+        if self.seen <= self.period {
+            return f64::NAN;
+        }
+        self.avg_loss /= self.period_f;
+        self.avg_gain /= self.period_f;
+        self.ratio()
+    }
+}
+
+impl From<Rsi> for RsiState {
+    fn from(r: Rsi) -> Self {
+        Self {
+            period: r.period,
+            seen: r.seen,
+            prev: r.prev,
+            avg_gain: r.avg_gain,
+            avg_loss: r.avg_loss,
+        }
+    }
+}
+
+impl TryFrom<RsiState> for Rsi {
+    type Error = FeatureError;
+    fn try_from(s: RsiState) -> Result<Self, FeatureError> {
+        let mut rsi = Rsi::new(s.period)?;
+        if s.seen > s.period + 1 {
+            return Err(FeatureError::CorruptState(
+                "RSI has seen more seed values than its period",
+            ));
+        }
+        rsi.seen = s.seen;
+        rsi.prev = s.prev;
+        rsi.avg_gain = s.avg_gain;
+        rsi.avg_loss = s.avg_loss;
+        Ok(rsi)
+    }
+}
+
+/// One MACD step: the two EMAs it is built from and the three MACD outputs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MacdOutput {
+    pub ema_fast: f64,
+    pub ema_slow: f64,
+    pub line: f64,
+    pub signal: f64,
+    pub histogram: f64,
+}
+
+/// MACD built from two standard SMA-seeded EMAs: `line = ema_fast - ema_slow` exactly, `signal` is the
+/// EMA(`signal_period`) of the line seeded with the SMA of its first `signal_period` values, and
+/// `histogram = line - signal`.
+///
+/// Line, signal and histogram are all NaN until the signal exists (TA-Lib's MACD look-back
+/// `slow - 1 + signal - 1`, 33 for 12/26/9). TA-Lib's own MACD seeds its fast EMA later (with the SMA of
+/// the 12 inputs before the slow EMA's first value), so during warm-up it differs from
+/// `EMA(12) - EMA(26)`; the difference decays by `(1 - 2/(fast+1))` per bar and falls below 1e-9 around
+/// bar 120-130 for prices near 100.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "MacdState", into = "MacdState")]
+pub struct Macd {
+    fast: Ema,
+    slow: Ema,
+    signal: Ema,
+}
+
+#[derive(Serialize, Deserialize)]
+struct MacdState {
+    fast: Ema,
+    slow: Ema,
+    signal: Ema,
+}
+
+impl Macd {
+    pub fn new(fast: usize, slow: usize, signal: usize) -> Result<Self, FeatureError> {
+        let fast = check_period("fast_period", fast, 1)?;
+        let slow = check_period("slow_period", slow, 1)?;
+        let signal = check_period("signal_period", signal, 1)?;
+        if fast >= slow {
+            return Err(FeatureError::FastNotBelowSlow { fast, slow });
+        }
+        Ok(Self {
+            fast: Ema::new(fast)?,
+            slow: Ema::new(slow)?,
+            signal: Ema::new(signal)?,
+        })
+    }
+
+    /// `(fast, slow, signal)` periods.
+    pub fn periods(&self) -> (usize, usize, usize) {
+        (self.fast.period(), self.slow.period(), self.signal.period())
+    }
+
+    pub fn lookback(&self) -> usize {
+        self.slow.lookback() + self.signal.lookback()
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.signal.is_ready()
+    }
+
+    #[inline]
+    pub fn update(&mut self, x: f64) -> MacdOutput {
+        let ema_fast = self.fast.update(x);
+        let ema_slow = self.slow.update(x);
+        let raw_line = ema_fast - ema_slow;
+        if !self.slow.is_ready() {
+            return MacdOutput {
+                ema_fast,
+                ema_slow,
+                line: f64::NAN,
+                signal: f64::NAN,
+                histogram: f64::NAN,
+            };
+        }
+        let signal = self.signal.update(raw_line);
+        // Mask the line until the signal exists so all three outputs share TA-Lib's look-back.
+        let line = if self.signal.is_ready() {
+            raw_line
+        } else {
+            f64::NAN
+        };
+        MacdOutput {
+            ema_fast,
+            ema_slow,
+            line,
+            signal,
+            histogram: line - signal,
+        }
+    }
+}
+
+impl From<Macd> for MacdState {
+    fn from(m: Macd) -> Self {
+        Self {
+            fast: m.fast,
+            slow: m.slow,
+            signal: m.signal,
+        }
+    }
+}
+
+impl TryFrom<MacdState> for Macd {
+    type Error = FeatureError;
+    fn try_from(s: MacdState) -> Result<Self, FeatureError> {
+        if s.fast.period() >= s.slow.period() {
+            return Err(FeatureError::FastNotBelowSlow {
+                fast: s.fast.period(),
+                slow: s.slow.period(),
+            });
+        }
+        // The signal only receives values once the slow EMA is warm.
+        if !s.slow.is_ready() && s.signal.seen != 0 {
+            return Err(FeatureError::CorruptState(
+                "MACD signal started before its slow EMA",
+            ));
+        }
+        Ok(Self {
+            fast: s.fast,
+            slow: s.slow,
+            signal: s.signal,
+        })
+    }
+}

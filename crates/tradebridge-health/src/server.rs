@@ -1,0 +1,308 @@
+//! The HTTP side: `/health`, `/ready`, `/live`, `/metrics` on axum, bound to a port the caller can learn.
+
+use std::fmt::Write as _;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Serialize;
+use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::sync::{oneshot, RwLock};
+use tokio::task::JoinHandle;
+
+use crate::check::{HealthCheck, HealthStatus};
+
+/// The state the server reads and the service writes (the guide's `Arc<RwLock<HealthCheck>>`).
+pub type SharedHealth = Arc<RwLock<HealthCheck>>;
+
+/// Content type of `/metrics` (Prometheus text exposition format 0.0.4).
+pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Why a health server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum HealthServerError {
+    /// The address could not be bound (in use, no permission, unresolvable).
+    #[error("cannot bind the health server to {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: String,
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Accepting or serving connections failed.
+    #[error("health server failed: {0}")]
+    Serve(#[source] std::io::Error),
+    /// The server task panicked or was cancelled.
+    #[error("health server task ended abnormally: {0}")]
+    Task(String),
+}
+
+/// Serves the health endpoints on `0.0.0.0:port` until the process ends (the guide's entry point).
+///
+/// All interfaces, because an orchestrator's probes come from outside the pod. Use [`HealthServer::bind`]
+/// for another address, port 0, or a graceful shutdown.
+///
+/// # Errors
+/// [`HealthServerError::Bind`] when the port cannot be bound, [`HealthServerError::Serve`] when serving fails.
+pub async fn start_health_server(port: u16, health: SharedHealth) -> Result<(), HealthServerError> {
+    HealthServer::bind(("0.0.0.0", port), health)
+        .await?
+        .serve()
+        .await
+}
+
+/// Binds `0.0.0.0:port` and serves in a background task; what a process's `--health-port` does.
+///
+/// Binding happens before this returns, so a port conflict is reported at start-up, not later in a
+/// detached task. Must be called inside a tokio runtime.
+///
+/// # Errors
+/// [`HealthServerError::Bind`] when the port cannot be bound.
+pub async fn spawn_health_server(
+    port: u16,
+    health: SharedHealth,
+) -> Result<RunningHealthServer, HealthServerError> {
+    Ok(HealthServer::bind(("0.0.0.0", port), health).await?.spawn())
+}
+
+/// A bound, not yet serving, health server: learn its address (port 0 picks a free one), then serve.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), tradebridge_health::HealthServerError> {
+/// use std::sync::Arc;
+/// use tokio::sync::RwLock;
+/// use tradebridge_health::{HealthCheck, HealthServer};
+///
+/// let health = Arc::new(RwLock::new(HealthCheck::healthy("bus-peer")));
+/// let server = HealthServer::bind("127.0.0.1:0", health.clone()).await?;
+/// println!("health on {}", server.local_addr());
+/// let running = server.spawn();
+/// // ... service work ...
+/// running.shutdown().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct HealthServer {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    health: SharedHealth,
+}
+
+impl HealthServer {
+    /// Binds `addr` (anything tokio resolves: `"127.0.0.1:0"`, `("0.0.0.0", 8080)`, a `SocketAddr`).
+    ///
+    /// # Errors
+    /// [`HealthServerError::Bind`] when the address cannot be bound.
+    pub async fn bind<A>(addr: A, health: SharedHealth) -> Result<Self, HealthServerError>
+    where
+        A: ToSocketAddrs + std::fmt::Debug,
+    {
+        let described = format!("{addr:?}");
+        let bind_error = |source| HealthServerError::Bind {
+            addr: described.clone(),
+            source,
+        };
+        let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+        let local_addr = listener.local_addr().map_err(bind_error)?;
+        Ok(Self {
+            listener,
+            local_addr,
+            health,
+        })
+    }
+
+    /// The bound address (with the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until the process ends.
+    ///
+    /// # Errors
+    /// [`HealthServerError::Serve`] when accepting connections fails.
+    pub async fn serve(self) -> Result<(), HealthServerError> {
+        self.serve_with_shutdown(std::future::pending()).await
+    }
+
+    /// Serves until `signal` completes, then finishes in-flight requests and returns.
+    ///
+    /// # Errors
+    /// [`HealthServerError::Serve`] when accepting connections fails.
+    pub async fn serve_with_shutdown<F>(self, signal: F) -> Result<(), HealthServerError>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        axum::serve(self.listener, router(self.health))
+            .with_graceful_shutdown(signal)
+            .await
+            .map_err(HealthServerError::Serve)
+    }
+
+    /// Serves in a background tokio task; the handle stops it (explicitly or when dropped).
+    pub fn spawn(self) -> RunningHealthServer {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let local_addr = self.local_addr;
+        let task = tokio::spawn(self.serve_with_shutdown(async move {
+            // Either an explicit stop or a dropped handle ends the server.
+            let _ = stopped.await;
+        }));
+        RunningHealthServer {
+            local_addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+}
+
+/// A health server serving in a background task; dropping it stops the server.
+#[derive(Debug)]
+pub struct RunningHealthServer {
+    local_addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), HealthServerError>>>,
+}
+
+impl RunningHealthServer {
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.local_addr.port()
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and waits for the task.
+    ///
+    /// # Errors
+    /// The server's own error, or [`HealthServerError::Task`] if its task panicked.
+    pub async fn shutdown(mut self) -> Result<(), HealthServerError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(task) => task
+                .await
+                .map_err(|e| HealthServerError::Task(e.to_string()))?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunningHealthServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The axum router of the health API, for services that already run an axum server and want to
+/// `.merge()` it. Unknown paths answer 404, other methods on known paths 405 with `Allow: GET,HEAD`.
+pub fn router(health: SharedHealth) -> Router {
+    Router::new()
+        .route("/health", get(health_handler))
+        .route("/ready", get(ready_handler))
+        .route("/live", get(live_handler))
+        .route("/metrics", get(metrics_handler))
+        .fallback(not_found)
+        .with_state(health)
+}
+
+fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (
+            status,
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                ),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
+            bytes,
+        )
+            .into_response(),
+        // Our bodies are maps of strings; this cannot fail, but a probe must still get an answer.
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+async fn health_handler(State(health): State<SharedHealth>) -> Response {
+    let body = health.read().await.health_body(SystemTime::now());
+    let status = match body.status {
+        HealthStatus::Healthy | HealthStatus::Degraded => StatusCode::OK,
+        HealthStatus::Unhealthy => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    json_response(status, &body)
+}
+
+async fn ready_handler(State(health): State<SharedHealth>) -> Response {
+    let body = health.read().await.readiness_body(SystemTime::now());
+    let status = if body.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json_response(status, &body)
+}
+
+async fn live_handler() -> Response {
+    // Liveness only says the process answers: it takes no lock, so a stuck writer cannot fail it.
+    json_response(StatusCode::OK, &"alive")
+}
+
+async fn metrics_handler(State(health): State<SharedHealth>) -> Response {
+    let (status, ready, telemetry) = {
+        let check = health.read().await;
+        (check.status(), check.is_ready(), check.telemetry().clone())
+    };
+    let mut text = String::with_capacity(4096);
+    telemetry.render_prometheus(&mut text);
+    let _ = writeln!(
+        text,
+        "# HELP tradebridge_health_status Current health status (1 for the active one)."
+    );
+    let _ = writeln!(text, "# TYPE tradebridge_health_status gauge");
+    for candidate in [
+        HealthStatus::Healthy,
+        HealthStatus::Degraded,
+        HealthStatus::Unhealthy,
+    ] {
+        let value = u8::from(candidate == status);
+        let _ = writeln!(
+            text,
+            "tradebridge_health_status{{status=\"{candidate}\"}} {value}"
+        );
+    }
+    let _ = writeln!(
+        text,
+        "# HELP tradebridge_ready Whether the service is ready for traffic."
+    );
+    let _ = writeln!(text, "# TYPE tradebridge_ready gauge");
+    let _ = writeln!(text, "tradebridge_ready {}", u8::from(ready));
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(PROMETHEUS_CONTENT_TYPE),
+        )],
+        text,
+    )
+        .into_response()
+}
+
+async fn not_found() -> Response {
+    json_response(
+        StatusCode::NOT_FOUND,
+        &serde_json::json!({"error": "not_found"}),
+    )
+}

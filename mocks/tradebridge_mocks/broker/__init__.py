@@ -1,0 +1,140 @@
+"""An Alpaca-compatible paper broker on loopback: ``tradebridge mock-broker`` or ``MockBroker`` in-process.
+
+It serves Alpaca's trading API (``/v2/account``, ``/v2/orders``, ``/v2/positions``, ``/v2/clock``,
+``/v2/assets``) and market-data API (``/v2/stocks/bars``, ``.../quotes/latest``, ``.../trades/latest``,
+``.../bars/latest``) on one origin, so the unmodified alpaca-py clients work against it with
+``url_override=broker.url``. The subset it serves is described in ``contracts/openapi/alpaca-mock.yaml``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import re
+import signal
+import sys
+from decimal import Decimal
+
+from tradebridge_mocks.broker.engine import EngineOptions, PaperEngine, Refusal
+from tradebridge_mocks.broker.prices import PriceBook
+from tradebridge_mocks.broker.runtime import BrokerServer, MockBroker
+from tradebridge_mocks.broker.server import BrokerConfig, Fault, RequestRecord
+
+__all__ = [
+    "BrokerConfig",
+    "BrokerServer",
+    "EngineOptions",
+    "Fault",
+    "MockBroker",
+    "PaperEngine",
+    "PriceBook",
+    "Refusal",
+    "RequestRecord",
+    "main",
+]
+
+log = logging.getLogger("tradebridge_mocks.broker")
+
+
+def _rate(text: str) -> int:
+    match = re.fullmatch(r"(\d+)(?:/min)?", text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected N or N/min, got {text!r}")
+    return int(match.group(1))
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a rate between 0 and 1, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tradebridge mock-broker",
+        description="Serve an Alpaca-compatible paper broker (trading and market data) on loopback.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed on stdout)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the price walks and of the fills")
+    parser.add_argument("--symbols", nargs="+", default=["AAPL", "MSFT", "GOOGL"], metavar="SYMBOL")
+    parser.add_argument(
+        "--rate-limit", type=_rate, default=200, metavar="N/min", help="per API key, 0 disables (default 200)"
+    )
+    parser.add_argument("--rate-window", type=float, default=60.0, help="rate-limit window in seconds")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every /v2 answer")
+    parser.add_argument("--error-rate", type=_probability, default=0.0, help="share of injected 5xx answers")
+    parser.add_argument("--health-port", type=int, default=0, help="serve /health here (0 = none)")
+    parser.add_argument("--market-endpoint", help="follow BarUpdates on this bus endpoint (tcp://...)")
+    parser.add_argument(
+        "--bar-interval", type=float, default=1.0, help="seconds per bar of the seeded walk (0 = admin only)"
+    )
+    parser.add_argument("--half-spread", type=Decimal, default=Decimal("0.01"), help="ask - last, in dollars")
+    parser.add_argument("--fill-mode", choices=("immediate", "deferred"), default="immediate")
+    parser.add_argument("--partial-fill-rate", type=_probability, default=0.0)
+    parser.add_argument("--initial-cash", type=Decimal, default=Decimal("100000"))
+    parser.add_argument("--no-shorting", action="store_true", help="refuse short sales (403)")
+    parser.add_argument(
+        "--api-key-env",
+        action="store_true",
+        help="accept only the key pair in ALPACA_API_KEY/ALPACA_SECRET_KEY (default: any non-empty pair)",
+    )
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> BrokerConfig:
+    api_key = secret_key = None
+    if args.api_key_env:
+        import os
+
+        api_key = os.environ.get("ALPACA_API_KEY") or os.environ.get("APCA_API_KEY_ID")
+        secret_key = os.environ.get("ALPACA_SECRET_KEY") or os.environ.get("APCA_API_SECRET_KEY")
+        if not api_key or not secret_key:
+            raise SystemExit("mock-broker: --api-key-env needs ALPACA_API_KEY and ALPACA_SECRET_KEY set")
+    return BrokerConfig(
+        host=args.host,
+        port=args.port,
+        seed=args.seed,
+        symbols=tuple(args.symbols),
+        rate_limit=args.rate_limit,
+        rate_window=args.rate_window,
+        latency_ms=args.latency_ms,
+        error_rate=args.error_rate,
+        health_port=args.health_port,
+        market_endpoint=args.market_endpoint,
+        bar_interval=args.bar_interval,
+        api_key=api_key,
+        secret_key=secret_key,
+        half_spread=args.half_spread,
+        fill_mode=args.fill_mode,
+        partial_fill_rate=args.partial_fill_rate,
+        initial_cash=args.initial_cash,
+        shorting_enabled=not args.no_shorting,
+    )
+
+
+async def _serve(config: BrokerConfig) -> int:
+    server = BrokerServer(config)
+    try:
+        await server.start()
+    except OSError as exc:
+        print(f"mock-broker: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
+        await server.stop()
+        return 1
+    print(server.url, flush=True)  # the one stdout line: where to point url_override
+    log.info("mock broker serving %s (seed %d)", server.url, config.seed)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    await server.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
+    return asyncio.run(_serve(config_from_args(args)))

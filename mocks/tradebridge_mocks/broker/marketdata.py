@@ -1,0 +1,192 @@
+"""Alpaca market-data JSON (``/v2/stocks/...``) built from the broker's :class:`PriceBook`.
+
+Only the multi-symbol shapes alpaca-py uses: ``{"bars": {SYM: [...]}, "next_page_token": ...}`` and
+``{"quotes": {SYM: {...}}}``. Bars carry the ``n`` and ``vw`` keys alpaca-py requires. Longer time frames
+are aggregated from the one-minute walk; ``limit`` counts bars across all symbols, as Alpaca does, and a
+``next_page_token`` is returned whenever the answer stops early.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from tradebridge_mocks.broker.engine import Refusal
+from tradebridge_mocks.broker.prices import Bar, PriceBook
+
+_TIMEFRAME_RE = re.compile(r"^(\d+)(Min|T|Hour|H|Day|D|Week|W|Month|M)$")
+_UNIT_MS = {"Min": 60_000, "T": 60_000, "Hour": 3_600_000, "H": 3_600_000, "Day": 86_400_000, "D": 86_400_000}
+_UNIT_MS |= {"Week": 7 * 86_400_000, "W": 7 * 86_400_000}
+_MAX_AMOUNT = {"Min": 59, "T": 59, "Hour": 23, "H": 23, "Day": 1, "D": 1, "Week": 1, "W": 1}
+MAX_LIMIT = 10_000
+DEFAULT_LIMIT = 1_000
+
+
+def bad_request(message: str) -> Refusal:
+    return Refusal(400, 40010001, message)
+
+
+def iso_ms(timestamp_ms: int) -> str:
+    return datetime.fromtimestamp(timestamp_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value: str, name: str) -> int:
+    """RFC 3339 (``Z`` or an offset) or a bare date, as Alpaca accepts; naive means UTC."""
+    try:
+        parsed = datetime.fromisoformat(value.replace(" ", "+"))
+    except ValueError:
+        raise bad_request(f"invalid {name}: {value!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp() * 1000)
+
+
+def parse_symbols(raw: str | None) -> list[str]:
+    from tradebridge_mocks.broker.engine import SYMBOL_RE
+
+    if not raw:
+        raise bad_request("missing symbols")
+    symbols = [s for s in raw.split(",") if s]
+    for symbol in symbols:
+        if not SYMBOL_RE.match(symbol):
+            raise bad_request(f"invalid symbol: {symbol!r}")
+    return list(dict.fromkeys(symbols))
+
+
+def _bucket_key(timestamp_ms: int, unit: str, amount: int) -> int:
+    if unit in ("Month", "M"):
+        moment = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+        month = (moment.year * 12 + moment.month - 1) // amount * amount
+        return int(datetime(month // 12, month % 12 + 1, 1, tzinfo=UTC).timestamp() * 1000)
+    size = _UNIT_MS[unit] * amount
+    return timestamp_ms // size * size
+
+
+def aggregate(bars: list[Bar], timeframe: str) -> list[dict[str, Any]]:
+    match = _TIMEFRAME_RE.match(timeframe)
+    if not match:
+        raise bad_request(f"invalid timeframe: {timeframe!r}")
+    amount, unit = int(match.group(1)), match.group(2)
+    if amount < 1 or (unit in _MAX_AMOUNT and amount > _MAX_AMOUNT[unit]) or (
+        unit in ("Month", "M") and amount not in (1, 2, 3, 6, 12)
+    ):
+        raise bad_request(f"invalid timeframe: {timeframe!r}")
+    out: list[dict[str, Any]] = []
+    current_key: int | None = None
+    notional = 0.0
+    for bar in bars:
+        key = _bucket_key(bar.timestamp_ms, unit, amount)
+        typical = (bar.high + bar.low + bar.close) / 3
+        if key != current_key:
+            if out:
+                out[-1]["vw"] = round(notional / out[-1]["v"], 4) if out[-1]["v"] else None
+            current_key = key
+            notional = 0.0
+            out.append(
+                {"t": key, "o": bar.open, "h": bar.high, "l": bar.low, "c": bar.close, "v": 0.0, "n": 0}
+            )
+        agg = out[-1]
+        agg["h"] = max(agg["h"], bar.high)
+        agg["l"] = min(agg["l"], bar.low)
+        agg["c"] = bar.close
+        agg["v"] += bar.volume
+        agg["n"] += 1
+        notional += typical * bar.volume
+    if out:
+        out[-1]["vw"] = round(notional / out[-1]["v"], 4) if out[-1]["v"] else None
+    return out
+
+
+def _encode_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
+
+
+def _decode_token(token: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(token.encode()).decode()
+        prefix, _, number = text.partition(":")
+        if prefix != "offset":
+            raise ValueError(text)
+        return int(number)
+    except ValueError:
+        raise bad_request("invalid page_token") from None
+
+
+def bars_response(prices: PriceBook, query: dict[str, str]) -> dict[str, Any]:
+    symbols = parse_symbols(query.get("symbols"))
+    timeframe = query.get("timeframe")
+    if not timeframe:
+        raise bad_request("missing timeframe")
+    start = parse_time(query["start"], "start") if query.get("start") else None
+    end = parse_time(query["end"], "end") if query.get("end") else None
+    try:
+        limit = int(query.get("limit", DEFAULT_LIMIT))
+    except ValueError:
+        raise bad_request("invalid limit") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise bad_request(f"invalid limit: must be between 1 and {MAX_LIMIT}")
+    descending = query.get("sort", "asc") == "desc"
+    offset = _decode_token(query["page_token"]) if query.get("page_token") else 0
+
+    flat: list[tuple[str, dict[str, Any]]] = []
+    for symbol in symbols:
+        series = [
+            bar
+            for bar in aggregate(prices.bars(symbol), timeframe)
+            if (start is None or bar["t"] >= start) and (end is None or bar["t"] <= end)
+        ]
+        if descending:
+            series.reverse()
+        flat.extend((symbol, bar) for bar in series)
+    page = flat[offset : offset + limit]
+    out: dict[str, list[dict[str, Any]]] = {}
+    for symbol, bar in page:
+        out.setdefault(symbol, []).append({**bar, "t": iso_ms(bar["t"])})
+    more = offset + limit < len(flat)
+    return {"bars": out, "next_page_token": _encode_token(offset + limit) if more else None}
+
+
+def latest_quotes(prices: PriceBook, query: dict[str, str]) -> dict[str, Any]:
+    quotes = {}
+    for symbol in parse_symbols(query.get("symbols")):
+        quote = prices.quote(symbol)
+        quotes[symbol] = {
+            "t": iso_ms(quote.timestamp_ms),
+            "ax": "V",
+            "ap": float(quote.ask),
+            "as": 1,
+            "bx": "V",
+            "bp": float(quote.bid),
+            "bs": 1,
+            "c": ["R"],
+            "z": "C",
+        }
+    return {"quotes": quotes}
+
+
+def latest_trades(prices: PriceBook, query: dict[str, str]) -> dict[str, Any]:
+    trades = {}
+    for symbol in parse_symbols(query.get("symbols")):
+        quote = prices.quote(symbol)
+        trades[symbol] = {
+            "t": iso_ms(quote.timestamp_ms),
+            "x": "V",
+            "p": float(quote.last),
+            "s": 100,
+            "c": ["@"],
+            "i": len(prices.bars(symbol)),
+            "z": "C",
+        }
+    return {"trades": trades}
+
+
+def latest_bars(prices: PriceBook, query: dict[str, str]) -> dict[str, Any]:
+    bars = {}
+    for symbol in parse_symbols(query.get("symbols")):
+        history = prices.bars(symbol)
+        if history:
+            (bar,) = aggregate(history[-1:], "1Min")
+            bars[symbol] = {**bar, "t": iso_ms(bar["t"])}
+    return {"bars": bars}

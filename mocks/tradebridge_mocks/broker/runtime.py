@@ -1,0 +1,219 @@
+"""Running the mock broker: as ``tradebridge mock-broker`` or in-process (``MockBroker``, for pytest).
+
+Prices move by one of three clocks, never two at once:
+
+* ``--market-endpoint tcp://...``: the broker subscribes to the bus (topic ``market``) and every BarUpdate it
+  receives becomes that symbol's latest bar, so fills agree exactly with the bars a strategy sees;
+* otherwise ``--bar-interval S`` (> 0): every S seconds each known symbol takes the next bar of its seeded
+  walk (the same bars ``tradebridge mock-publisher`` emits for the same ``--seed``);
+* with neither, prices move only through ``POST /admin/advance`` and ``POST /admin/price`` (or
+  ``MockBroker.advance()`` / ``set_price()``), which is what deterministic tests use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from tradebridge_mocks.broker.server import (
+    BrokerConfig,
+    BrokerState,
+    Fault,
+    RequestRecord,
+    build_app,
+    make_state,
+)
+from tradebridge_mocks.broker.prices import Bar, to_price
+
+log = logging.getLogger("tradebridge_mocks.broker")
+
+
+async def _bar_clock(state: BrokerState, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        state.advance(1)
+
+
+async def _follow_bus(state: BrokerState, endpoint: str) -> None:
+    """Take prices from the BarUpdates on the bus (the mock publisher's, or a real feed's)."""
+    import zmq
+    import zmq.asyncio
+
+    from tradebridge.contracts import BarUpdate, decode_frame
+    from tradebridge.errors import ContractError
+
+    context = zmq.asyncio.Context()
+    socket = context.socket(zmq.SUB)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.setsockopt(zmq.SUBSCRIBE, b"market")
+    socket.connect(endpoint)
+    log.info("following BarUpdates on %s", endpoint)
+    try:
+        while True:
+            frame = await socket.recv()
+            try:
+                topic, message = decode_frame(frame)
+            except ContractError as exc:
+                log.warning("ignoring an invalid frame from %s: %s", endpoint, exc)
+                continue
+            if topic != "market" or not isinstance(message, BarUpdate):
+                continue
+            bar = Bar(message.timestamp, message.open, message.high, message.low, message.close, message.volume)
+            with state.engine.lock:
+                state.prices.apply_bar(message.symbol, bar)
+                state.engine.on_prices([message.symbol])
+    finally:
+        socket.close(0)
+        context.term()
+
+
+async def _start_health(state: BrokerState, port: int) -> Any:
+    from tradebridge.health import HealthCheck, start_health_server
+
+    health = HealthCheck("mock-broker")
+    return await start_health_server(port, health)
+
+
+class BrokerServer:
+    """The aiohttp site plus the price clock, inside one running event loop."""
+
+    def __init__(self, config: BrokerConfig) -> None:
+        self.config = config
+        self.state = make_state(config)
+        self._runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._health: Any = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.config.host}:{self.port}"
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(build_app(self.state), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.host, self.config.port)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        if self.config.market_endpoint:
+            self._tasks.append(asyncio.create_task(_follow_bus(self.state, self.config.market_endpoint)))
+        elif self.config.bar_interval > 0:
+            self._tasks.append(asyncio.create_task(_bar_clock(self.state, self.config.bar_interval)))
+        if self.config.health_port:
+            self._health = await _start_health(self.state, self.config.health_port)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self._health is not None:
+            stop = getattr(self._health, "stop", None)
+            if stop is not None:
+                result = stop()
+                if asyncio.iscoroutine(result):
+                    await result
+            self._health = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+class MockBroker:
+    """The mock broker on a background thread, for tests and scripts: ``with MockBroker() as broker: ...``.
+
+    ``broker.url`` is the bare origin to give alpaca-py as ``url_override`` (trading and data alike).
+    """
+
+    def __init__(self, config: BrokerConfig | None = None, **options: Any) -> None:
+        if config is None:
+            config = BrokerConfig(**options)
+        elif options:
+            raise TypeError("give either a BrokerConfig or keyword options, not both")
+        self._server = BrokerServer(config)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def config(self) -> BrokerConfig:
+        return self._server.config
+
+    @property
+    def state(self) -> BrokerState:
+        return self._server.state
+
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    def start(self) -> MockBroker:
+        if self._thread is not None:
+            raise RuntimeError("the mock broker is already running")
+        loop = asyncio.new_event_loop()
+        started = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self._server.start())
+            except BaseException as exc:  # reported to start()'s caller
+                failure.append(exc)
+                started.set()
+                return
+            started.set()
+            loop.run_forever()
+            loop.run_until_complete(self._server.stop())
+            loop.close()
+
+        self._loop = loop
+        self._thread = threading.Thread(target=run, name="mock-broker", daemon=True)
+        self._thread.start()
+        started.wait(10)
+        if failure:
+            self._thread.join(5)
+            self._thread = None
+            raise failure[0]
+        return self
+
+    def stop(self) -> None:
+        if self._thread is None or self._loop is None:
+            return
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._thread = None
+
+    def __enter__(self) -> MockBroker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ----------------------------------------------------------------------- test controls (thread-safe)
+    def advance(self, bars: int = 1, symbols: list[str] | None = None) -> None:
+        """Step the seeded walk ``bars`` bars and work the open orders against the new quotes."""
+        self.state.advance(bars, symbols)
+
+    def set_price(self, symbol: str, price: float | Decimal) -> None:
+        """Move ``symbol``'s last trade (bid/ask follow at the half spread) and work its open orders."""
+        with self.state.engine.lock:
+            self.state.prices.set_price(symbol, to_price(float(price)))
+            self.state.engine.on_prices([symbol])
+
+    def inject(self, *faults: Fault) -> None:
+        """Script failures for the next matching requests (see :class:`Fault`)."""
+        self.state.faults.extend(faults)
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        return list(self.state.requests)

@@ -1,0 +1,487 @@
+"""The HTTP face of the mock broker: Alpaca's trading and market-data REST APIs on one aiohttp origin.
+
+Every ``/v2/...`` request passes, in this order: added latency, authentication (``APCA-API-KEY-ID`` and
+``APCA-API-SECRET-KEY``, 401 otherwise), the per-key rate limit (429 with ``X-RateLimit-*`` headers, which
+are also sent on every other answer), injected faults (a 5xx either *before* the request is handled, or
+*after* it was handled and committed, which is the ambiguous failure that makes idempotent retries matter),
+then the handler. ``/admin/...`` routes need no key: they drive the market and the faults in tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import math
+import logging
+import random
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from tradebridge_mocks.broker import marketdata
+from tradebridge_mocks.broker.engine import (
+    EngineOptions,
+    PaperEngine,
+    Refusal,
+    asset_uuid,
+    decimal_field,
+    invalid,
+)
+from tradebridge_mocks.broker.prices import CENT, PriceBook, to_price
+
+log = logging.getLogger("tradebridge_mocks.broker")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+@dataclass
+class BrokerConfig:
+    """Everything ``tradebridge mock-broker`` takes on its command line."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    seed: int = 0
+    symbols: tuple[str, ...] = ("AAPL", "MSFT", "GOOGL")
+    #: requests per minute per API key; 0 disables the limit
+    rate_limit: int = 0
+    #: length of the rate-limit window in seconds (Alpaca: 60; tests shorten it)
+    rate_window: float = 60.0
+    latency_ms: float = 0.0
+    #: share of ``/v2`` requests answered with an injected 5xx
+    error_rate: float = 0.0
+    health_port: int = 0
+    market_endpoint: str | None = None
+    #: seconds between two bars of the broker's own walk; 0 = prices move only through the admin API
+    bar_interval: float = 0.0
+    #: when set, only this key pair is accepted; otherwise any non-empty pair is (one shared account)
+    api_key: str | None = None
+    secret_key: str | None = None
+    half_spread: Decimal = CENT
+    fill_mode: str = "immediate"
+    partial_fill_rate: float = 0.0
+    initial_cash: Decimal = Decimal("100000")
+    shorting_enabled: bool = True
+
+
+@dataclass
+class Fault:
+    """One scripted failure for the next ``count`` requests matching ``method``/``path``.
+
+    ``status`` is the error answered instead of the real one (0 keeps the real answer); ``when="after"``
+    handles (and commits) the request first; ``delay_ms`` holds the answer back (to trip client timeouts).
+    """
+
+    status: int = 503
+    when: str = "before"
+    method: str | None = None
+    path: str | None = None
+    count: int = 1
+    delay_ms: float = 0.0
+
+    def matches(self, request: web.Request) -> bool:
+        return (self.method is None or self.method == request.method) and (
+            self.path is None or request.path == self.path
+        )
+
+
+@dataclass
+class RequestRecord:
+    method: str
+    path: str
+    status: int
+    client_order_id: str | None = None
+
+
+@dataclass
+class _Window:
+    start: float
+    count: int = 0
+
+
+@dataclass
+class BrokerState:
+    config: BrokerConfig
+    prices: PriceBook
+    engine: PaperEngine
+    faults: deque[Fault] = field(default_factory=deque)
+    requests: list[RequestRecord] = field(default_factory=list)
+    windows: dict[str, _Window] = field(default_factory=dict)
+    rng: random.Random = field(default_factory=random.Random)
+
+    def advance(self, bars: int = 1, symbols: list[str] | None = None) -> None:
+        with self.engine.lock:
+            for symbol in symbols or self.prices.symbols:
+                self.prices.advance(symbol, bars)
+            self.engine.on_prices(symbols)
+
+
+def make_state(config: BrokerConfig) -> BrokerState:
+    prices = PriceBook(config.seed, config.half_spread, tuple(config.symbols))
+    options = EngineOptions(
+        seed=config.seed,
+        initial_cash=config.initial_cash,
+        shorting_enabled=config.shorting_enabled,
+        fill_mode=config.fill_mode,
+        partial_fill_rate=config.partial_fill_rate,
+    )
+    return BrokerState(config, prices, PaperEngine(prices, options), rng=random.Random(f"faults:{config.seed}"))
+
+
+STATE_KEY = web.AppKey("state", BrokerState)
+CLIENT_ORDER_ID = web.RequestKey("client_order_id", str)
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, text=json.dumps(body), content_type="application/json")
+
+
+def _refusal(refusal: Refusal) -> web.Response:
+    return _json(refusal.body(), refusal.status)
+
+
+# --------------------------------------------------------------------------------------------- middleware
+@web.middleware
+async def alpaca_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    state = request.app[STATE_KEY]
+    if not request.path.startswith("/v2/"):
+        return await handler(request)
+    config = state.config
+    if config.latency_ms:
+        await asyncio.sleep(config.latency_ms / 1000)
+    key = request.headers.get("APCA-API-KEY-ID", "")
+    secret = request.headers.get("APCA-API-SECRET-KEY", "")
+    authorised = bool(key and secret)
+    if config.api_key is not None:
+        authorised = authorised and hmac.compare_digest(key, config.api_key)
+    if config.secret_key is not None:
+        authorised = authorised and hmac.compare_digest(secret, config.secret_key)
+    if not authorised:
+        return _record(state, request, _json({"message": "unauthorized."}, 401))
+
+    limit_headers: dict[str, str] = {}
+    if config.rate_limit:
+        now = time.time()
+        window = state.windows.get(key)
+        if window is None or now >= window.start + config.rate_window:
+            window = state.windows[key] = _Window(start=now)
+        window.count += 1
+        remaining = max(config.rate_limit - window.count, 0)
+        limit_headers = {
+            "X-RateLimit-Limit": str(config.rate_limit),
+            "X-RateLimit-Remaining": str(remaining),
+            # epoch seconds, as Alpaca sends; rounded up so a client waiting until then is never early
+            "X-RateLimit-Reset": str(math.ceil(window.start + config.rate_window)),
+        }
+        if window.count > config.rate_limit:
+            response = _json({"code": 42910000, "message": "rate limit exceeded"}, 429)
+            response.headers.update(limit_headers)
+            return _record(state, request, response)
+
+    fault = _take_fault(state, request)
+    if fault is not None and fault.when == "before" and fault.status:
+        response = _json({"code": 50010000, "message": "internal server error (injected)"}, fault.status)
+    else:
+        try:
+            response = await handler(request)  # type: ignore[assignment]
+        except Refusal as refusal:
+            response = _refusal(refusal)
+        except web.HTTPException as exc:  # unknown route or method: still Alpaca's error shape
+            code = 40410000 if exc.status == 404 else exc.status * 100_000
+            response = _json({"code": code, "message": exc.reason.lower()}, exc.status)
+        if fault is not None and fault.status:  # the request took effect, its answer is lost
+            response = _json({"code": 50010000, "message": "internal server error (injected)"}, fault.status)
+    if fault is not None and fault.delay_ms:
+        await asyncio.sleep(fault.delay_ms / 1000)
+    response.headers.update(limit_headers)
+    return _record(state, request, response)
+
+
+def _take_fault(state: BrokerState, request: web.Request) -> Fault | None:
+    for fault in state.faults:
+        if fault.matches(request):
+            fault.count -= 1
+            if fault.count <= 0:
+                state.faults.remove(fault)
+            return fault
+    rate = state.config.error_rate
+    if rate and state.rng.random() < rate:
+        return Fault(status=state.rng.choice((500, 502, 503, 504)), when=state.rng.choice(("before", "after")))
+    return None
+
+
+def _record(state: BrokerState, request: web.Request, response: web.Response) -> web.Response:
+    coid = request.get(CLIENT_ORDER_ID)
+    state.requests.append(RequestRecord(request.method, request.path, response.status, coid))
+    if len(state.requests) > 10_000:
+        del state.requests[:5_000]
+    return response
+
+
+# ------------------------------------------------------------------------------------------ trading API
+async def get_account(request: web.Request) -> web.Response:
+    return _json(request.app[STATE_KEY].engine.account_json())
+
+
+async def post_order(request: web.Request) -> web.Response:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise invalid("request body is not valid JSON") from None
+    if isinstance(body, dict) and isinstance(body.get("client_order_id"), str):
+        request[CLIENT_ORDER_ID] = body["client_order_id"]
+    order = request.app[STATE_KEY].engine.submit(body)
+    return _json(order.to_json())
+
+
+def _order_id(request: web.Request) -> str:
+    raw = request.match_info["order_id"]
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise invalid("order_id is missing or malformed") from None
+
+
+async def get_order(request: web.Request) -> web.Response:
+    return _json(request.app[STATE_KEY].engine.order(_order_id(request)).to_json())
+
+
+async def get_order_by_client_id(request: web.Request) -> web.Response:
+    coid = request.query.get("client_order_id")
+    if not coid:
+        raise invalid("client_order_id is required")
+    return _json(request.app[STATE_KEY].engine.order_by_client_id(coid).to_json())
+
+
+def _query_time(request: web.Request, name: str) -> datetime | None:
+    raw = request.query.get(name)
+    if not raw:
+        return None
+    return datetime.fromtimestamp(marketdata.parse_time(raw, name) / 1000, UTC)
+
+
+async def list_orders(request: web.Request) -> web.Response:
+    query = request.query
+    status = query.get("status", "open")
+    direction = query.get("direction", "desc")
+    if status not in ("open", "closed", "all"):
+        raise invalid(f"invalid status: {status!r}")
+    if direction not in ("asc", "desc"):
+        raise invalid(f"invalid direction: {direction!r}")
+    try:
+        limit = int(query.get("limit", 50))
+    except ValueError:
+        raise invalid("invalid limit") from None
+    if not 1 <= limit <= 500:
+        raise invalid("limit must be between 1 and 500")
+    side = query.get("side")
+    if side not in (None, "buy", "sell"):
+        raise invalid(f"invalid side: {side!r}")
+    symbols = {s for s in query.get("symbols", "").split(",") if s} or None
+    orders = request.app[STATE_KEY].engine.list_orders(
+        status, limit, direction, side, symbols, _query_time(request, "after"), _query_time(request, "until")
+    )
+    return _json([o.to_json() for o in orders])
+
+
+async def cancel_order(request: web.Request) -> web.Response:
+    request.app[STATE_KEY].engine.cancel(_order_id(request))
+    return web.Response(status=204)
+
+
+async def cancel_all_orders(request: web.Request) -> web.Response:
+    canceled = request.app[STATE_KEY].engine.cancel_all()
+    return _json([{"id": o.id, "status": 200} for o in canceled], 207)
+
+
+async def list_positions(request: web.Request) -> web.Response:
+    return _json(request.app[STATE_KEY].engine.positions_json())
+
+
+async def get_position(request: web.Request) -> web.Response:
+    return _json(request.app[STATE_KEY].engine.position_json(request.match_info["symbol"]))
+
+
+async def close_position(request: web.Request) -> web.Response:
+    query = {k: v for k, v in request.query.items() if k in ("qty", "percentage")}
+    qty = decimal_field(query, "qty")
+    percentage = decimal_field(query, "percentage")
+    order = request.app[STATE_KEY].engine.close(request.match_info["symbol"], qty, percentage)
+    return _json(order.to_json())
+
+
+async def close_all_positions(request: web.Request) -> web.Response:
+    raw = request.query.get("cancel_orders", "false").lower()
+    if raw not in ("true", "false"):
+        raise invalid(f"invalid cancel_orders value: {raw!r}")
+    results = request.app[STATE_KEY].engine.close_all(raw == "true")
+    return _json([{"symbol": s, "status": status, "body": body} for s, status, body in results], 207)
+
+
+def _session_edges(now: datetime) -> tuple[bool, datetime, datetime]:
+    """Regular US session (09:30-16:00 New York, weekdays), holidays ignored."""
+    local = now.astimezone(NEW_YORK)
+
+    def at(day: datetime, hour: int, minute: int) -> datetime:
+        return day.replace(hour=hour, minute=minute, second=0, microsecond=0)
+
+    def next_weekday(day: datetime) -> datetime:
+        day += timedelta(days=1)
+        while day.weekday() >= 5:
+            day += timedelta(days=1)
+        return day
+
+    weekday = local.weekday() < 5
+    open_, close = at(local, 9, 30), at(local, 16, 0)
+    is_open = weekday and open_ <= local < close
+    next_open = open_ if weekday and local < open_ else at(next_weekday(local), 9, 30)
+    next_close = close if weekday and local < close else at(next_weekday(local), 16, 0)
+    return is_open, next_open, next_close
+
+
+async def get_clock(request: web.Request) -> web.Response:
+    # The mock trades at all hours (its prices are a simulation); the clock still reports the real session.
+    now = datetime.now(NEW_YORK)
+    is_open, next_open, next_close = _session_edges(now)
+    return _json(
+        {
+            "timestamp": now.isoformat(),
+            "is_open": is_open,
+            "next_open": next_open.isoformat(),
+            "next_close": next_close.isoformat(),
+        }
+    )
+
+
+def _asset_json(symbol: str) -> dict[str, Any]:
+    return {
+        "id": asset_uuid(symbol),
+        "class": "us_equity",
+        "exchange": "NASDAQ",
+        "symbol": symbol,
+        "name": f"{symbol} (mock)",
+        "status": "active",
+        "tradable": True,
+        "marginable": True,
+        "shortable": True,
+        "easy_to_borrow": True,
+        "fractionable": True,
+        "maintenance_margin_requirement": 30,
+        "attributes": [],
+    }
+
+
+async def get_asset(request: web.Request) -> web.Response:
+    from tradebridge_mocks.broker.engine import SYMBOL_RE
+
+    symbol = request.match_info["symbol"]
+    if not SYMBOL_RE.match(symbol):
+        raise Refusal(404, 40410000, "asset not found")
+    return _json(_asset_json(symbol))
+
+
+async def list_assets(request: web.Request) -> web.Response:
+    return _json([_asset_json(s) for s in request.app[STATE_KEY].prices.symbols])
+
+
+# -------------------------------------------------------------------------------------- market data API
+def _data(build: Callable[[PriceBook, dict[str, str]], dict[str, Any]]) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        state = request.app[STATE_KEY]
+        with state.engine.lock:
+            return _json(build(state.prices, dict(request.query)))
+
+    return handler
+
+
+# ------------------------------------------------------------------------------------------- admin API
+async def _admin_body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    body = await request.json()
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="body must be a JSON object")
+    return body
+
+
+async def admin_advance(request: web.Request) -> web.Response:
+    """``{"bars": n, "symbols": [...]}``: step the seeded walk ``n`` bars and work the open orders."""
+    state = request.app[STATE_KEY]
+    body = await _admin_body(request)
+    state.advance(int(body.get("bars", 1)), body.get("symbols"))
+    return _json({s: str(state.prices.last(s)) for s in state.prices.symbols})
+
+
+async def admin_price(request: web.Request) -> web.Response:
+    """``{"symbol": "AAPL", "price": 123.45}``: move the last trade by hand and work the open orders."""
+    state = request.app[STATE_KEY]
+    body = await _admin_body(request)
+    symbol = str(body["symbol"])
+    with state.engine.lock:
+        state.prices.set_price(symbol, to_price(float(body["price"])))
+        state.engine.on_prices([symbol])
+    return _json({"symbol": symbol, "price": str(state.prices.last(symbol))})
+
+
+async def admin_faults(request: web.Request) -> web.Response:
+    """``{"faults": [{"status": 503, "when": "after", "method": "POST", "path": "/v2/orders"}],
+    "error_rate": 0.1, "latency_ms": 5, "rate_limit": 200}``."""
+    state = request.app[STATE_KEY]
+    body = await _admin_body(request)
+    state.faults.extend(Fault(**f) for f in body.get("faults", []))
+    for name in ("error_rate", "latency_ms", "rate_limit"):
+        if name in body:
+            setattr(state.config, name, body[name])
+    return _json({"pending": [asdict(f) for f in state.faults]})
+
+
+async def admin_reset(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    state.engine.reset()
+    state.faults.clear()
+    state.windows.clear()
+    state.requests.clear()
+    return _json({"account": state.engine.account.id})
+
+
+async def admin_requests(request: web.Request) -> web.Response:
+    return _json([asdict(r) for r in request.app[STATE_KEY].requests])
+
+
+def build_app(state: BrokerState) -> web.Application:
+    app = web.Application(middlewares=[alpaca_middleware])
+    app[STATE_KEY] = state
+    r = app.router
+    r.add_get("/v2/account", get_account)
+    r.add_get("/v2/orders", list_orders)
+    r.add_post("/v2/orders", post_order)
+    r.add_delete("/v2/orders", cancel_all_orders)
+    r.add_get("/v2/orders:by_client_order_id", get_order_by_client_id)
+    r.add_get("/v2/orders/{order_id}", get_order)
+    r.add_delete("/v2/orders/{order_id}", cancel_order)
+    r.add_get("/v2/positions", list_positions)
+    r.add_delete("/v2/positions", close_all_positions)
+    r.add_get("/v2/positions/{symbol}", get_position)
+    r.add_delete("/v2/positions/{symbol}", close_position)
+    r.add_get("/v2/clock", get_clock)
+    r.add_get("/v2/assets", list_assets)
+    r.add_get("/v2/assets/{symbol}", get_asset)
+    r.add_get("/v2/stocks/bars", _data(marketdata.bars_response))
+    r.add_get("/v2/stocks/bars/latest", _data(marketdata.latest_bars))
+    r.add_get("/v2/stocks/quotes/latest", _data(marketdata.latest_quotes))
+    r.add_get("/v2/stocks/trades/latest", _data(marketdata.latest_trades))
+    r.add_post("/admin/advance", admin_advance)
+    r.add_post("/admin/price", admin_price)
+    r.add_post("/admin/faults", admin_faults)
+    r.add_post("/admin/reset", admin_reset)
+    r.add_get("/admin/requests", admin_requests)
+    return app

@@ -1,0 +1,95 @@
+"""Type stubs for ``tradebridge._native``, the Rust extension module (crate ``tradebridge-py``).
+
+Checked against the compiled module by ``python -m mypy.stubtest tradebridge._native`` in ``make lint``.
+"""
+
+from typing import Final, final
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["FEATURE_NAMES", "MarketBar", "RustFeatureComputer", "__version__"]
+
+__version__: Final[str]
+FEATURE_NAMES: Final[list[str]]
+
+@final
+class MarketBar:
+    """One OHLCV bar of one symbol, validated on construction (``ValueError`` unless every value is finite,
+    prices are > 0, ``low <= open <= high``, ``low <= close <= high`` and ``volume >= 0``) and immutable."""
+
+    def __new__(
+        cls,
+        symbol: str,
+        open: float,
+        high: float,
+        low: float,
+        close: float,
+        volume: float,
+        timestamp: int,
+    ) -> MarketBar: ...
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def open(self) -> float: ...
+    @property
+    def high(self) -> float: ...
+    @property
+    def low(self) -> float: ...
+    @property
+    def close(self) -> float: ...
+    @property
+    def volume(self) -> float: ...
+    @property
+    def timestamp(self) -> int: ...
+    def __getnewargs__(self) -> tuple[str, float, float, float, float, float, int]: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class RustFeatureComputer:
+    """The guide's 12 features per bar, TA-Lib-exact, with state kept per ``bar.symbol``.
+
+    Features, in order: ``close, rsi, macd_line, macd_signal, macd_hist, ema_fast, ema_slow, spread, sma,
+    dist_from_sma, volume, range_pct``; each is NaN until its indicator has TA-Lib's look-back
+    (see ``lookbacks``). Periods out of TA-Lib's ranges raise ``ValueError``.
+    """
+
+    def __new__(
+        cls,
+        *,
+        rsi_period: int = 14,
+        fast_period: int = 12,
+        slow_period: int = 26,
+        signal_period: int = 9,
+        sma_period: int = 20,
+    ) -> RustFeatureComputer: ...
+    def compute_streaming(self, bar: MarketBar) -> list[float]:
+        """The 12 features of ``bar``, advancing ``bar.symbol``'s state."""
+    def compute_into(self, bar: MarketBar, out: npt.NDArray[np.float64]) -> None:
+        """Like ``compute_streaming`` but writes into ``out``, a writable contiguous float64 array of 12."""
+    def compute_batch(
+        self,
+        open: npt.ArrayLike,
+        high: npt.ArrayLike,
+        low: npt.ArrayLike,
+        close: npt.ArrayLike,
+        volume: npt.ArrayLike,
+    ) -> npt.NDArray[np.float64]:
+        """Features of one whole series (one symbol) as an ``(N, 12)`` array, computed with the GIL
+        released, from a cold state; the streaming state is not touched."""
+    @property
+    def feature_names(self) -> list[str]: ...
+    @property
+    def lookbacks(self) -> list[int]: ...
+    @property
+    def warmup_bars(self) -> int: ...
+    @property
+    def periods(self) -> list[tuple[str, int]]: ...
+    @property
+    def symbols(self) -> list[str]: ...
+    def bars_seen(self, symbol: str) -> int: ...
+    def is_ready(self, symbol: str | None = None) -> bool: ...
+    def reset(self, symbol: str | None = None) -> bool: ...
+    def __getstate__(self) -> bytes: ...
+    def __setstate__(self, state: bytes) -> None: ...

@@ -1,0 +1,309 @@
+"""asyncio shells over the bus cores: the guide's ``ZMQPublisher`` and ``ZMQSubscriber``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+from types import TracebackType
+from typing import Any, Self, cast
+
+import zmq
+import zmq.asyncio
+
+from tradebridge.bus._core import HealthStatusName, PublisherCore, SubscriberCore
+from tradebridge.bus.options import BusOptions
+from tradebridge.bus.stats import PublisherStats, SubscriberStats
+from tradebridge.contracts import Signal
+from tradebridge.errors import BusError
+
+__all__ = ["ZMQPublisher", "ZMQSubscriber"]
+
+#: messages delivered back to back before ``receive()`` lets other tasks run
+_FAIRNESS_BATCH = 256
+
+
+class _Sockets:
+    """An owned (or borrowed) asyncio context and one socket, plus a blocking view of the same socket.
+
+    Sending on PUB never blocks (libzmq drops at the high-water mark instead), and a receive that finds a
+    frame waiting needs no event-loop round trip, so both go through the plain socket; only a receive that
+    must wait awaits the asyncio socket.
+    """
+
+    def __init__(self, kind: int, context: zmq.Context[Any] | None) -> None:
+        self.owns_context = context is None
+        self.context: zmq.asyncio.Context = (
+            zmq.asyncio.Context() if context is None else zmq.asyncio.Context.shadow(context.underlying)
+        )
+        self.async_socket: zmq.asyncio.Socket = self.context.socket(kind)
+        self.socket: zmq.Socket[bytes] = zmq.Socket.shadow(self.async_socket.underlying)
+
+    def close(self, linger_ms: int) -> None:
+        self.async_socket.close(linger=linger_ms)
+        if self.owns_context:
+            self.context.term()
+
+
+class ZMQPublisher:
+    """Publishes contract messages on ``endpoint``, numbered per topic (asyncio).
+
+    ``async with ZMQPublisher("tcp://127.0.0.1:5556") as pub: await pub.publish_signal(signal)``, or
+    ``await pub.connect()`` ... ``await pub.close()``. The publisher binds by default (``bind=False`` to
+    connect to a proxy or a bound subscriber). ``source`` is this instance's id in every message (a new
+    random one per instance, so subscribers see restarts); ``context`` shares an existing ``zmq.Context``.
+    """
+
+    def __init__(
+        self,
+        endpoint: str = "tcp://127.0.0.1:5556",
+        *,
+        bind: bool = True,
+        options: BusOptions | None = None,
+        context: zmq.Context[Any] | None = None,
+        source: str | None = None,
+    ) -> None:
+        self._core = PublisherCore(endpoint, bind=bind, options=options, source=source)
+        self._context = context
+        self._sockets: _Sockets | None = None
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint; once bound, ``tcp://127.0.0.1:*`` shows the port the kernel picked."""
+        return self._core.endpoint
+
+    @property
+    def source(self) -> str:
+        return self._core.source
+
+    @property
+    def stats(self) -> PublisherStats:
+        """Messages published (in total and per topic) and subscriptions seen: a snapshot."""
+        return self._core.snapshot()
+
+    @property
+    def published(self) -> int:
+        """Messages handed to ZeroMQ so far."""
+        return self._core.published
+
+    async def connect(self) -> None:
+        """Create the socket and bind (or connect) it; a second call does nothing."""
+        if self._sockets is not None:
+            return
+        sockets = _Sockets(zmq.XPUB, self._context)
+        try:
+            self._core.attach(sockets.socket)
+        except BaseException:
+            sockets.close(0)
+            raise
+        self._sockets = sockets
+
+    async def publish(self, message: Any) -> int:
+        """Publish one contract message on its topic; returns the ``seq`` it was given."""
+        return self._core.publish(message)
+
+    async def publish_many(self, messages: Iterable[Any]) -> int:
+        """Publish several messages in order without a pause in between; returns how many."""
+        return self._core.publish_many(messages)
+
+    async def publish_signal(self, signal: Signal) -> int:
+        """The guide's call: publish a :class:`~tradebridge.contracts.Signal` on topic ``signal``."""
+        if not isinstance(signal, Signal):
+            raise TypeError(f"publish_signal needs a Signal, got {type(signal).__name__}")
+        return await self.publish(signal)
+
+    async def publish_heartbeat(self, component: str, status: HealthStatusName | None = None) -> int:
+        """Publish a :class:`~tradebridge.contracts.Heartbeat` for ``component`` on topic ``system``."""
+        return self._core.publish(self._core.heartbeat(component, status))
+
+    def subscriber_count(self, topic: str | None = None) -> int:
+        """Subscriptions seen so far (see :meth:`wait_for_subscribers`)."""
+        self._core.drain_subscriptions()
+        return self._core.subscriber_count(topic)
+
+    async def wait_for_subscribers(
+        self, n: int = 1, timeout: float = 10.0, *, topic: str | None = None
+    ) -> int:
+        """Wait until ``n`` subscriptions are in place, so the first messages reach them (no slow joiner).
+
+        Counts the subscriptions ZeroMQ reports to this publisher; with ``topic``, only those that will
+        receive that topic (so each subscriber counts once). Raises :class:`SubscriberTimeoutError` after
+        ``timeout`` seconds. Returns the count reached.
+
+        A subscriber sends its subscription when its own thread services the socket (in ``connect`` for a
+        new connection; inside ``receive`` after a reconnect, or when it binds and we connect), so a
+        subscriber in the same thread must already be receiving in another task.
+        """
+        if self._sockets is None:
+            raise BusError("publisher is not connected: call connect() or use it as a context manager")
+        core = self._core
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        core.drain_subscriptions()
+        while (count := core.subscriber_count(topic)) < n:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise core.timeout_error(count, n, timeout)
+            # short asyncio-aware polls: a notification can arrive without waking a long one (libzmq's
+            # edge-triggered descriptor is shared with the sends), and draining costs nothing
+            await self._sockets.async_socket.poll(timeout=max(1, int(min(remaining, 0.02) * 1000)))
+            core.drain_subscriptions()
+        return count
+
+    async def close(self) -> None:
+        """Close the socket (waiting at most ``options.linger_ms`` to flush) and the owned context."""
+        sockets, self._sockets = self._sockets, None
+        if sockets is not None:
+            self._core.detach()
+            sockets.close(self._core.options.linger_ms)
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        state = "connected" if self._sockets else "closed"
+        return f"ZMQPublisher({self.endpoint!r}, source={self.source!r}, {state})"
+
+
+class ZMQSubscriber:
+    """Receives contract messages from ``endpoint`` (asyncio), counting loss and skipping bad frames.
+
+    ``async with ZMQSubscriber(endpoint) as sub: await sub.connect(["market", "signal"])`` then
+    ``async for topic, message in sub.receive(): ...``. Subscribers connect by default (``bind=True`` to
+    bind, e.g. for many publishers). A malformed frame is counted in ``stats`` and skipped; with
+    ``strict=True`` it raises :class:`~tradebridge.errors.ContractError` instead.
+    """
+
+    def __init__(
+        self,
+        endpoint: str = "tcp://127.0.0.1:5555",
+        *,
+        bind: bool = False,
+        options: BusOptions | None = None,
+        context: zmq.Context[Any] | None = None,
+        strict: bool = False,
+    ) -> None:
+        self._core = SubscriberCore(endpoint, bind=bind, options=options, strict=strict)
+        self._context = context
+        self._sockets: _Sockets | None = None
+        self._stopping = False
+        self._waiting: asyncio.Future[bytes] | None = None  # a pending recv, cancelled by stop()
+
+    @property
+    def endpoint(self) -> str:
+        return self._core.endpoint
+
+    @property
+    def stats(self) -> SubscriberStats:
+        """Counters: received, malformed, gaps, dropped, restarts; the same per topic in ``topics``."""
+        return self._core.stats
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return self._core.topics
+
+    async def connect(self, topics: Iterable[str] | None = None) -> None:
+        """Subscribe to ``topics`` (all when None or empty) and connect; a second call does nothing."""
+        if self._sockets is not None:
+            return
+        sockets = _Sockets(zmq.SUB, self._context)
+        try:
+            self._core.attach(sockets.socket, topics)
+        except BaseException:
+            sockets.close(0)
+            raise
+        self._sockets = sockets
+        self._stopping = False
+
+    async def _next_frame(self, sockets: _Sockets) -> bytes:
+        try:
+            return sockets.socket.recv(zmq.NOBLOCK)
+        except zmq.Again:
+            return await sockets.async_socket.recv()
+
+    async def receive(self) -> AsyncIterator[tuple[str, Any]]:
+        """Yield ``(topic, message)`` in arrival order until :meth:`stop` or :meth:`close`."""
+        sockets = self._sockets
+        if sockets is None:
+            raise BusError("subscriber is not connected: call connect(topics) first")
+        handle = self._core.handle
+        plain = sockets.socket
+        streak = 0
+        while not self._stopping:
+            try:
+                frame = plain.recv(zmq.NOBLOCK)
+                streak += 1
+                if streak >= _FAIRNESS_BATCH:
+                    streak = 0
+                    await asyncio.sleep(0)
+            except zmq.Again:
+                streak = 0
+                self._waiting = waiting = cast("asyncio.Future[bytes]", sockets.async_socket.recv())
+                try:
+                    frame = await waiting
+                except (asyncio.CancelledError, zmq.ZMQError):
+                    if self._stopping or self._sockets is None:
+                        return  # closed under us: the loop ends quietly, as the guide expects
+                    raise
+                finally:
+                    self._waiting = None
+            except zmq.ZMQError:
+                if self._stopping or self._sockets is None:
+                    return
+                raise
+            item = handle(frame)
+            if item is not None:
+                yield item
+
+    async def receive_one(self, timeout: float | None = None) -> tuple[str, Any] | None:
+        """The next valid ``(topic, message)``, or None if none arrives within ``timeout`` seconds."""
+        sockets = self._sockets
+        if sockets is None:
+            raise BusError("subscriber is not connected: call connect(topics) first")
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            if deadline is None:
+                frame = await self._next_frame(sockets)
+            else:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return None
+                try:
+                    frame = await asyncio.wait_for(self._next_frame(sockets), remaining)
+                except TimeoutError:
+                    return None
+            item = self._core.handle(frame)
+            if item is not None:
+                return item
+
+    def stop(self) -> None:
+        """Make ``receive()`` end after the message it is delivering (or at once if it is waiting)."""
+        self._stopping = True
+        if self._waiting is not None:
+            self._waiting.cancel()
+
+    async def close(self) -> None:
+        """Stop receiving and close the socket (bounded linger) and the owned context."""
+        self.stop()
+        sockets, self._sockets = self._sockets, None
+        if sockets is not None:
+            self._core.detach()
+            sockets.close(self._core.options.linger_ms)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        state = "connected" if self._sockets else "not connected"
+        return f"ZMQSubscriber({self.endpoint!r}, topics={list(self.topics)!r}, {state})"

@@ -1,0 +1,323 @@
+"""The one implementation of the bus: framing, numbering, subscriptions, malformed frames, stats.
+
+The asyncio classes (``tradebridge.bus``) and the blocking ones (``tradebridge.bus.sync``) are thin shells
+over these cores, the way pyzmq's ``zmq.asyncio`` wraps ``zmq``: a core never waits, it only builds frames,
+reads frames it is handed and does non-blocking socket work, so both shells share every rule.
+
+Wire form v1 (DESIGN.md): one frame ``<topic> <json>``. The publisher writes the envelope fields ``seq``
+(per topic, from 0) and ``source`` (this instance's id) into every message it sends.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from collections.abc import Iterable
+from typing import Any, Final, Literal
+
+import msgspec
+import zmq
+from msgspec import UNSET
+
+from tradebridge.bus.options import BusOptions
+from tradebridge.bus.stats import PublisherStats, SequenceTracker, SubscriberStats
+from tradebridge.contracts import Heartbeat, decode_frame, encode, topic_of
+from tradebridge.errors import BusError, ContractError
+
+__all__ = ["PublisherCore", "SubscriberCore", "SubscriberTimeoutError", "new_source_id"]
+
+log = logging.getLogger("tradebridge.bus")
+
+HealthStatusName = Literal["healthy", "degraded", "unhealthy"]
+
+_SUBSCRIBE: Final = 1
+_UNSUBSCRIBE: Final = 0
+
+
+class SubscriberTimeoutError(BusError, TimeoutError):
+    """``wait_for_subscribers`` gave up before enough subscribers had subscribed."""
+
+
+def new_source_id(prefix: str = "py") -> str:
+    """A publisher instance id: readable (language, pid) and unique across restarts (random part)."""
+    return f"{prefix}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def _attach(socket: zmq.Socket[bytes], endpoint: str, bind: bool) -> str:
+    """Bind or connect, turning libzmq's errors into one-line :class:`BusError` s; returns the endpoint.
+
+    A bound ``tcp://host:*`` or ``:0`` resolves to the port the kernel picked, so tests can ask for one.
+    """
+    if bind and endpoint.startswith("tcp://") and endpoint.endswith(":0"):
+        endpoint = endpoint[:-1] + "*"
+    try:
+        if bind:
+            socket.bind(endpoint)
+            resolved = socket.getsockopt(zmq.LAST_ENDPOINT)
+            return resolved.decode() if isinstance(resolved, bytes) else str(resolved)
+        socket.connect(endpoint)
+        return endpoint
+    except zmq.ZMQError as exc:
+        verb = "bind" if bind else "connect"
+        raise BusError(f"cannot {verb} {endpoint}: {exc.strerror}") from None
+
+
+class PublisherCore:
+    """Numbers and frames messages, and keeps count of the subscriptions the XPUB socket reports.
+
+    The socket is an XPUB with ``XPUB_VERBOSE``: it behaves exactly like PUB for subscribers and also hands
+    us every (un)subscription, which is how ``wait_for_subscribers`` knows that a subscriber's filter is in
+    place (its messages would otherwise vanish: the slow-joiner problem).
+    """
+
+    __slots__ = (
+        "_body_suffix",
+        "_endpoint",
+        "_next_seq",
+        "_socket",
+        "_subscriptions",
+        "_topic_prefix",
+        "bind",
+        "last_seq",
+        "options",
+        "published",
+        "source",
+    )
+
+    def __init__(self, endpoint: str, *, bind: bool, options: BusOptions | None, source: str | None) -> None:
+        self._endpoint = endpoint
+        self.bind = bind
+        self.options = options or BusOptions()
+        self.source = source or new_source_id()
+        if not 1 <= len(self.source) <= 64:
+            raise ValueError("source must be 1..64 characters")
+        # b',"source":"<id>"}' ends every body; json-encoded once so any id is safe
+        self._body_suffix = b',"source":' + msgspec.json.encode(self.source) + b"}"
+        self._next_seq: dict[str, int] = {}
+        self._topic_prefix: dict[type, tuple[str, bytes]] = {}
+        self._subscriptions: dict[bytes, int] = {}
+        self._socket: zmq.Socket[bytes] | None = None
+        self.published = 0
+        self.last_seq = -1  # the seq of the last frame built
+
+    # -- socket ------------------------------------------------------------------------------------------
+    @property
+    def endpoint(self) -> str:
+        """The endpoint as bound (``tcp://127.0.0.1:*`` resolves to the real port once connected)."""
+        return self._endpoint
+
+    @property
+    def socket(self) -> zmq.Socket[bytes]:
+        if self._socket is None:
+            raise BusError("publisher is not connected: call connect() or use it as a context manager")
+        return self._socket
+
+    def attach(self, socket: zmq.Socket[bytes]) -> None:
+        """Configure a fresh XPUB socket (made by the shell's context) and bind or connect it."""
+        self.options.apply(socket, receiving=False)
+        socket.setsockopt(zmq.XPUB_VERBOSER, 1)  # every subscribe and unsubscribe, from every peer
+        self._endpoint = _attach(socket, self._endpoint, self.bind)
+        self._socket = socket
+
+    def detach(self) -> None:
+        self._socket = None
+
+    # -- frames ------------------------------------------------------------------------------------------
+    def frame(self, message: Any) -> bytes:
+        """``<topic> <json>`` with this publisher's next ``seq`` for the topic and its ``source``."""
+        kind = type(message)
+        cached = self._topic_prefix.get(kind)
+        if cached is None:
+            topic = topic_of(message)
+            cached = self._topic_prefix[kind] = (topic, topic.encode("ascii") + b" ")
+        topic, prefix = cached
+        seq = self._next_seq.get(topic, 0)
+        if message.seq is not UNSET or message.source is not UNSET:
+            # the envelope is ours to write: a republished message gets this publisher's numbering
+            message = msgspec.structs.replace(message, seq=UNSET, source=UNSET)
+        body = encode(message)
+        self._next_seq[topic] = seq + 1
+        self.last_seq = seq
+        # splice the envelope into the encoded object instead of copying the message: cheaper, and the
+        # caller's message is left as it was
+        return b'%s%s,"seq":%d%s' % (prefix, body[:-1], seq, self._body_suffix)
+
+    def publish(self, message: Any) -> int:
+        """Frame and send one message (PUB never blocks: at the high-water mark libzmq drops); its seq."""
+        self.socket.send(self.frame(message))
+        self.published += 1
+        return self.last_seq
+
+    def publish_many(self, messages: Iterable[Any]) -> int:
+        send = self.socket.send
+        frame = self.frame
+        count = 0
+        for message in messages:
+            send(frame(message))
+            count += 1
+        self.published += count
+        return count
+
+    def heartbeat(self, component: str, status: HealthStatusName | None) -> Heartbeat:
+        return Heartbeat(
+            component=component,
+            timestamp=time.time_ns() // 1_000_000,
+            status=UNSET if status is None else status,
+        )
+
+    def timeout_error(self, count: int, n: int, timeout: float) -> SubscriberTimeoutError:
+        return SubscriberTimeoutError(f"{count} of {n} subscriber(s) on {self.endpoint} after {timeout:g} s")
+
+    def snapshot(self) -> PublisherStats:
+        if self._socket is not None:
+            self.drain_subscriptions()
+        return PublisherStats(self.published, self.subscriber_count(), dict(self._next_seq))
+
+    def next_seq(self, topic: str) -> int:
+        """The ``seq`` the next message on ``topic`` will carry."""
+        return self._next_seq.get(topic, 0)
+
+    # -- subscriptions -----------------------------------------------------------------------------------
+    def drain_subscriptions(self) -> None:
+        """Read every (un)subscription notification queued on the socket, without waiting."""
+        socket = self.socket
+        while True:
+            try:
+                note = socket.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self.note_subscription(note)
+
+    def note_subscription(self, note: bytes) -> None:
+        if not note:
+            return
+        prefix = note[1:]
+        if note[0] == _SUBSCRIBE:
+            self._subscriptions[prefix] = self._subscriptions.get(prefix, 0) + 1
+        elif note[0] == _UNSUBSCRIBE and self._subscriptions.get(prefix, 0) > 0:
+            self._subscriptions[prefix] -= 1
+
+    def subscriber_count(self, topic: str | None = None) -> int:
+        """Live subscriptions seen so far; with ``topic``, only those whose prefix filter matches it.
+
+        ZeroMQ does not say which peer sent a subscription, so a subscriber to two topics counts twice
+        when ``topic`` is None; asking for one topic counts each subscriber that will receive it once.
+        """
+        if topic is None:
+            return sum(self._subscriptions.values())
+        wanted = topic.encode()
+        return sum(n for prefix, n in self._subscriptions.items() if wanted.startswith(prefix))
+
+
+class _MalformedLog:
+    """Logs the first few malformed frames in full, then one summary line per interval: never a flood."""
+
+    __slots__ = ("_burst", "_interval", "_logged", "_suppressed", "_window_start")
+
+    def __init__(self, burst: int = 10, interval_s: float = 10.0) -> None:
+        self._burst = burst
+        self._interval = interval_s
+        self._logged = 0
+        self._suppressed = 0
+        self._window_start = time.monotonic()
+
+    def report(self, frame: bytes, error: ContractError) -> None:
+        now = time.monotonic()
+        if now - self._window_start >= self._interval:
+            if self._suppressed:
+                log.warning(
+                    "skipped %d more malformed frames in the last %.0f s",
+                    self._suppressed,
+                    now - self._window_start,
+                )
+            self._window_start, self._logged, self._suppressed = now, 0, 0
+        if self._logged < self._burst:
+            self._logged += 1
+            log.warning("skipping malformed frame (%s): %r", error, frame[:96])
+        else:
+            self._suppressed += 1
+
+
+class SubscriberCore:
+    """Turns received frames into ``(topic, message)``, keeping the stats and skipping what is malformed."""
+
+    __slots__ = (
+        "_endpoint",
+        "_exact_topics",
+        "_malformed_log",
+        "_socket",
+        "_tracker",
+        "bind",
+        "options",
+        "stats",
+        "strict",
+        "topics",
+    )
+
+    def __init__(self, endpoint: str, *, bind: bool, options: BusOptions | None, strict: bool) -> None:
+        self._endpoint = endpoint
+        self.bind = bind
+        self.options = options or BusOptions()
+        self.strict = strict
+        self.stats = SubscriberStats()
+        self._tracker = SequenceTracker(self.stats)
+        self._malformed_log = _MalformedLog()
+        self._exact_topics: frozenset[bytes] | None = None
+        self._socket: zmq.Socket[bytes] | None = None
+        self.topics: tuple[str, ...] = ()
+
+    @property
+    def endpoint(self) -> str:
+        return self._endpoint
+
+    @property
+    def socket(self) -> zmq.Socket[bytes]:
+        if self._socket is None:
+            raise BusError("subscriber is not connected: call connect(topics) first")
+        return self._socket
+
+    @property
+    def connected(self) -> bool:
+        return self._socket is not None
+
+    def attach(self, socket: zmq.Socket[bytes], topics: Iterable[str] | None) -> None:
+        """Configure a fresh SUB socket, subscribe (all topics when ``topics`` is empty) and connect."""
+        wanted = tuple(dict.fromkeys(topics or ()))
+        for topic in wanted:
+            if not topic or " " in topic or not topic.isascii():
+                raise ValueError(f"invalid topic {topic!r}: ASCII without spaces, not empty")
+        self.options.apply(socket, receiving=True)
+        for topic in wanted or ("",):
+            # ZeroMQ filters by prefix; "market " (with the space) would be exact, but the guide's peers
+            # subscribe to "market", so we do too and match exactly in ``handle``
+            socket.setsockopt(zmq.SUBSCRIBE, topic.encode())
+        self._endpoint = _attach(socket, self._endpoint, self.bind)
+        self.topics = wanted
+        self._exact_topics = frozenset(t.encode() for t in wanted) if wanted else None
+        self._socket = socket
+
+    def detach(self) -> None:
+        self._socket = None
+
+    def handle(self, frame: bytes) -> tuple[str, Any] | None:
+        """The decoded ``(topic, message)``, or None for a frame to skip (counted; raised when strict)."""
+        exact = self._exact_topics
+        if exact is not None:
+            space = frame.find(b" ")
+            if space > 0 and frame[:space] not in exact:
+                self.stats.filtered += 1
+                return None
+        try:
+            topic, message = decode_frame(frame)
+        except ContractError as exc:
+            stats = self.stats
+            stats.malformed += 1
+            stats.malformed_by_code[exc.code] = stats.malformed_by_code.get(exc.code, 0) + 1
+            if self.strict:
+                raise
+            self._malformed_log.report(frame, exc)
+            return None
+        self._tracker.observe(topic, message.seq, message.source)
+        return topic, message

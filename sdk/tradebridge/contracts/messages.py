@@ -1,0 +1,206 @@
+"""Contract v1 messages as msgspec Structs (the Python side of ``contracts/v1/*.schema.json``).
+
+Bus messages are internally tagged (``"type": "BarUpdate"``, like serde's ``#[serde(tag = "type")]``) and
+carry the envelope fields ``schema_version`` (always written), ``seq`` and ``source`` (written only when
+set). Decoded messages keep the guide's dict-style access: ``message["type"]``, ``message["symbol"]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import msgspec
+from msgspec import UNSET, Struct, UnsetType
+
+from tradebridge.contracts._values import (
+    CURRENT_VERSION,
+    ClientOrderId,
+    Component,
+    Direction,
+    Exchange,
+    Features,
+    HealthStatus,
+    Millis,
+    OrderStatus,
+    OrderTypeName,
+    Price,
+    Quantity,
+    Rfc3339,
+    SchemaVersion,
+    Seq,
+    Side,
+    Size,
+    Source,
+    Strength,
+    Symbol,
+    TimeInForce,
+)
+
+__all__ = [
+    "AnyMessage",
+    "BarUpdate",
+    "BusMessage",
+    "Health",
+    "Heartbeat",
+    "MarketMessage",
+    "OrderUpdate",
+    "QuoteUpdate",
+    "Readiness",
+    "Signal",
+    "TradeUpdate",
+]
+
+
+class _ItemAccess:
+    """Dict-style reads, so code written for the guide's plain dicts keeps working on decoded messages."""
+
+    __slots__ = ()
+    __struct_fields__: ClassVar[tuple[str, ...]]
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "type":
+            tag = self.__struct_config__.tag  # type: ignore[attr-defined]
+            if isinstance(tag, str):
+                return tag
+        elif key in self.__struct_fields__:
+            value = getattr(self, key)
+            if value is not UNSET:
+                return value
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key, UNSET) is not UNSET
+
+    def keys(self) -> Iterator[str]:
+        """The keys present on the wire, in wire order (``type`` first for bus messages)."""
+        if isinstance(self.__struct_config__.tag, str):  # type: ignore[attr-defined]
+            yield "type"
+        for name in self.__struct_fields__:
+            if getattr(self, name) is not UNSET:
+                yield name
+
+    def to_dict(self) -> dict[str, Any]:
+        """The message as plain JSON-ready builtins, exactly as it is encoded."""
+        result: dict[str, Any] = msgspec.to_builtins(self)
+        return result
+
+
+class BusMessage(_ItemAccess, Struct, kw_only=True, tag_field="type"):
+    """Fields every bus message carries (the envelope)."""
+
+    schema_version: SchemaVersion = CURRENT_VERSION
+    seq: Seq | UnsetType = UNSET
+    source: Source | UnsetType = UNSET
+
+
+class BarUpdate(BusMessage, tag="BarUpdate", gc=False):
+    """One OHLCV bar. Prices are finite and > 0, volume >= 0, timestamp in epoch milliseconds."""
+
+    symbol: Symbol
+    open: Price
+    high: Price
+    low: Price
+    close: Price
+    volume: Size
+    timestamp: Millis
+    vwap: Price | UnsetType = UNSET
+    trade_count: Seq | UnsetType = UNSET
+
+
+class TradeUpdate(BusMessage, tag="TradeUpdate", gc=False):
+    """One market trade print."""
+
+    symbol: Symbol
+    price: Price
+    size: Quantity
+    timestamp: Millis
+    trade_id: Source | UnsetType = UNSET
+    exchange: Exchange | UnsetType = UNSET
+
+
+class QuoteUpdate(BusMessage, tag="QuoteUpdate", gc=False):
+    """Top of book. A side with no quote has price 0 and size 0, hence >= 0 rather than > 0."""
+
+    symbol: Symbol
+    bid_price: Size
+    bid_size: Size
+    ask_price: Size
+    ask_size: Size
+    timestamp: Millis
+
+
+class Signal(BusMessage, tag="Signal"):
+    """The guide's trading signal. ``type`` may be absent on decode (the guide's plain peers omit it)."""
+
+    symbol: Symbol
+    direction: Direction
+    strength: Strength
+    timestamp: Millis
+    features: Features | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class OrderUpdate(BusMessage, tag="OrderUpdate"):
+    """An execution report (Alpaca's order fields and statuses)."""
+
+    order_id: ClientOrderId
+    client_order_id: ClientOrderId
+    symbol: Symbol
+    side: Side
+    qty: Quantity
+    filled_qty: Size
+    filled_avg_price: Price | None
+    status: OrderStatus
+    timestamp: Millis
+    order_type: OrderTypeName | UnsetType = UNSET
+    limit_price: Price | UnsetType = UNSET
+    stop_price: Price | UnsetType = UNSET
+    time_in_force: TimeInForce | UnsetType = UNSET
+    reason: str | UnsetType = UNSET
+
+
+class Heartbeat(BusMessage, tag="Heartbeat", gc=False):
+    """Liveness beacon on the ``system`` topic."""
+
+    component: Component
+    timestamp: Millis
+    status: HealthStatus | UnsetType = UNSET
+
+
+class _Body(_ItemAccess, Struct, kw_only=True):
+    """HTTP bodies: not tagged (the guide's bodies have no ``type``), timestamps as RFC 3339 strings."""
+
+    schema_version: SchemaVersion = CURRENT_VERSION
+
+
+class Health(_Body):
+    """The ``/health`` body, field for field the guide's example."""
+
+    status: HealthStatus
+    component: Component
+    message: str
+    metrics: dict[str, str]
+    timestamp: Rfc3339
+
+
+class Readiness(_Body):
+    """The ``/ready`` body."""
+
+    ready: bool
+    component: Component
+    timestamp: Rfc3339
+    reason: str | UnsetType = UNSET
+
+
+MarketMessage = BarUpdate | TradeUpdate | QuoteUpdate
+"""What travels on the ``market`` topic; decode it and branch on ``message["type"]`` or ``isinstance``."""
+
+AnyMessage = BarUpdate | TradeUpdate | QuoteUpdate | Signal | OrderUpdate | Heartbeat
+"""Every bus message (``type`` required, Signal included)."""

@@ -1,0 +1,265 @@
+"""The demo's numbers: the summary it prints, the consistency checks, the JSON report and the charts."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from tradebridge.demo.strategy import HOPS
+
+HOP_LABELS = {
+    "bar_to_features": "bar received -> features",
+    "features_to_signal": "features -> signal published",
+    "signal_to_ack": "signal -> order acknowledged",
+    "ack_to_fill": "order acknowledged -> fill seen",
+    "bar_to_fill": "bar received -> fill seen (total)",
+}
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The ``q``-th percentile (0..100) by linear interpolation; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100.0
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+@dataclass
+class BrokerOrder:
+    """What the consistency checks need of one order at the broker."""
+
+    id: str
+    client_order_id: str
+    symbol: str
+    side: str
+    status: str
+    filled_qty: float
+    filled_avg_price: float | None
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class DemoResult:
+    """Everything a run produced; :meth:`to_json` is the report file."""
+
+    config: dict[str, Any]
+    strategy: dict[str, Any]
+    engine: dict[str, str]
+    orders: list[BrokerOrder]
+    positions: dict[str, float]
+    equity_start: float
+    equity_end: float
+    unrealized_pl: float
+    duration_s: float
+    checks: list[Check] = field(default_factory=list)
+
+    # -- derived numbers ------------------------------------------------------------------------------------
+
+    def engine_int(self, name: str) -> int:
+        try:
+            return int(float(self.engine.get(name, "0")))
+        except ValueError:
+            return 0
+
+    def refusals(self) -> dict[str, int]:
+        found = {
+            k.removeprefix("refused_"): self.engine_int(k) for k in self.engine if k.startswith("refused_")
+        }
+        return {k: v for k, v in sorted(found.items()) if v and k != "total"}
+
+    def fills(self) -> list[BrokerOrder]:
+        return [o for o in self.orders if o.filled_qty > 0]
+
+    def latency_summary(self) -> dict[str, dict[str, float | int | None]]:
+        samples: Mapping[str, list[float]] = self.strategy.get("latency_ms", {})
+        return {
+            hop: {
+                "count": len(samples.get(hop, [])),
+                "p50_ms": percentile(samples.get(hop, []), 50),
+                "p99_ms": percentile(samples.get(hop, []), 99),
+            }
+            for hop in HOPS
+        }
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "bars": self.strategy.get("bars", 0),
+            "signals": self.strategy.get("signals", 0),
+            "orders": self.engine_int("orders_submitted"),
+            "fills": len(self.fills()),
+            "filled_shares": sum(o.filled_qty for o in self.fills()),
+            "risk_refusals": self.refusals(),
+            "pnl": round(self.equity_end - self.equity_start, 2),
+            "unrealized_pl": round(self.unrealized_pl, 2),
+            "equity_start": self.equity_start,
+            "equity_end": self.equity_end,
+            "positions": self.positions,
+            "latency": self.latency_summary(),
+            "duration_s": round(self.duration_s, 2),
+            "consistent": all(c.ok for c in self.checks),
+        }
+
+    # -- consistency ----------------------------------------------------------------------------------------
+
+    def run_checks(self) -> list[Check]:
+        """Every fill matches an order of ours; broker positions equal the fills; every signal has a
+        counted outcome."""
+        records = {r["signal_id"]: r for r in self.strategy.get("records", [])}
+        by_order_id = {r["order_id"]: r for r in records.values() if r.get("order_id")}
+        checks: list[Check] = []
+
+        strangers = [o.client_order_id for o in self.fills() if o.id not in by_order_id]
+        mismatched = [
+            o.client_order_id
+            for o in self.fills()
+            if o.id in by_order_id and not math.isclose(by_order_id[o.id]["filled_qty"], o.filled_qty)
+        ]
+        checks.append(
+            Check(
+                "every fill matches an order",
+                not strangers and not mismatched,
+                f"{len(self.fills())} filled orders at the broker"
+                + (f"; not ours: {strangers[:5]}" if strangers else "")
+                + (f"; fill seen on the bus differs: {mismatched[:5]}" if mismatched else ""),
+            )
+        )
+
+        from_fills: dict[str, float] = {}
+        for o in self.fills():
+            sign = 1.0 if o.side == "buy" else -1.0
+            from_fills[o.symbol] = from_fills.get(o.symbol, 0.0) + sign * o.filled_qty
+        symbols = {s for s, q in from_fills.items() if q} | {s for s, q in self.positions.items() if q}
+        diffs = {s: (from_fills.get(s, 0.0), self.positions.get(s, 0.0)) for s in sorted(symbols)}
+        bad = {s: v for s, v in diffs.items() if not math.isclose(v[0], v[1], abs_tol=1e-9)}
+        checks.append(
+            Check(
+                "broker positions equal the fills",
+                not bad,
+                ", ".join(f"{s} {q:+g}" for s, (q, _) in diffs.items()) or "flat"
+                if not bad
+                else "; ".join(f"{s}: fills {f:+g} vs position {p:+g}" for s, (f, p) in bad.items()),
+            )
+        )
+
+        signals = int(self.strategy.get("signals", 0))
+        received = self.engine_int("signals_received")
+        placed = self.engine_int("orders_submitted")
+        refused = self.engine_int("refused_total")
+        unresolved = [sid for sid, r in records.items() if r.get("status") is None]
+        lost = signals != received or received != placed + refused or unresolved
+        checks.append(
+            Check(
+                "no signal lost without a counted reason",
+                not lost,
+                f"published {signals}, engine received {received} = {placed} orders + {refused} refused"
+                + (f"; {len(unresolved)} without an outcome: {unresolved[:5]}" if unresolved else ""),
+            )
+        )
+        self.checks = checks
+        return checks
+
+    # -- output ---------------------------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "summary": self.summary(),
+            "checks": [c.__dict__ for c in self.checks],
+            "config": self.config,
+            "engine_metrics": self.engine,
+            "orders": [o.__dict__ for o in self.orders],
+            "equity_curve": self.strategy.get("equity_curve", []),
+            "latency_ms": self.strategy.get("latency_ms", {}),
+            "signals": self.strategy.get("records", []),
+        }
+
+    def render(self) -> str:
+        s = self.summary()
+        lines = [
+            "",
+            "tradebridge demo: summary",
+            f"  bars          {s['bars']:>8}   ({len(self.config.get('symbols', []))} symbols, seed "
+            f"{self.config.get('seed')}, {s['duration_s']:.1f}s)",
+            f"  signals       {s['signals']:>8}",
+            f"  orders        {s['orders']:>8}",
+            f"  fills         {s['fills']:>8}   ({s['filled_shares']:g} shares)",
+            f"  risk refusals {sum(s['risk_refusals'].values()):>8}   "
+            + (", ".join(f"{k} {v}" for k, v in s["risk_refusals"].items()) or "none"),
+            f"  P&L           {s['pnl']:>+8.2f}   (equity {s['equity_start']:,.2f} -> "
+            f"{s['equity_end']:,.2f}; unrealized {s['unrealized_pl']:+.2f})",
+            "  positions     "
+            + (", ".join(f"{k} {v:+g}" for k, v in sorted(s["positions"].items())) or "flat"),
+            "",
+            f"  {'latency (ms)':<36} {'p50':>8} {'p99':>8} {'n':>6}",
+        ]
+        for hop, values in s["latency"].items():
+            p50, p99 = values["p50_ms"], values["p99_ms"]
+            shown = [f"{v:8.3f}" if isinstance(v, float) else f"{'-':>8}" for v in (p50, p99)]
+            lines.append(f"  {HOP_LABELS[hop]:<36} {shown[0]} {shown[1]} {values['count']:>6}")
+        lines.append("")
+        for check in self.checks:
+            lines.append(f"  [{'ok' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
+        return "\n".join(lines)
+
+
+def decimal_float(value: Decimal | float | int | None) -> float:
+    return 0.0 if value is None else float(value)
+
+
+def write_report(result: DemoResult, directory: Path) -> list[Path]:
+    """``report.json`` plus ``equity.png`` and ``latency.png``; returns the files written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "report.json"
+    path.write_text(json.dumps(result.to_json(), indent=2, default=str))
+    return [path, *_charts(result, directory)]
+
+
+def _charts(result: DemoResult, directory: Path) -> Iterable[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a window
+    import matplotlib.pyplot as plt
+
+    curve = result.strategy.get("equity_curve", [])
+    fig, ax = plt.subplots(figsize=(8, 4))
+    if curve:
+        ax.plot([p[0] for p in curve], [p[1] for p in curve], color="#1f77b4", linewidth=1.5)
+    ax.axhline(result.equity_start, color="grey", linewidth=0.8, linestyle="--")
+    ax.set_title("Equity at the broker during the run")
+    ax.set_xlabel("seconds since the strategy started")
+    ax.set_ylabel("equity ($)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    equity = directory / "equity.png"
+    fig.savefig(equity, dpi=110)
+    plt.close(fig)
+
+    samples = result.strategy.get("latency_ms", {})
+    fig, axes = plt.subplots(1, len(HOPS), figsize=(4 * len(HOPS), 3.4))
+    for ax, hop in zip(axes, HOPS, strict=True):
+        values = samples.get(hop, [])
+        if values:
+            ax.hist(values, bins=30, color="#ff7f0e", alpha=0.85)
+            p50, p99 = percentile(values, 50), percentile(values, 99)
+            ax.axvline(p50 or 0.0, color="black", linewidth=1, label=f"p50 {p50:.3f} ms")
+            ax.axvline(p99 or 0.0, color="red", linewidth=1, label=f"p99 {p99:.3f} ms")
+            ax.legend(fontsize=7)
+        ax.set_title(HOP_LABELS[hop], fontsize=9)
+        ax.set_xlabel("ms")
+    fig.tight_layout()
+    latency = directory / "latency.png"
+    fig.savefig(latency, dpi=100)
+    plt.close(fig)
+    return [equity, latency]

@@ -1,0 +1,286 @@
+"""Counters, latency histograms and tracked stat sources of one service, rendered for Prometheus.
+
+Instruments are ours (a lock-protected int, a bucket array) rather than ``prometheus_client.Counter`` so
+that the same names can carry both the service's own count and per-source tracked counts in one family:
+two collectors emitting one family name would produce a ``/metrics`` page scrapers reject. Formatting is
+``prometheus_client``'s, through a custom collector in a per-service :class:`CollectorRegistry` (never the
+global one, so two services or two tests in one process never clash).
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Final
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+__all__ = [
+    "LATENCY_BUCKETS_SECONDS",
+    "Counter",
+    "LatencyHistogram",
+    "StatSource",
+    "Telemetry",
+    "read_stats",
+]
+
+#: Upper bounds (seconds) of the latency buckets: 10 µs to 2.5 s, the same as the Rust crate's.
+LATENCY_BUCKETS_SECONDS: Final[tuple[float, ...]] = (
+    0.00001,
+    0.000025,
+    0.00005,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+)
+
+#: Something whose numeric stats are read at every scrape: a callable returning a mapping, a mapping, an
+#: object with ``as_dict()`` (``SubscriberStats``), a dataclass, or an object with a ``stats`` attribute
+#: holding one of those (``ZMQSubscriber``).
+StatSource = Any
+
+_STANDARD_COUNTERS: Final[dict[str, str]] = {
+    "messages_processed": "Messages the service handled.",
+    "malformed_messages": "Messages refused by their contract.",
+    "sequence_gaps": "Sequence gaps seen on the bus.",
+}
+
+
+class Counter:
+    """A thread-safe monotonically increasing count."""
+
+    __slots__ = ("_lock", "_value")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value = 0
+
+    def inc(self, amount: int = 1) -> None:
+        """Add ``amount`` (>= 0; a counter never goes down)."""
+        if amount < 0:
+            raise ValueError(f"a counter only increases, got {amount}")
+        with self._lock:
+            self._value += amount
+
+    @property
+    def value(self) -> int:
+        return self._value
+
+
+class LatencyHistogram:
+    """Latency observations in :data:`LATENCY_BUCKETS_SECONDS` buckets (thread-safe)."""
+
+    __slots__ = ("_buckets", "_count", "_lock", "_sum")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._buckets = [0] * len(LATENCY_BUCKETS_SECONDS)
+        self._count = 0
+        self._sum = 0.0
+
+    def observe(self, seconds: float) -> None:
+        """Record one duration; negative or non-finite values are ignored (only a clock bug makes them)."""
+        if not math.isfinite(seconds) or seconds < 0:
+            return
+        index = bisect.bisect_left(LATENCY_BUCKETS_SECONDS, seconds)
+        with self._lock:
+            if index < len(self._buckets):
+                self._buckets[index] += 1
+            self._count += 1
+            self._sum += seconds
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    @property
+    def sum(self) -> float:
+        return self._sum
+
+    def cumulative_buckets(self) -> list[tuple[float, int]]:
+        """``(upper bound, observations <= bound)`` pairs, without ``+Inf`` (which is :attr:`count`)."""
+        with self._lock:
+            counts = list(self._buckets)
+        running = 0
+        out = []
+        for bound, count in zip(LATENCY_BUCKETS_SECONDS, counts, strict=True):
+            running += count
+            out.append((bound, running))
+        return out
+
+
+def read_stats(source: StatSource) -> dict[str, int | float]:
+    """The top-level numeric stats of ``source`` (booleans, nested maps and texts are left out)."""
+    value = source
+    for _ in range(3):  # a callable returning an object with .stats returning ... stops quickly
+        if isinstance(value, Mapping):
+            break
+        if hasattr(value, "as_dict"):
+            value = value.as_dict()
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        elif hasattr(value, "stats"):
+            value = value.stats
+        elif callable(value):
+            value = value()
+        else:
+            break
+    if not isinstance(value, Mapping):
+        raise TypeError(f"cannot read stats from {type(value).__name__}; give a mapping or a callable")
+    return {
+        str(key): item
+        for key, item in value.items()
+        if isinstance(item, int | float) and not isinstance(item, bool) and math.isfinite(item)
+    }
+
+
+def _metric_name(raw: str) -> str:
+    cleaned = "".join(c if c.isascii() and (c.isalnum() or c in "_:") else "_" for c in raw)
+    return "_" + cleaned if not cleaned or cleaned[0].isdigit() else cleaned
+
+
+class Telemetry:
+    """The instruments of one service: uptime, standard counters, latency per stage, tracked sources.
+
+    ``registry`` is this service's own :class:`CollectorRegistry`: register extra ``prometheus_client``
+    metrics there and ``/metrics`` shows them too.
+    """
+
+    def __init__(self) -> None:
+        self._started = time.monotonic()
+        self.messages_processed = Counter()
+        self.malformed_messages = Counter()
+        self.sequence_gaps = Counter()
+        self._latency: dict[str, LatencyHistogram] = {}
+        self._sources: dict[str, StatSource] = {}
+        self._lock = threading.Lock()
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_TelemetryCollector(self))
+        #: extra gauges evaluated at scrape time, set by the health check (status, readiness)
+        self.state_gauges: Callable[[], list[Metric]] = list
+
+    @property
+    def uptime_seconds(self) -> float:
+        return time.monotonic() - self._started
+
+    def latency(self, stage: str) -> LatencyHistogram:
+        """The histogram of one stage, created on first use (keep it: observing takes no dict look-up)."""
+        with self._lock:
+            histogram = self._latency.get(stage)
+            if histogram is None:
+                histogram = self._latency[stage] = LatencyHistogram()
+            return histogram
+
+    def observe_latency(self, stage: str, seconds: float) -> None:
+        self.latency(stage).observe(seconds)
+
+    def track(self, name: str, source: StatSource) -> None:
+        """Read ``source`` at every scrape; tracking a name again replaces it. Fails now, not at scrape,
+        when ``source`` cannot be read."""
+        read_stats(source)
+        with self._lock:
+            self._sources[name] = source
+
+    def untrack(self, name: str) -> None:
+        with self._lock:
+            self._sources.pop(name, None)
+
+    def tracked_stats(self) -> Iterator[tuple[str, dict[str, int | float]]]:
+        """``(source name, stats)`` for every tracked source; a source that fails to read is skipped so
+        one broken source cannot take ``/health`` or ``/metrics`` down."""
+        with self._lock:
+            sources = list(self._sources.items())
+        for name, source in sources:
+            try:
+                yield name, read_stats(source)
+            except Exception:
+                continue
+
+    def standard_counters(self) -> dict[str, Counter]:
+        return {
+            "messages_processed": self.messages_processed,
+            "malformed_messages": self.malformed_messages,
+            "sequence_gaps": self.sequence_gaps,
+        }
+
+    def health_metrics(self) -> dict[str, str]:
+        """What ``/health`` shows besides the explicit metrics: standard counters once they counted
+        something, and ``<source>_<key>`` for every tracked stat."""
+        out = {name: str(c.value) for name, c in self.standard_counters().items() if c.value > 0}
+        for source, stats in self.tracked_stats():
+            for key, value in stats.items():
+                out[f"{source}_{key}"] = _format_number(value)
+        return out
+
+    def render(self) -> bytes:
+        """The ``/metrics`` page (Prometheus text format 0.0.4)."""
+        return generate_latest(self.registry)
+
+    def collect(self) -> Iterator[Metric]:
+        uptime = GaugeMetricFamily("tradebridge_uptime_seconds", "Seconds since the service started.")
+        uptime.add_metric([], self.uptime_seconds)
+        yield uptime
+        # One family per name: a tracked stat named like a standard counter joins its family.
+        families: dict[str, CounterMetricFamily] = {}
+
+        def family(key: str) -> CounterMetricFamily:
+            name = f"tradebridge_{_metric_name(key)}"
+            if name not in families:
+                help_text = _STANDARD_COUNTERS.get(key, "A tracked statistic, per source.")
+                families[name] = CounterMetricFamily(name, help_text, labels=["source"])
+            return families[name]
+
+        for key, counter in self.standard_counters().items():
+            family(key).samples.append(_sample(f"tradebridge_{key}_total", {}, counter.value))
+        for source, stats in self.tracked_stats():
+            for key, value in stats.items():
+                metric = family(key)
+                metric.samples.append(_sample(f"{metric.name}_total", {"source": source}, value))
+        yield from families.values()
+
+        histogram = HistogramMetricFamily(
+            "tradebridge_latency_seconds", "Latency of a processing stage.", labels=["stage"]
+        )
+        with self._lock:
+            stages = sorted(self._latency.items())
+        for stage, hist in stages:
+            buckets: list[tuple[str, float]] = [(repr(b), float(c)) for b, c in hist.cumulative_buckets()]
+            buckets.append(("+Inf", float(hist.count)))
+            histogram.add_metric([stage], buckets, hist.sum)
+        yield histogram
+        yield from self.state_gauges()
+
+
+def _sample(name: str, labels: dict[str, str], value: float) -> Any:
+    from prometheus_client.samples import Sample
+
+    return Sample(name, labels, float(value), None, None)
+
+
+def _format_number(value: int | float) -> str:
+    return str(int(value)) if isinstance(value, int) or value.is_integer() else repr(value)
+
+
+class _TelemetryCollector(Collector):
+    def __init__(self, telemetry: Telemetry) -> None:
+        self._telemetry = telemetry
+
+    def collect(self) -> Iterator[Metric]:
+        return self._telemetry.collect()
