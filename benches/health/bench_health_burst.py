@@ -66,9 +66,11 @@ def _print_table() -> None:
     for variant, row in _rows.items():
         idle, loaded = row["idle"], row["burst"]
         ticks_per_s = loaded["ticks"] / row["elapsed_s"]
+        p50_ratio = loaded["p50_us"] / max(idle["p50_us"], 1)
+        p99_ratio = loaded["p99_us"] / max(idle["p99_us"], 1)
         print(
             f"{variant:<14}{row['rate']:>8.0f}"
-            f"{idle['p50_us']:>8.0f}us{loaded['p50_us']:>9.0f}us{loaded['p50_us'] / max(idle['p50_us'], 1):>6.1f}x"
-            f"{idle['p99_us']:>8.0f}us{loaded['p99_us']:>9.0f}us{loaded['p99_us'] / max(idle['p99_us'], 1):>6.1f}x"
+            f"{idle['p50_us']:>8.0f}us{loaded['p50_us']:>9.0f}us{p50_ratio:>6.1f}x"
+            f"{idle['p99_us']:>8.0f}us{loaded['p99_us']:>9.0f}us{p99_ratio:>6.1f}x"
             f"{loaded['max_us']:>9.0f}us{ticks_per_s:>9.0f}"
         )

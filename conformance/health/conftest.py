@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Protocol
 
 import pytest
-
 from tradebridge.health import HealthCheck, HealthServer, HealthStatus
 from tradebridge.testing import rust_binary
 

@@ -99,7 +99,7 @@ def test_schemathesis_finds_nothing(implementation: str, state: str, conformance
     assert result.stop_reason == "completed", result
     assert not result.errors, result.errors
     assert not result.failures, "\n".join(result.failures)
-    assert EXPECTED_CHECKS <= result.checks_run(), sorted(EXPECTED_CHECKS - result.checks_run())
+    assert result.checks_run() >= EXPECTED_CHECKS, sorted(EXPECTED_CHECKS - result.checks_run())
 
 
 def test_schemathesis_catches_a_body_that_breaks_the_contract() -> None:

@@ -75,9 +75,12 @@ class RustFeatureComputer:
         low: npt.ArrayLike,
         close: npt.ArrayLike,
         volume: npt.ArrayLike,
+        *,
+        out: npt.NDArray[np.float64] | None = None,
     ) -> npt.NDArray[np.float64]:
         """Features of one whole series (one symbol) as an ``(N, 12)`` array, computed with the GIL
-        released, from a cold state; the streaming state is not touched."""
+        released, from a cold state; the streaming state is not touched. With ``out`` (writable,
+        C-contiguous float64, shape ``(N, 12)``) the rows are written there and ``out`` is returned."""
     @property
     def feature_names(self) -> list[str]: ...
     @property

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from alpaca.data.historical import StockHistoricalDataClient
 from alpaca.trading.client import TradingClient
-
 from tradebridge.alpaca import AlpacaPaperTrading, RetryPolicy
 from tradebridge_mocks.broker import MockBroker
 

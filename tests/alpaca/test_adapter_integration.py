@@ -9,8 +9,6 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
-
-from tests.alpaca.conftest import API_KEY, FAST_RETRY, SECRET_KEY
 from tradebridge.alpaca import (
     AlpacaPaperTrading,
     BrokerUnavailableError,
@@ -25,6 +23,8 @@ from tradebridge.errors import BrokerError, RateLimitError
 from tradebridge.testing import free_port
 from tradebridge_mocks.broker import Fault, MockBroker
 from tradebridge_mocks.market import Market
+
+from tests.alpaca.conftest import API_KEY, FAST_RETRY, SECRET_KEY
 
 
 def orders_in_broker(broker: MockBroker) -> list[str]:
@@ -53,7 +53,9 @@ def test_the_guides_flow(broker: MockBroker, adapter: AlpacaPaperTrading) -> Non
     aapl, msft = positions["AAPL"], positions["MSFT"]
     assert (aapl.qty, aapl.side, aapl.unrealized_pl) == (10, "long", Decimal(20))
     assert (msft.qty, msft.side, msft.unrealized_pl) == (-5, "short", Decimal(-5))
-    assert msft.unrealized_pl_pct == (Decimal(-5) / (5 * shorted.filled_avg_price) * 100).quantize(Decimal("0.0001"))
+    assert msft.unrealized_pl_pct == (Decimal(-5) / (5 * shorted.filled_avg_price) * 100).quantize(
+        Decimal("0.0001")
+    )
     assert msft.cost_basis == -5 * shorted.filled_avg_price and msft.market_value == -5 * msft.current_price
 
     metrics = adapter.get_portfolio_metrics()
@@ -109,7 +111,9 @@ def test_broker_refusals_become_typed_errors(adapter: AlpacaPaperTrading) -> Non
     assert len(adapter.get_orders("all")) == 1
 
 
-def test_after_commit_failures_never_duplicate_an_order(broker: MockBroker, adapter: AlpacaPaperTrading) -> None:
+def test_after_commit_failures_never_duplicate_an_order(
+    broker: MockBroker, adapter: AlpacaPaperTrading
+) -> None:
     # the order is created, then the answer is lost (503), twice in a row: the adapter retries with the same
     # client_order_id, the broker refuses the duplicate, the adapter finds the first order
     broker.inject(Fault(status=503, when="after", method="POST", path="/v2/orders", count=2))
@@ -151,7 +155,10 @@ def test_random_faults_many_orders_no_duplicates() -> None:
 
 def test_exhausted_retries_raise_broker_error_and_leave_no_order(broker: MockBroker) -> None:
     adapter = AlpacaPaperTrading(
-        API_KEY, SECRET_KEY, base_url=broker.url, retry=RetryPolicy(max_retries=2, base_delay=0.001, max_delay=0.002)
+        API_KEY,
+        SECRET_KEY,
+        base_url=broker.url,
+        retry=RetryPolicy(max_retries=2, base_delay=0.001, max_delay=0.002),
     )
     broker.inject(Fault(status=500, when="before", count=10))
     with pytest.raises(BrokerError) as info:
@@ -162,7 +169,9 @@ def test_exhausted_retries_raise_broker_error_and_leave_no_order(broker: MockBro
 
 def test_server_rate_limit_is_waited_out_with_the_reset_header() -> None:
     with MockBroker(seed=2, rate_limit=4, rate_window=1.0) as broker:
-        adapter = AlpacaPaperTrading(API_KEY, SECRET_KEY, base_url=broker.url, rate_limit_per_minute=None, retry=FAST_RETRY)
+        adapter = AlpacaPaperTrading(
+            API_KEY, SECRET_KEY, base_url=broker.url, rate_limit_per_minute=None, retry=FAST_RETRY
+        )
         started = time.monotonic()
         for _ in range(6):
             adapter.get_account_info()
@@ -190,7 +199,11 @@ def test_client_side_limiter_keeps_under_the_broker_limit() -> None:
     # the broker allows 5 requests per 0.5 s window; 360/min with a burst of 1 is at most 4 per window
     with MockBroker(seed=2, rate_limit=5, rate_window=0.5) as broker:
         unlimited = AlpacaPaperTrading(
-            API_KEY, SECRET_KEY, base_url=broker.url, rate_limit_per_minute=None, retry=RetryPolicy(max_retries=0)
+            API_KEY,
+            SECRET_KEY,
+            base_url=broker.url,
+            rate_limit_per_minute=None,
+            retry=RetryPolicy(max_retries=0),
         )
         with pytest.raises(RateLimitError):
             for _ in range(12):
@@ -213,7 +226,10 @@ def test_client_side_limiter_keeps_under_the_broker_limit() -> None:
 def test_timeouts_and_unreachable_brokers(broker: MockBroker) -> None:
     port = free_port()
     adapter = AlpacaPaperTrading(
-        API_KEY, SECRET_KEY, base_url=f"http://127.0.0.1:{port}", retry=RetryPolicy(max_retries=1, base_delay=0.001)
+        API_KEY,
+        SECRET_KEY,
+        base_url=f"http://127.0.0.1:{port}",
+        retry=RetryPolicy(max_retries=1, base_delay=0.001),
     )
     with pytest.raises(BrokerUnavailableError):
         adapter.get_account_info()
@@ -234,7 +250,9 @@ def test_timeout_on_submit_finds_the_order_that_went_through(broker: MockBroker)
     # the POST is handled but answered too late (the client times out): with no retries left, the adapter
     # asks the broker by client_order_id and returns the order that went through
     broker.inject(Fault(status=0, when="after", method="POST", path="/v2/orders", delay_ms=400))
-    adapter = AlpacaPaperTrading(API_KEY, SECRET_KEY, base_url=broker.url, timeout=0.15, retry=RetryPolicy(max_retries=0))
+    adapter = AlpacaPaperTrading(
+        API_KEY, SECRET_KEY, base_url=broker.url, timeout=0.15, retry=RetryPolicy(max_retries=0)
+    )
     order = adapter.place_order("GOOGL", 2, "buy")
     assert order.qty == 2 and order.status == "filled"
     assert orders_in_broker(broker) == [order.client_order_id]

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 import responses
-
-from tests.alpaca.conftest import API_KEY, SECRET_KEY
 from tradebridge.alpaca import PAPER_URL, AlpacaPaperTrading, Credentials
 from tradebridge.errors import ConfigurationError, CredentialsError, LiveTradingRefusedError
+
+from tests.alpaca.conftest import API_KEY, SECRET_KEY
 
 
 @responses.activate
@@ -31,7 +31,12 @@ def test_missing_credentials_name_the_variables() -> None:
         ({"ALPACA_API_KEY": "k1", "ALPACA_SECRET_KEY": "s1"}, ("k1", "s1")),
         ({"APCA_API_KEY_ID": "k2", "APCA_API_SECRET_KEY": "s2"}, ("k2", "s2")),
         (
-            {"ALPACA_API_KEY": "k1", "ALPACA_SECRET_KEY": "s1", "APCA_API_KEY_ID": "k2", "APCA_API_SECRET_KEY": "s2"},
+            {
+                "ALPACA_API_KEY": "k1",
+                "ALPACA_SECRET_KEY": "s1",
+                "APCA_API_KEY_ID": "k2",
+                "APCA_API_SECRET_KEY": "s2",
+            },
             ("k1", "s1"),
         ),
     ],
@@ -42,8 +47,15 @@ def test_keys_from_the_environment(
 ) -> None:
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
-    responses.get(f"{PAPER_URL}/v2/clock", json={"timestamp": "2024-01-02T10:00:00-05:00", "is_open": True,
-                  "next_open": "2024-01-03T09:30:00-05:00", "next_close": "2024-01-02T16:00:00-05:00"})
+    responses.get(
+        f"{PAPER_URL}/v2/clock",
+        json={
+            "timestamp": "2024-01-02T10:00:00-05:00",
+            "is_open": True,
+            "next_open": "2024-01-03T09:30:00-05:00",
+            "next_close": "2024-01-02T16:00:00-05:00",
+        },
+    )
     AlpacaPaperTrading(rate_limit_per_minute=None).get_clock()
     headers = responses.calls[0].request.headers
     assert (headers["APCA-API-KEY-ID"], headers["APCA-API-SECRET-KEY"]) == expected
@@ -73,7 +85,9 @@ def test_keys_and_endpoint_from_a_dotenv_file(tmp_path: Path, monkeypatch: pytes
     ],
 )
 @responses.activate
-def test_non_paper_endpoints_are_refused_before_any_request(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_non_paper_endpoints_are_refused_before_any_request(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with pytest.raises(LiveTradingRefusedError) as info:
         AlpacaPaperTrading(API_KEY, SECRET_KEY, base_url=url)
     assert "paper" in str(info.value)

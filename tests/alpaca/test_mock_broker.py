@@ -32,10 +32,10 @@ from alpaca.trading.requests import (
     StopOrderRequest,
     TrailingStopOrderRequest,
 )
-
-from tests.alpaca.conftest import API_KEY, SECRET_KEY, with_timeout
 from tradebridge_mocks.broker import MockBroker
 from tradebridge_mocks.market import Market
+
+from tests.alpaca.conftest import API_KEY, SECRET_KEY, with_timeout
 
 
 def market(symbol: str, qty: float, side: str, **extra: object) -> MarketOrderRequest:
@@ -84,7 +84,9 @@ def test_full_session_of_buys(trading: TradingClient, data: StockHistoricalDataC
     assert trading.get_order_by_id(order.id).status == OrderStatus.FILLED
 
 
-def test_resting_limit_order_fills_when_the_price_reaches_it(broker: MockBroker, trading: TradingClient) -> None:
+def test_resting_limit_order_fills_when_the_price_reaches_it(
+    broker: MockBroker, trading: TradingClient
+) -> None:
     last = broker.state.prices.last("AAPL")
     limit = (last - 5).quantize(Decimal("0.01"))
     order = trading.submit_order(
@@ -168,7 +170,11 @@ def test_partial_closes_then_close_all(trading: TradingClient) -> None:
 
 def test_refusals_carry_alpacas_status_and_code(broker: MockBroker, trading: TradingClient) -> None:
     too_big = refusal(lambda: trading.submit_order(market("AAPL", 100_000, "buy")))
-    assert (too_big.status_code, too_big.code, too_big.message) == (403, 40310000, "insufficient buying power")
+    assert (too_big.status_code, too_big.code, too_big.message) == (
+        403,
+        40310000,
+        "insufficient buying power",
+    )
 
     first = trading.submit_order(market("AAPL", 1, "buy", client_order_id="same-id"))
     dup = refusal(lambda: trading.submit_order(market("AAPL", 1, "buy", client_order_id="same-id")))
@@ -216,7 +222,11 @@ def test_shorting_disabled_is_refused() -> None:
     with MockBroker(seed=1, shorting_enabled=False) as broker:
         trading = with_timeout(TradingClient(API_KEY, SECRET_KEY, paper=True, url_override=broker.url))
         error = refusal(lambda: trading.submit_order(market("AAPL", 1, "sell")))
-        assert (error.status_code, error.code, error.message) == (403, 40310000, "account is not allowed to short")
+        assert (error.status_code, error.code, error.message) == (
+            403,
+            40310000,
+            "account is not allowed to short",
+        )
 
 
 def test_stop_and_trailing_stop_orders_elect_on_the_price_stream(
@@ -225,9 +235,7 @@ def test_stop_and_trailing_stop_orders_elect_on_the_price_stream(
     trading.submit_order(market("AAPL", 4, "buy"))
     last = broker.state.prices.last("AAPL")
     stop = trading.submit_order(
-        StopOrderRequest(
-            symbol="AAPL", qty=2, side="sell", time_in_force="gtc", stop_price=float(last - 3)
-        )
+        StopOrderRequest(symbol="AAPL", qty=2, side="sell", time_in_force="gtc", stop_price=float(last - 3))
     )
     trail = trading.submit_order(
         TrailingStopOrderRequest(symbol="AAPL", qty=2, side="sell", time_in_force="gtc", trail_price=2.0)
@@ -274,11 +282,15 @@ def test_deferred_fill_mode_answers_new_then_fills_on_the_next_bar() -> None:
         assert Decimal(filled.filled_avg_price) == broker.state.prices.quote("AAPL").ask
 
 
-def test_market_data_follows_the_shared_seeded_walk(broker: MockBroker, data: StockHistoricalDataClient) -> None:
+def test_market_data_follows_the_shared_seeded_walk(
+    broker: MockBroker, data: StockHistoricalDataClient
+) -> None:
     expected = Market(["AAPL", "MSFT"], seed=7)
     reference = {s: expected.walk(s).next_bars(5) for s in ("AAPL", "MSFT")}
     bars = data.get_stock_bars(
-        StockBarsRequest(symbol_or_symbols=["AAPL", "MSFT"], timeframe=TimeFrame.Minute, start=datetime(2025, 1, 1))
+        StockBarsRequest(
+            symbol_or_symbols=["AAPL", "MSFT"], timeframe=TimeFrame.Minute, start=datetime(2025, 1, 1)
+        )
     )
     for symbol, ref in reference.items():
         got = bars.data[symbol]
@@ -290,7 +302,10 @@ def test_market_data_follows_the_shared_seeded_walk(broker: MockBroker, data: St
     # limit counts bars across symbols and the client follows next_page_token
     paged = data.get_stock_bars(
         StockBarsRequest(
-            symbol_or_symbols=["AAPL", "MSFT"], timeframe=TimeFrame.Minute, start=datetime(2025, 1, 1), limit=7
+            symbol_or_symbols=["AAPL", "MSFT"],
+            timeframe=TimeFrame.Minute,
+            start=datetime(2025, 1, 1),
+            limit=7,
         )
     )
     assert sum(len(v) for v in paged.data.values()) == 7
@@ -301,7 +316,12 @@ def test_market_data_follows_the_shared_seeded_walk(broker: MockBroker, data: St
     )
     (bar,) = five.data["AAPL"]
     ref = reference["AAPL"]
-    assert (bar.open, bar.close, bar.high, bar.low) == (ref.open[0], ref.close[-1], ref.high.max(), ref.low.min())
+    assert (bar.open, bar.close, bar.high, bar.low) == (
+        ref.open[0],
+        ref.close[-1],
+        ref.high.max(),
+        ref.low.min(),
+    )
     assert bar.volume == pytest.approx(float(np.sum(ref.volume)))
 
     last_close = float(ref.close[-1])
@@ -331,3 +351,33 @@ def test_clock_and_assets(trading: TradingClient) -> None:
     assert asset.symbol == "AAPL" and asset.tradable and asset.easy_to_borrow
     missing = refusal(lambda: trading.get_asset("not-a-symbol"))
     assert missing.status_code == 404
+
+
+def test_admin_api_drives_prices_and_faults_over_http(broker: MockBroker, trading: TradingClient) -> None:
+    def admin(path: str, body: object) -> object:
+        answer = requests.post(f"{broker.url}/admin/{path}", json=body, timeout=5)
+        assert answer.status_code == 200
+        return answer.json()
+
+    before = broker.state.prices.last("MSFT")
+    prices = admin("advance", {"bars": 3, "symbols": ["MSFT"]})
+    assert isinstance(prices, dict) and Decimal(prices["MSFT"]) != before
+    assert len(broker.state.prices.bars("MSFT")) == 8 and len(broker.state.prices.bars("AAPL")) == 5
+    assert admin("price", {"symbol": "MSFT", "price": 77.7}) == {"symbol": "MSFT", "price": "77.70"}
+
+    admin("faults", {"faults": [{"status": 502, "method": "GET", "path": "/v2/account"}]})
+    failed = refusal(trading.get_account)
+    assert failed.status_code == 502
+    assert trading.get_account().cash == "100000"  # one fault, then normal service
+
+    trading.submit_order(market("MSFT", 1, "buy"))
+    log = requests.get(f"{broker.url}/admin/requests", timeout=5).json()
+    assert [(r["method"], r["path"], r["status"]) for r in log][-1] == ("POST", "/v2/orders", 200)
+    admin("reset", {})
+    assert trading.get_all_positions() == [] and trading.get_account().cash == "100000"
+
+    headers = {"APCA-API-KEY-ID": API_KEY, "APCA-API-SECRET-KEY": SECRET_KEY}
+    missing = requests.get(f"{broker.url}/v2/nowhere", headers=headers, timeout=5)
+    assert missing.status_code == 404 and missing.json()["code"] == 40410000
+    wrong_method = requests.put(f"{broker.url}/v2/account", headers=headers, timeout=5)
+    assert wrong_method.status_code == 405 and "GET" in wrong_method.headers["Allow"]

@@ -10,8 +10,6 @@ from collections import deque
 import pytest
 import responses
 from responses import matchers
-
-from tests.alpaca.conftest import API_KEY, SECRET_KEY
 from tradebridge.alpaca import (
     PAPER_URL,
     AlpacaPaperTrading,
@@ -26,8 +24,17 @@ from tradebridge.alpaca import (
 )
 from tradebridge.errors import BrokerError, RateLimitError
 
-ACCOUNT = {"id": "e6fe16f3-64a4-4921-8928-cadf02f92f98", "account_number": "PA0000001", "status": "ACTIVE",
-           "cash": "1000", "equity": "1000", "buying_power": "1000", "last_equity": "1000"}
+from tests.alpaca.conftest import API_KEY, SECRET_KEY
+
+ACCOUNT = {
+    "id": "e6fe16f3-64a4-4921-8928-cadf02f92f98",
+    "account_number": "PA0000001",
+    "status": "ACTIVE",
+    "cash": "1000",
+    "equity": "1000",
+    "buying_power": "1000",
+    "last_equity": "1000",
+}
 ORDER = {
     "id": "61e69015-8549-4bfd-b9c3-01e75843f47d",
     "client_order_id": "coid-1",
@@ -100,10 +107,11 @@ def test_token_bucket_bursts_then_paces() -> None:
         assert bucket.acquire() == 0.0
     waited = bucket.acquire()
     assert waited == pytest.approx(60 / 115)
-    bucket.pause_for(10)
+    paused_at = fake.now
+    bucket.pause_for(10)  # the broker answered 429 with a reset 10 s away
     fake.now += 1
     bucket.acquire()
-    assert fake.now >= 11 - 1e-9
+    assert fake.now == pytest.approx(paused_at + 10)
     with pytest.raises(ValueError):
         TokenBucket(0)
     with pytest.raises(ValueError):
@@ -152,10 +160,16 @@ def test_retry_after_header_and_5xx_backoff() -> None:
 
 @responses.activate
 def test_retries_run_out() -> None:
-    responses.get(f"{PAPER_URL}/v2/account", status=429, json={"code": 42910000, "message": "rate limit exceeded"})
+    responses.get(
+        f"{PAPER_URL}/v2/account", status=429, json={"code": 42910000, "message": "rate limit exceeded"}
+    )
     with pytest.raises(RateLimitError) as info:
         make_client().get_account_info()
-    assert (info.value.status_code, info.value.code, info.value.message) == (429, 42910000, "rate limit exceeded")
+    assert (info.value.status_code, info.value.code, info.value.message) == (
+        429,
+        42910000,
+        "rate limit exceeded",
+    )
     assert len(responses.calls) == 4
     responses.replace(responses.GET, f"{PAPER_URL}/v2/account", status=502, body="Bad Gateway")
     with pytest.raises(BrokerError) as error:
@@ -167,11 +181,26 @@ def test_retries_run_out() -> None:
     ("status", "body", "error_type", "code"),
     [
         (401, {"message": "unauthorized."}, AuthenticationError, None),
-        (403, {"code": 40310000, "message": "insufficient buying power", "buying_power": "5"}, InsufficientFundsError, 40310000),
+        (
+            403,
+            {"code": 40310000, "message": "insufficient buying power", "buying_power": "5"},
+            InsufficientFundsError,
+            40310000,
+        ),
         (403, {"code": 40310000, "message": "account is not allowed to short"}, OrderRejectedError, 40310000),
         (404, {"code": 40410000, "message": "order not found"}, NotFoundError, 40410000),
-        (422, {"code": 40010001, "message": "client_order_id must be unique"}, DuplicateClientOrderIdError, 40010001),
-        (422, {"code": 42210000, "message": "potential wash trade detected. use complex orders"}, OrderRejectedError, 42210000),
+        (
+            422,
+            {"code": 40010001, "message": "client_order_id must be unique"},
+            DuplicateClientOrderIdError,
+            40010001,
+        ),
+        (
+            422,
+            {"code": 42210000, "message": "potential wash trade detected. use complex orders"},
+            OrderRejectedError,
+            42210000,
+        ),
     ],
 )
 @responses.activate
@@ -189,7 +218,9 @@ def test_broker_answers_become_typed_errors(
 def test_duplicate_after_a_retry_returns_the_first_order() -> None:
     responses.post(f"{PAPER_URL}/v2/orders", status=504, body="Gateway Timeout")
     responses.post(
-        f"{PAPER_URL}/v2/orders", status=422, json={"code": 40010001, "message": "client_order_id must be unique"}
+        f"{PAPER_URL}/v2/orders",
+        status=422,
+        json={"code": 40010001, "message": "client_order_id must be unique"},
     )
     client = make_client()
     spec = client.place_order("AAPL", 5, "buy", validate_only=True)
@@ -208,9 +239,13 @@ def test_duplicate_after_a_retry_returns_the_first_order() -> None:
 def test_duplicate_of_a_different_order_is_not_mistaken_for_ours() -> None:
     responses.post(f"{PAPER_URL}/v2/orders", status=503, body="")
     responses.post(
-        f"{PAPER_URL}/v2/orders", status=422, json={"code": 40010001, "message": "client_order_id must be unique"}
+        f"{PAPER_URL}/v2/orders",
+        status=422,
+        json={"code": 40010001, "message": "client_order_id must be unique"},
     )
-    responses.get(f"{PAPER_URL}/v2/orders:by_client_order_id", json={**ORDER, "client_order_id": "reused", "qty": "7"})
+    responses.get(
+        f"{PAPER_URL}/v2/orders:by_client_order_id", json={**ORDER, "client_order_id": "reused", "qty": "7"}
+    )
     with pytest.raises(DuplicateClientOrderIdError, match="different order"):
         make_client().place_order("AAPL", 5, "buy", client_order_id="reused")
 
@@ -218,7 +253,9 @@ def test_duplicate_of_a_different_order_is_not_mistaken_for_ours() -> None:
 @responses.activate
 def test_a_first_try_duplicate_is_a_refusal() -> None:
     responses.post(
-        f"{PAPER_URL}/v2/orders", status=422, json={"code": 40010001, "message": "client_order_id must be unique"}
+        f"{PAPER_URL}/v2/orders",
+        status=422,
+        json={"code": 40010001, "message": "client_order_id must be unique"},
     )
     with pytest.raises(DuplicateClientOrderIdError):
         make_client().place_order("AAPL", 5, "buy", client_order_id="used-yesterday")

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 import responses
-
-from tests.alpaca.conftest import API_KEY, SECRET_KEY
 from tradebridge.alpaca import PAPER_URL, AlpacaPaperTrading, OrderType
 from tradebridge.errors import OrderValidationError
+
+from tests.alpaca.conftest import API_KEY, SECRET_KEY
 
 VALID: dict[str, Any] = {"symbol": "AAPL", "qty": 10, "side": "buy", "order_type": OrderType.MARKET}
 
@@ -38,7 +38,11 @@ def client() -> AlpacaPaperTrading:
         ({"notional": 100}, "qty_or_notional", "qty"),
         ({"qty": None, "notional": -1}, "not_positive", "notional"),
         ({"qty": None, "notional": "10.001"}, "sub_penny", "notional"),
-        ({"qty": None, "notional": 100, "order_type": "limit", "limit_price": 10}, "notional_not_allowed", "notional"),
+        (
+            {"qty": None, "notional": 100, "order_type": "limit", "limit_price": 10},
+            "notional_not_allowed",
+            "notional",
+        ),
         ({"qty": 1.5, "order_type": "limit", "limit_price": 10}, "fractional_not_allowed", "qty"),
         ({"side": "hold"}, "invalid_side", "side"),
         ({"order_type": "iceberg"}, "invalid_order_type", "order_type"),
@@ -47,9 +51,17 @@ def client() -> AlpacaPaperTrading:
         ({"order_type": OrderType.STOP}, "missing_price", "stop_price"),
         ({"order_type": OrderType.STOP_LIMIT, "stop_price": 10}, "missing_price", "limit_price"),
         ({"order_type": OrderType.TRAILING_STOP}, "missing_price", "trail_price"),
-        ({"order_type": OrderType.TRAILING_STOP, "trail_price": 1, "trail_percent": 2}, "missing_price", "trail_price"),
+        (
+            {"order_type": OrderType.TRAILING_STOP, "trail_price": 1, "trail_percent": 2},
+            "missing_price",
+            "trail_price",
+        ),
         ({"limit_price": 10}, "unexpected_price", "limit_price"),
-        ({"order_type": OrderType.LIMIT, "limit_price": 10, "stop_price": 9}, "unexpected_price", "stop_price"),
+        (
+            {"order_type": OrderType.LIMIT, "limit_price": 10, "stop_price": 9},
+            "unexpected_price",
+            "stop_price",
+        ),
         ({"trail_percent": 2}, "unexpected_price", "trail_percent"),
         ({"order_type": OrderType.LIMIT, "limit_price": 0}, "not_positive", "limit_price"),
         ({"order_type": OrderType.LIMIT, "limit_price": -1}, "not_positive", "limit_price"),
@@ -66,7 +78,11 @@ def client() -> AlpacaPaperTrading:
             "invalid_time_in_force",
             "time_in_force",
         ),
-        ({"order_type": OrderType.STOP, "stop_price": 5, "time_in_force": "opg"}, "invalid_time_in_force", "time_in_force"),
+        (
+            {"order_type": OrderType.STOP, "stop_price": 5, "time_in_force": "opg"},
+            "invalid_time_in_force",
+            "time_in_force",
+        ),
         ({"extended_hours": True}, "extended_hours_not_allowed", "extended_hours"),
         ({"client_order_id": "x" * 49}, "invalid_client_order_id", "client_order_id"),
         ({"client_order_id": ""}, "invalid_client_order_id", "client_order_id"),
@@ -95,7 +111,10 @@ def test_invalid_orders_are_refused_locally(
             {"type": "limit", "limit_price": 150.0, "time_in_force": "gtc"},
         ),
         ({"order_type": "limit", "limit_price": "0.1234"}, {"type": "limit", "limit_price": 0.1234}),
-        ({"order_type": "stop", "stop_price": 90, "side": "SELL"}, {"type": "stop", "stop_price": 90.0, "side": "sell"}),
+        (
+            {"order_type": "stop", "stop_price": 90, "side": "SELL"},
+            {"type": "stop", "stop_price": 90.0, "side": "sell"},
+        ),
         (
             {"order_type": "stop limit", "stop_price": 110, "limit_price": 111},
             {"type": "stop_limit", "stop_price": 110.0, "limit_price": 111.0},

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
-
 from tradebridge.health import HealthCheck, HealthServer
 
 

@@ -9,12 +9,12 @@ import json
 import zmq
 import zmq.asyncio
 from prometheus_client.parser import text_string_to_metric_families
-
-from tests.health.conftest import request
 from tradebridge.bus import ZMQPublisher, ZMQSubscriber
 from tradebridge.contracts import Signal
 from tradebridge.health import HealthCheck, HealthServer
 from tradebridge.testing import free_port
+
+from tests.health.conftest import request
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

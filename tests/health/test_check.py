@@ -6,7 +6,6 @@ import threading
 from datetime import UTC, datetime
 
 import pytest
-
 from tradebridge.bus.stats import SequenceTracker, SubscriberStats
 from tradebridge.health import HealthCheck, HealthStatus, read_stats, rfc3339_seconds
 

@@ -12,8 +12,6 @@ import urllib.request
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-
-from tests.health.conftest import raw_request, request
 from tradebridge.bus.stats import SubscriberStats
 from tradebridge.health import (
     PROMETHEUS_CONTENT_TYPE,
@@ -22,6 +20,8 @@ from tradebridge.health import (
     HealthServerError,
     start_health_server,
 )
+
+from tests.health.conftest import raw_request, request
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 PATHS = ("/health", "/ready", "/live", "/metrics")

@@ -30,7 +30,14 @@ macro_rules! envelope_of_struct {
     )*};
 }
 
-envelope_of_struct!(BarUpdate, TradeUpdate, QuoteUpdate, Signal, OrderUpdate, Heartbeat);
+envelope_of_struct!(
+    BarUpdate,
+    TradeUpdate,
+    QuoteUpdate,
+    Signal,
+    OrderUpdate,
+    Heartbeat
+);
 
 macro_rules! each_variant {
     ($message:expr, $inner:ident => $body:expr) => {

@@ -7,13 +7,22 @@ use tradebridge_contracts::ContractError;
 pub enum BusError {
     /// Binding or connecting failed (address in use, bad endpoint); one line, naming the endpoint.
     #[error("cannot {verb} {endpoint}: {source}")]
-    Attach { verb: &'static str, endpoint: String, source: zmq::Error },
+    Attach {
+        verb: &'static str,
+        endpoint: String,
+        source: zmq::Error,
+    },
     /// A socket operation failed after set-up.
     #[error("bus socket error: {0}")]
     Socket(#[from] zmq::Error),
     /// `wait_for_subscribers` gave up.
     #[error("{seen} of {wanted} subscriber(s) on {endpoint} after {timeout_ms} ms")]
-    SubscriberTimeout { seen: usize, wanted: usize, endpoint: String, timeout_ms: u64 },
+    SubscriberTimeout {
+        seen: usize,
+        wanted: usize,
+        endpoint: String,
+        timeout_ms: u64,
+    },
     /// A malformed frame, returned only by a strict subscriber (others count and skip it).
     #[error(transparent)]
     Contract(#[from] ContractError),

@@ -42,11 +42,19 @@ use tradebridge_contracts::ContractError;
 
 /// A publisher instance id: readable (language, pid) and new on every start.
 pub fn new_source_id(prefix: &str) -> String {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     // the address of a fresh stack value adds entropy between instances created in the same instant
     let local = 0u8;
-    let mixed = (nanos as u64) ^ ((&local as *const u8 as u64) << 7) ^ u64::from(std::process::id());
-    format!("{prefix}-{}-{:08x}", std::process::id(), (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32)
+    let mixed =
+        (nanos as u64) ^ ((&local as *const u8 as u64) << 7) ^ u64::from(std::process::id());
+    format!(
+        "{prefix}-{}-{:08x}",
+        std::process::id(),
+        (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32
+    )
 }
 
 /// Bind or connect, turning errors into one-line [`BusError::Attach`]; returns the resolved endpoint.
@@ -55,7 +63,11 @@ pub(crate) fn attach(socket: &zmq::Socket, endpoint: &str, bind: bool) -> Result
         Some(head) if bind && endpoint.starts_with("tcp://") => format!("{head}:*"),
         _ => endpoint.to_owned(),
     };
-    let result = if bind { socket.bind(&wanted) } else { socket.connect(&wanted) };
+    let result = if bind {
+        socket.bind(&wanted)
+    } else {
+        socket.connect(&wanted)
+    };
     result.map_err(|source| BusError::Attach {
         verb: if bind { "bind" } else { "connect" },
         endpoint: endpoint.to_owned(),
@@ -79,7 +91,11 @@ pub(crate) struct MalformedLog {
 
 impl Default for MalformedLog {
     fn default() -> Self {
-        MalformedLog { window_start: Instant::now(), logged: 0, suppressed: 0 }
+        MalformedLog {
+            window_start: Instant::now(),
+            logged: 0,
+            suppressed: 0,
+        }
     }
 }
 
@@ -90,14 +106,20 @@ impl MalformedLog {
     pub(crate) fn report(&mut self, frame: &[u8], error: &ContractError) {
         if self.window_start.elapsed() >= Self::INTERVAL {
             if self.suppressed > 0 {
-                eprintln!("tradebridge-bus: skipped {} more malformed frames", self.suppressed);
+                eprintln!(
+                    "tradebridge-bus: skipped {} more malformed frames",
+                    self.suppressed
+                );
             }
             *self = MalformedLog::default();
         }
         if self.logged < Self::BURST {
             self.logged += 1;
             let shown = &frame[..frame.len().min(96)];
-            eprintln!("tradebridge-bus: skipping malformed frame ({error}): {:?}", String::from_utf8_lossy(shown));
+            eprintln!(
+                "tradebridge-bus: skipping malformed frame ({error}): {:?}",
+                String::from_utf8_lossy(shown)
+            );
         } else {
             self.suppressed += 1;
         }

@@ -204,7 +204,8 @@ impl Publisher {
                     timeout_ms: timeout.as_millis() as u64,
                 });
             }
-            self.socket.poll(zmq::POLLIN, remaining.as_millis().clamp(1, 50) as i64)?;
+            self.socket
+                .poll(zmq::POLLIN, remaining.as_millis().clamp(1, 50) as i64)?;
         }
     }
 
@@ -212,7 +213,9 @@ impl Publisher {
         loop {
             match self.socket.recv_bytes(zmq::DONTWAIT) {
                 Ok(note) => match note.split_first() {
-                    Some((&SUBSCRIBE, prefix)) => *self.subscriptions.entry(prefix.to_vec()).or_default() += 1,
+                    Some((&SUBSCRIBE, prefix)) => {
+                        *self.subscriptions.entry(prefix.to_vec()).or_default() += 1
+                    }
                     Some((&UNSUBSCRIBE, prefix)) => {
                         if let Some(n) = self.subscriptions.get_mut(prefix) {
                             *n = n.saturating_sub(1);
@@ -253,7 +256,9 @@ fn set_xpub_verboser(socket: &mut zmq::Socket) -> Result<(), BusError> {
     if rc == 0 {
         Ok(())
     } else {
-        Err(BusError::Socket(zmq::Error::from_raw(unsafe { zmq_sys::zmq_errno() })))
+        Err(BusError::Socket(zmq::Error::from_raw(unsafe {
+            zmq_sys::zmq_errno()
+        })))
     }
 }
 

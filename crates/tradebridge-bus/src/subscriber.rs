@@ -122,7 +122,10 @@ impl Subscriber {
     }
 
     /// The next valid message, or `Ok(None)` if none arrives within `timeout`.
-    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<(Topic, Message)>, BusError> {
+    pub fn recv_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Option<(Topic, Message)>, BusError> {
         let deadline = Instant::now() + timeout;
         loop {
             match self.socket.recv(&mut self.frame, zmq::DONTWAIT) {
@@ -136,7 +139,8 @@ impl Subscriber {
                     if remaining.is_zero() {
                         return Ok(None);
                     }
-                    self.socket.poll(zmq::POLLIN, remaining.as_millis().max(1) as i64)?;
+                    self.socket
+                        .poll(zmq::POLLIN, remaining.as_millis().max(1) as i64)?;
                 }
                 Err(zmq::Error::EINTR) => return Ok(None),
                 Err(error) => return Err(error.into()),
@@ -155,11 +159,14 @@ impl Subscriber {
     /// `Ok(None)` when it is skipped (filtered or malformed), counted in the stats either way.
     pub fn handle_frame(&mut self, frame: &[u8]) -> Result<Option<(Topic, Message)>, BusError> {
         if let Some(exact) = &self.exact_topics {
-            if let Ok(split) = split_frame(frame) {
-                if !exact.iter().any(|topic| topic.as_str() == split.topic) {
-                    self.stats.filtered += 1;
-                    return Ok(None);
-                }
+            // cheap prefix test first; only a frame that fails it is split to tell filtered from bad
+            let wanted = exact.iter().any(|topic| {
+                let name = topic.as_str().as_bytes();
+                frame.len() > name.len() && frame.starts_with(name) && frame[name.len()] == b' '
+            });
+            if !wanted && split_frame(frame).is_ok() {
+                self.stats.filtered += 1;
+                return Ok(None);
             }
         }
         match decode_frame_with(frame, &self.limits) {

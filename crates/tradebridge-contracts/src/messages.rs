@@ -13,6 +13,8 @@ use crate::rules::{
     optional, rule, Features, Metadata, Name128, Name16, Name64, NullablePrice, Price, Quantity, Rfc3339,
     SafeInteger, Size, Strength, Symbol,
 };
+use crate::error::ErrorCode;
+use crate::rules::tagged_message;
 use crate::version::SchemaVersion;
 
 /// Where a bus message travels: the first word of its ZeroMQ frame.
@@ -182,6 +184,8 @@ bus_message! {
         #[serde(deserialize_with = "rule::<_, Symbol>")]
         #[schemars(with = "Symbol")]
         pub symbol: String,
+        #[serde(deserialize_with = "string_enum")]
+        #[schemars(with = "Direction")]
         pub direction: Direction,
         #[serde(deserialize_with = "rule::<_, Strength>")]
         #[schemars(with = "Strength")]
@@ -264,6 +268,8 @@ bus_message! {
         #[serde(deserialize_with = "rule::<_, Symbol>")]
         #[schemars(with = "Symbol")]
         pub symbol: String,
+        #[serde(deserialize_with = "string_enum")]
+        #[schemars(with = "Side")]
         pub side: Side,
         #[serde(deserialize_with = "rule::<_, Quantity>")]
         #[schemars(with = "Quantity")]
@@ -275,6 +281,8 @@ bus_message! {
         #[serde(deserialize_with = "rule::<_, NullablePrice>")]
         #[schemars(with = "NullablePrice")]
         pub filled_avg_price: Option<f64>,
+        #[serde(deserialize_with = "string_enum")]
+        #[schemars(with = "OrderStatus")]
         pub status: OrderStatus,
         #[serde(deserialize_with = "rule::<_, SafeInteger>")]
         #[schemars(with = "SafeInteger")]
@@ -291,7 +299,7 @@ bus_message! {
         #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "optional_enum")]
         #[schemars(with = "TimeInForce")]
         pub time_in_force: Option<TimeInForce>,
-        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "optional_enum")]
+        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "optional_text")]
         #[schemars(with = "String")]
         pub reason: Option<String>,
     }
@@ -321,18 +329,41 @@ bus_message! {
     }
 }
 
-/// Optional, never-null field without a value rule (enums, free text): present means a valid value.
+/// Enum fields read a string first, so that `null` or a number is `wrong_type` (serde_json's own enum
+/// path calls those syntax errors) and an unknown string is `invalid_enum`.
+fn string_enum<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::de::{value::StrDeserializer, Error as _};
+    let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+    T::deserialize(StrDeserializer::<serde::de::value::Error>::new(&text))
+        .map_err(|error| D::Error::custom(tagged_message(ErrorCode::InvalidEnum, &error.to_string())))
+}
+
+/// Optional, never-null enum: absent, or one of the values.
 fn optional_enum<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
+    T: serde::de::DeserializeOwned,
 {
-    T::deserialize(deserializer).map(Some)
+    string_enum(deserializer).map(Some)
+}
+
+/// Optional, never-null free text.
+fn optional_text<'de, D>(deserializer: D) -> Result<Option<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    String::deserialize(deserializer).map(Some)
 }
 
 /// The `GET /health` body, field for field the guide's example (no `type`; RFC 3339 timestamp).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Health {
+    #[serde(deserialize_with = "string_enum")]
+    #[schemars(with = "HealthStatus")]
     pub status: HealthStatus,
     #[serde(deserialize_with = "rule::<_, Name64>")]
     #[schemars(with = "Name64")]
@@ -356,7 +387,7 @@ pub struct Readiness {
     #[serde(deserialize_with = "rule::<_, Rfc3339>")]
     #[schemars(with = "Rfc3339")]
     pub timestamp: String,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "optional_enum")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "optional_text")]
     #[schemars(with = "String")]
     pub reason: Option<String>,
     #[serde(default)]

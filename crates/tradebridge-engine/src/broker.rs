@@ -25,7 +25,9 @@ pub struct BrokerUrl(String);
 pub enum UrlError {
     #[error("broker URL {0:?} is not http(s)://host[:port]")]
     Malformed(String),
-    #[error("refusing broker URL {0:?}: paper trading only ({ALPACA_PAPER_URL} or a loopback address)")]
+    #[error(
+        "refusing broker URL {0:?}: paper trading only ({ALPACA_PAPER_URL} or a loopback address)"
+    )]
     NotPaper(String),
 }
 
@@ -33,12 +35,20 @@ impl BrokerUrl {
     pub fn parse(url: &str) -> Result<Self, UrlError> {
         let trimmed = url.trim().trim_end_matches('/');
         let origin = trimmed.strip_suffix("/v2").unwrap_or(trimmed);
-        let (scheme, rest) = origin.split_once("://").ok_or_else(|| UrlError::Malformed(url.to_owned()))?;
-        if scheme != "http" && scheme != "https" || rest.is_empty() || rest.contains(['/', '?', '#', '@']) {
+        let (scheme, rest) = origin
+            .split_once("://")
+            .ok_or_else(|| UrlError::Malformed(url.to_owned()))?;
+        if scheme != "http" && scheme != "https"
+            || rest.is_empty()
+            || rest.contains(['/', '?', '#', '@'])
+        {
             return Err(UrlError::Malformed(url.to_owned()));
         }
         let host = match rest.strip_prefix('[') {
-            Some(v6) => v6.split_once(']').map(|(h, _)| h).ok_or_else(|| UrlError::Malformed(url.to_owned()))?,
+            Some(v6) => v6
+                .split_once(']')
+                .map(|(h, _)| h)
+                .ok_or_else(|| UrlError::Malformed(url.to_owned()))?,
             None => rest.split(':').next().unwrap_or_default(),
         };
         let loopback = host == "localhost" || host == "::1" || host.starts_with("127.");
@@ -73,13 +83,19 @@ pub struct Credentials {
 
 impl Credentials {
     pub fn new(key_id: impl Into<String>, secret: impl Into<String>) -> Self {
-        Credentials { key_id: key_id.into(), secret: secret.into() }
+        Credentials {
+            key_id: key_id.into(),
+            secret: secret.into(),
+        }
     }
 
     /// From Alpaca's own variables (`APCA_API_KEY_ID`/`APCA_API_SECRET_KEY`) or ours
     /// (`ALPACA_API_KEY`/`ALPACA_SECRET_KEY`), through `lookup` (the environment in production).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Option<Self> {
-        let pairs = [("APCA_API_KEY_ID", "APCA_API_SECRET_KEY"), ("ALPACA_API_KEY", "ALPACA_SECRET_KEY")];
+        let pairs = [
+            ("APCA_API_KEY_ID", "APCA_API_SECRET_KEY"),
+            ("ALPACA_API_KEY", "ALPACA_SECRET_KEY"),
+        ];
         pairs.iter().find_map(|(k, s)| {
             let key = lookup(k).filter(|v| !v.is_empty())?;
             let secret = lookup(s).filter(|v| !v.is_empty())?;
@@ -151,7 +167,10 @@ impl BrokerOrder {
 }
 
 pub fn is_final_status(status: &str) -> bool {
-    matches!(status, "filled" | "canceled" | "expired" | "rejected" | "replaced" | "done_for_day" | "stopped")
+    matches!(
+        status,
+        "filled" | "canceled" | "expired" | "rejected" | "replaced" | "done_for_day" | "stopped"
+    )
 }
 
 /// One position from `GET /v2/positions` (signed qty: negative for a short).
@@ -180,7 +199,11 @@ impl BrokerPosition {
 pub enum BrokerError {
     /// The broker answered 4xx (other than 429): the order is refused and retrying won't help.
     #[error("broker refused ({status}, code {code:?}): {message}")]
-    Rejected { status: u16, code: Option<i64>, message: String },
+    Rejected {
+        status: u16,
+        code: Option<i64>,
+        message: String,
+    },
     /// 429, 5xx, timeouts, connection errors: worth a retry with the same `client_order_id`.
     #[error("broker unavailable: {0}")]
     Unavailable(String),
@@ -218,7 +241,10 @@ pub struct BrokerClient {
 
 impl fmt::Debug for BrokerClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BrokerClient").field("base", &self.base).field("credentials", &self.credentials).finish()
+        f.debug_struct("BrokerClient")
+            .field("base", &self.base)
+            .field("credentials", &self.credentials)
+            .finish()
     }
 }
 
@@ -229,7 +255,13 @@ impl BrokerClient {
             .http_status_as_error(false)
             .build()
             .into();
-        BrokerClient { agent, base, credentials, retries: 3, retry_backoff: Duration::from_millis(50) }
+        BrokerClient {
+            agent,
+            base,
+            credentials,
+            retries: 3,
+            retry_backoff: Duration::from_millis(50),
+        }
     }
 
     pub fn base(&self) -> &BrokerUrl {
@@ -258,17 +290,30 @@ impl BrokerClient {
     }
 
     pub fn get(&self, order_id: &str) -> Result<BrokerOrder, BrokerError> {
-        self.get_json(self.agent.get(format!("{}/v2/orders/{}", self.base, order_id)))
+        self.get_json(
+            self.agent
+                .get(format!("{}/v2/orders/{}", self.base, order_id)),
+        )
     }
 
-    pub fn get_by_client_order_id(&self, client_order_id: &str) -> Result<BrokerOrder, BrokerError> {
+    pub fn get_by_client_order_id(
+        &self,
+        client_order_id: &str,
+    ) -> Result<BrokerOrder, BrokerError> {
         let url = format!("{}/v2/orders:by_client_order_id", self.base);
-        self.get_json(self.agent.get(url).query("client_order_id", client_order_id))
+        self.get_json(
+            self.agent
+                .get(url)
+                .query("client_order_id", client_order_id),
+        )
     }
 
     /// Ask the broker to cancel; a 422 (already final) is not an error for the caller.
     pub fn cancel(&self, order_id: &str) -> Result<(), BrokerError> {
-        let request = self.authorize(self.agent.delete(format!("{}/v2/orders/{}", self.base, order_id)));
+        let request = self.authorize(
+            self.agent
+                .delete(format!("{}/v2/orders/{}", self.base, order_id)),
+        );
         let response = request.call().map_err(unavailable)?;
         match response.status().as_u16() {
             200..=299 | 422 => Ok(()),
@@ -293,8 +338,16 @@ impl BrokerClient {
         read_json(self.authorize(request).call().map_err(unavailable)?)
     }
 
-    fn post_json<R: DeserializeOwned, T: Serialize>(&self, url: &str, body: &T) -> Result<R, BrokerError> {
-        read_json(self.authorize(self.agent.post(url)).send_json(body).map_err(unavailable)?)
+    fn post_json<R: DeserializeOwned, T: Serialize>(
+        &self,
+        url: &str,
+        body: &T,
+    ) -> Result<R, BrokerError> {
+        read_json(
+            self.authorize(self.agent.post(url))
+                .send_json(body)
+                .map_err(unavailable)?,
+        )
     }
 }
 
@@ -302,12 +355,17 @@ fn unavailable(error: ureq::Error) -> BrokerError {
     BrokerError::Unavailable(error.to_string())
 }
 
-fn read_json<R: DeserializeOwned>(mut response: ureq::http::Response<ureq::Body>) -> Result<R, BrokerError> {
+fn read_json<R: DeserializeOwned>(
+    mut response: ureq::http::Response<ureq::Body>,
+) -> Result<R, BrokerError> {
     let status = response.status().as_u16();
     if !(200..300).contains(&status) {
         return Err(error_from(status, response));
     }
-    response.body_mut().read_json::<R>().map_err(|e| BrokerError::Protocol(e.to_string()))
+    response
+        .body_mut()
+        .read_json::<R>()
+        .map_err(|e| BrokerError::Protocol(e.to_string()))
 }
 
 fn error_from(status: u16, mut response: ureq::http::Response<ureq::Body>) -> BrokerError {
@@ -320,7 +378,11 @@ fn error_from(status: u16, mut response: ureq::http::Response<ureq::Body>) -> Br
         Some(body) => (body.code, body.message.unwrap_or_default()),
         None => (None, text.chars().take(200).collect()),
     };
-    BrokerError::Rejected { status, code, message }
+    BrokerError::Rejected {
+        status,
+        code,
+        message,
+    }
 }
 
 /// Alpaca sends decimals as JSON strings ("10", "151.23"); accept numbers too.
@@ -337,7 +399,10 @@ mod decimal {
     fn to_f64<E: serde::de::Error>(d: Decimal) -> Result<f64, E> {
         match d {
             Decimal::Number(x) => Ok(x),
-            Decimal::Text(s) => s.trim().parse().map_err(|_| E::custom(format!("not a decimal: {s:?}"))),
+            Decimal::Text(s) => s
+                .trim()
+                .parse()
+                .map_err(|_| E::custom(format!("not a decimal: {s:?}"))),
         }
     }
 
@@ -366,7 +431,10 @@ mod tests {
         ] {
             assert!(BrokerUrl::parse(ok).is_ok(), "{ok}");
         }
-        assert_eq!(BrokerUrl::parse("http://127.0.0.1:9/").unwrap().as_str(), "http://127.0.0.1:9");
+        assert_eq!(
+            BrokerUrl::parse("http://127.0.0.1:9/").unwrap().as_str(),
+            "http://127.0.0.1:9"
+        );
         assert!(!BrokerUrl::parse(ALPACA_PAPER_URL).unwrap().is_loopback());
     }
 
@@ -382,8 +450,14 @@ mod tests {
         ] {
             assert!(BrokerUrl::parse(bad).is_err(), "{bad}");
         }
-        assert!(matches!(BrokerUrl::parse("ftp://127.0.0.1"), Err(UrlError::Malformed(_))));
-        assert!(matches!(BrokerUrl::parse("api.alpaca.markets"), Err(UrlError::Malformed(_))));
+        assert!(matches!(
+            BrokerUrl::parse("ftp://127.0.0.1"),
+            Err(UrlError::Malformed(_))
+        ));
+        assert!(matches!(
+            BrokerUrl::parse("api.alpaca.markets"),
+            Err(UrlError::Malformed(_))
+        ));
     }
 
     #[test]
@@ -396,7 +470,11 @@ mod tests {
         let creds = Credentials::from_lookup(env).unwrap();
         let shown = format!("{creds:?}");
         assert!(!shown.contains("PKTESTKEY") && !shown.contains("s3cr3t"));
-        let client = BrokerClient::new(BrokerUrl::parse("http://127.0.0.1:1").unwrap(), creds, Duration::from_secs(1));
+        let client = BrokerClient::new(
+            BrokerUrl::parse("http://127.0.0.1:1").unwrap(),
+            creds,
+            Duration::from_secs(1),
+        );
         assert!(!format!("{client:?}").contains("s3cr3t"));
         assert!(Credentials::from_lookup(|_| None).is_none());
         // Alpaca's own names win when both sets are present.
@@ -410,20 +488,25 @@ mod tests {
         let json = r#"{"id":"o1","client_order_id":"c1","symbol":"AAPL","side":"buy","qty":"10",
             "filled_qty":10,"filled_avg_price":"151.25","status":"filled","type":"market","extra":1}"#;
         let order: BrokerOrder = serde_json::from_str(json).unwrap();
-        assert_eq!((order.qty, order.filled(), order.filled_avg_price), (Some(10.0), 10.0, Some(151.25)));
+        assert_eq!(
+            (order.qty, order.filled(), order.filled_avg_price),
+            (Some(10.0), 10.0, Some(151.25))
+        );
         assert!(order.is_final());
         let open: BrokerOrder = serde_json::from_str(
             r#"{"id":"o","client_order_id":"c","symbol":"A","side":"sell","qty":"1","filled_qty":"0","filled_avg_price":null,"status":"accepted"}"#,
         )
         .unwrap();
         assert!(!open.is_final() && open.filled_avg_price.is_none());
-        let short: BrokerPosition = serde_json::from_str(r#"{"symbol":"A","qty":"5","side":"short"}"#).unwrap();
+        let short: BrokerPosition =
+            serde_json::from_str(r#"{"symbol":"A","qty":"5","side":"short"}"#).unwrap();
         assert_eq!(short.signed_qty(), -5.0);
     }
 
     #[test]
     fn order_request_is_alpacas_shape() {
-        let body = serde_json::to_value(OrderRequest::market("AAPL", Side::Sell, 3.0, "tb-1")).unwrap();
+        let body =
+            serde_json::to_value(OrderRequest::market("AAPL", Side::Sell, 3.0, "tb-1")).unwrap();
         assert_eq!(
             body,
             serde_json::json!({"symbol":"AAPL","qty":"3","side":"sell","type":"market","time_in_force":"day","client_order_id":"tb-1"})

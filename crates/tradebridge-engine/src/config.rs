@@ -100,16 +100,16 @@ pub enum ConfigError {
 
 impl Args {
     pub fn limits(&self) -> Result<RiskLimits, ConfigError> {
-        if !(self.max_position > 0.0) {
+        if self.max_position.is_nan() || self.max_position <= 0.0 {
             return Err(ConfigError::Limit("--max-position must be > 0"));
         }
-        if !(self.max_notional > 0.0) {
+        if self.max_notional.is_nan() || self.max_notional <= 0.0 {
             return Err(ConfigError::Limit("--max-notional must be > 0"));
         }
         if self.max_orders_per_sec == 0 {
             return Err(ConfigError::Limit("--max-orders-per-sec must be >= 1"));
         }
-        if !(self.max_order_qty >= 1.0) {
+        if self.max_order_qty.is_nan() || self.max_order_qty < 1.0 {
             return Err(ConfigError::Limit("--max-order-qty must be >= 1"));
         }
         Ok(RiskLimits {
@@ -129,9 +129,16 @@ impl Args {
     }
 
     /// The broker to use and the credentials to send, from the flags and `lookup` (the environment).
-    pub fn broker(&self, lookup: impl Fn(&str) -> Option<String>) -> Result<(BrokerUrl, Credentials), ConfigError> {
+    pub fn broker(
+        &self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<(BrokerUrl, Credentials), ConfigError> {
         let credentials = Credentials::from_lookup(lookup);
-        let default = if credentials.is_some() { ALPACA_PAPER_URL } else { DEFAULT_MOCK_BROKER_URL };
+        let default = if credentials.is_some() {
+            ALPACA_PAPER_URL
+        } else {
+            DEFAULT_MOCK_BROKER_URL
+        };
         let url = BrokerUrl::parse(self.broker_url.as_deref().unwrap_or(default))?;
         match credentials {
             Some(c) => Ok((url, c)),
@@ -146,14 +153,21 @@ mod tests {
     use super::*;
 
     fn args(extra: &[&str]) -> Args {
-        Args::try_parse_from(std::iter::once("execution-engine").chain(extra.iter().copied())).unwrap()
+        Args::try_parse_from(std::iter::once("execution-engine").chain(extra.iter().copied()))
+            .unwrap()
     }
 
     #[test]
     fn defaults_need_no_credentials_and_use_the_mock() {
         let (url, _) = args(&[]).broker(|_| None).unwrap();
         assert_eq!(url.as_str(), DEFAULT_MOCK_BROKER_URL);
-        assert_eq!(args(&[]).limits().unwrap(), RiskLimits { max_orders_per_sec: 3, ..RiskLimits::default() });
+        assert_eq!(
+            args(&[]).limits().unwrap(),
+            RiskLimits {
+                max_orders_per_sec: 3,
+                ..RiskLimits::default()
+            }
+        );
     }
 
     #[test]
@@ -165,9 +179,12 @@ mod tests {
 
     #[test]
     fn paper_without_credentials_and_live_urls_are_refused() {
-        let paper = args(&["--broker-url", ALPACA_PAPER_URL]).broker(|_| None).unwrap_err();
+        let paper = args(&["--broker-url", ALPACA_PAPER_URL])
+            .broker(|_| None)
+            .unwrap_err();
         assert!(paper.to_string().contains("APCA_API_KEY_ID"));
-        let live = args(&["--broker-url", "https://api.alpaca.markets"]).broker(|_| Some("x".into()));
+        let live =
+            args(&["--broker-url", "https://api.alpaca.markets"]).broker(|_| Some("x".into()));
         assert!(matches!(live, Err(ConfigError::Url(UrlError::NotPaper(_)))));
     }
 

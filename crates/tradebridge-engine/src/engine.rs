@@ -23,7 +23,14 @@ pub struct Intent {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
     /// The signal did not become an order at the broker. `qty` is what was asked for.
-    Refused { client_order_id: String, symbol: String, side: Side, qty: f64, reason: Refusal, detail: String },
+    Refused {
+        client_order_id: String,
+        symbol: String,
+        side: Side,
+        qty: f64,
+        reason: Refusal,
+        detail: String,
+    },
     /// The broker's view of an order changed (acknowledged, partly filled, final).
     Order(BrokerOrder),
 }
@@ -61,7 +68,10 @@ pub struct ExecutionSettings {
 
 impl Default for ExecutionSettings {
     fn default() -> Self {
-        ExecutionSettings { poll_interval: Duration::from_millis(25), order_timeout: Duration::from_secs(30) }
+        ExecutionSettings {
+            poll_interval: Duration::from_millis(25),
+            order_timeout: Duration::from_secs(30),
+        }
     }
 }
 
@@ -85,8 +95,21 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(book: RiskBook, broker: BrokerClient, settings: ExecutionSettings, run_id: String) -> Self {
-        Engine { book, broker, settings, open: Vec::new(), counters: Counters::default(), run_id, next_seq: 0 }
+    pub fn new(
+        book: RiskBook,
+        broker: BrokerClient,
+        settings: ExecutionSettings,
+        run_id: String,
+    ) -> Self {
+        Engine {
+            book,
+            broker,
+            settings,
+            open: Vec::new(),
+            counters: Counters::default(),
+            run_id,
+            next_seq: 0,
+        }
     }
 
     pub fn book(&self) -> &RiskBook {
@@ -131,7 +154,12 @@ impl Engine {
     }
 
     /// Decide on one intent and, if accepted, submit it. Returns what to publish and timings to record.
-    pub fn on_intent(&mut self, intent: &Intent, now_ms: u64, received: Instant) -> (Vec<Outcome>, Vec<Timing>) {
+    pub fn on_intent(
+        &mut self,
+        intent: &Intent,
+        now_ms: u64,
+        received: Instant,
+    ) -> (Vec<Outcome>, Vec<Timing>) {
         self.counters.signals_received += 1;
         let client_order_id = self.client_order_id(intent);
         let proposal = Proposal {
@@ -161,15 +189,21 @@ impl Engine {
             Ok(a) => a,
             Err(reason) => return (vec![refused(reason, String::new())], vec![]),
         };
-        let request = OrderRequest::market(&intent.symbol, intent.side, approved.qty, &client_order_id);
+        let request =
+            OrderRequest::market(&intent.symbol, intent.side, approved.qty, &client_order_id);
         self.counters.orders_submitted += 1;
         match self.broker.submit(&request) {
             Ok(order) => {
                 self.counters.orders_acknowledged += 1;
                 let mut timings = vec![Timing::SubmitToAck(received.elapsed())];
                 let now = Instant::now();
-                let mut open =
-                    OpenOrder { order: order.clone(), side: intent.side, submitted: received, last_poll: now, cancel_requested: false };
+                let mut open = OpenOrder {
+                    order: order.clone(),
+                    side: intent.side,
+                    submitted: received,
+                    last_poll: now,
+                    cancel_requested: false,
+                };
                 // The acknowledgement itself may already carry fills (market orders at the mock broker do).
                 let fresh = std::mem::replace(&mut open.order, blank_like(&order));
                 let outcomes = self.apply(&mut open, fresh, &mut timings);
@@ -180,8 +214,13 @@ impl Engine {
             }
             Err(error) => {
                 // The exposure reserved by the check was never sent.
-                self.book.on_closed(&intent.symbol, intent.side, approved.qty);
-                let reason = if error.is_retryable() { Refusal::BrokerUnavailable } else { Refusal::BrokerRejected };
+                self.book
+                    .on_closed(&intent.symbol, intent.side, approved.qty);
+                let reason = if error.is_retryable() {
+                    Refusal::BrokerUnavailable
+                } else {
+                    Refusal::BrokerRejected
+                };
                 self.book.count(reason);
                 tracing::warn!(client_order_id = %client_order_id, symbol = %intent.symbol, %error, "order not placed");
                 (vec![refused(reason, error.to_string())], vec![])
@@ -199,7 +238,9 @@ impl Engine {
                 continue;
             }
             order.last_poll = now;
-            if !order.cancel_requested && now.duration_since(order.submitted) > self.settings.order_timeout {
+            if !order.cancel_requested
+                && now.duration_since(order.submitted) > self.settings.order_timeout
+            {
                 order.cancel_requested = true;
                 if let Err(error) = self.broker.cancel(&order.order.id) {
                     tracing::warn!(order_id = %order.order.id, %error, "cancel failed");
@@ -207,7 +248,9 @@ impl Engine {
             }
             match self.broker.get(&order.order.id) {
                 Ok(fresh) => outcomes.extend(self.apply(order, fresh, &mut timings)),
-                Err(error) => tracing::warn!(order_id = %order.order.id, %error, "order poll failed; will retry"),
+                Err(error) => {
+                    tracing::warn!(order_id = %order.order.id, %error, "order poll failed; will retry")
+                }
             }
         }
         open.retain(|o| !o.order.is_final());
@@ -216,7 +259,12 @@ impl Engine {
     }
 
     /// Fold a fresh broker snapshot into an open order: book the new fills, report changes.
-    fn apply(&mut self, open: &mut OpenOrder, fresh: BrokerOrder, timings: &mut Vec<Timing>) -> Vec<Outcome> {
+    fn apply(
+        &mut self,
+        open: &mut OpenOrder,
+        fresh: BrokerOrder,
+        timings: &mut Vec<Timing>,
+    ) -> Vec<Outcome> {
         let changed = fresh.status != open.order.status || fresh.filled() != open.order.filled();
         if !changed {
             return vec![];
@@ -229,7 +277,8 @@ impl Engine {
         }
         if fresh.is_final() {
             let asked = fresh.qty.unwrap_or(0.0);
-            self.book.on_closed(&fresh.symbol, open.side, (asked - fresh.filled()).max(0.0));
+            self.book
+                .on_closed(&fresh.symbol, open.side, (asked - fresh.filled()).max(0.0));
             if fresh.status == "filled" {
                 self.counters.orders_filled += 1;
                 timings.push(Timing::SubmitToFill(open.submitted.elapsed()));
@@ -254,12 +303,21 @@ impl Engine {
 
 /// A snapshot with nothing filled and no status, so the first real snapshot always reads as a change.
 fn blank_like(order: &BrokerOrder) -> BrokerOrder {
-    BrokerOrder { status: String::new(), filled_qty: Some(0.0), filled_avg_price: None, ..order.clone() }
+    BrokerOrder {
+        status: String::new(),
+        filled_qty: Some(0.0),
+        filled_avg_price: None,
+        ..order.clone()
+    }
 }
 
 /// Ids that fit Alpaca's client order id after the `tb-` prefix: at most 45 of `[A-Za-z0-9._-]`.
 fn usable_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 45 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    !id.is_empty()
+        && id.len() <= 45
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
 #[cfg(test)]

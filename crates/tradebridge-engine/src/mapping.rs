@@ -9,7 +9,10 @@
 //! - `metadata.price` (number > 0) is a reference price for the notional limit when the engine has no
 //!   market data for the symbol.
 
-use tradebridge_contracts::{Direction, OrderStatus, OrderType, OrderUpdate, SchemaVersion, Side as WireSide, Signal, TimeInForce};
+use tradebridge_contracts::{
+    Direction, OrderStatus, OrderType, OrderUpdate, SchemaVersion, Side as WireSide, Signal,
+    TimeInForce,
+};
 
 use crate::broker::BrokerOrder;
 use crate::engine::{Intent, Outcome};
@@ -27,8 +30,13 @@ pub fn intent_from_signal(signal: &Signal, max_order_qty: f64) -> Intent {
         side,
         qty: (signal.strength * max_order_qty).round(),
         timestamp_ms: signal.timestamp,
-        price_hint: metadata.and_then(|m| m.get("price")).and_then(|v| v.as_f64()),
-        signal_id: metadata.and_then(|m| m.get("signal_id")).and_then(|v| v.as_str()).map(str::to_owned),
+        price_hint: metadata
+            .and_then(|m| m.get("price"))
+            .and_then(|v| v.as_f64()),
+        signal_id: metadata
+            .and_then(|m| m.get("signal_id"))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
     }
 }
 
@@ -38,11 +46,21 @@ pub fn intent_from_signal(signal: &Signal, max_order_qty: f64) -> Intent {
 /// exists) and whose `reason` is `risk:<reason>` or `broker:<reason>: <detail>`.
 pub fn order_update(outcome: &Outcome, now_ms: u64) -> Option<OrderUpdate> {
     match outcome {
-        Outcome::Refused { client_order_id, symbol, side, qty, reason, detail } => {
-            if !(*qty > 0.0) {
+        Outcome::Refused {
+            client_order_id,
+            symbol,
+            side,
+            qty,
+            reason,
+            detail,
+        } => {
+            if qty.is_nan() || *qty <= 0.0 {
                 return None;
             }
-            let origin = if matches!(reason, crate::risk::Refusal::BrokerRejected | crate::risk::Refusal::BrokerUnavailable) {
+            let origin = if matches!(
+                reason,
+                crate::risk::Refusal::BrokerRejected | crate::risk::Refusal::BrokerUnavailable
+            ) {
                 "broker"
             } else {
                 "risk"
@@ -134,16 +152,33 @@ mod tests {
     fn long_buys_short_sells_size_from_strength() {
         let long = intent_from_signal(&signal(Direction::Long, 0.85, serde_json::json!({})), 10.0);
         assert_eq!((long.side, long.qty), (Side::Buy, 9.0));
-        let short = intent_from_signal(&signal(Direction::Short, 0.5, serde_json::Value::Null), 10.0);
-        assert_eq!((short.side, short.qty, short.price_hint, short.signal_id), (Side::Sell, 5.0, None, None));
+        let short = intent_from_signal(
+            &signal(Direction::Short, 0.5, serde_json::Value::Null),
+            10.0,
+        );
+        assert_eq!(
+            (short.side, short.qty, short.price_hint, short.signal_id),
+            (Side::Sell, 5.0, None, None)
+        );
     }
 
     #[test]
     fn metadata_gives_id_and_reference_price() {
-        let s = signal(Direction::Long, 1.0, serde_json::json!({"signal_id": "run-7", "price": 151.5}));
+        let s = signal(
+            Direction::Long,
+            1.0,
+            serde_json::json!({"signal_id": "run-7", "price": 151.5}),
+        );
         let intent = intent_from_signal(&s, 10.0);
-        assert_eq!((intent.signal_id.as_deref(), intent.price_hint), (Some("run-7"), Some(151.5)));
-        let odd = signal(Direction::Long, 1.0, serde_json::json!({"signal_id": 7, "price": "x"}));
+        assert_eq!(
+            (intent.signal_id.as_deref(), intent.price_hint),
+            (Some("run-7"), Some(151.5))
+        );
+        let odd = signal(
+            Direction::Long,
+            1.0,
+            serde_json::json!({"signal_id": 7, "price": "x"}),
+        );
         let intent = intent_from_signal(&odd, 10.0);
         assert_eq!((intent.signal_id, intent.price_hint), (None, None));
     }
@@ -161,7 +196,10 @@ mod tests {
         let update = order_update(&outcome, 42).unwrap();
         assert_eq!(update.status, OrderStatus::Rejected);
         assert_eq!(update.reason.as_deref(), Some("risk:max_position"));
-        assert_eq!((update.side, update.qty, update.filled_qty, update.timestamp), (WireSide::Sell, 5.0, 0.0, 42));
+        assert_eq!(
+            (update.side, update.qty, update.filled_qty, update.timestamp),
+            (WireSide::Sell, 5.0, 0.0, 42)
+        );
         let zero = Outcome::Refused {
             client_order_id: "tb-run-8".into(),
             symbol: "AAPL".into(),
@@ -181,8 +219,14 @@ mod tests {
         )
         .unwrap();
         let update = order_update(&Outcome::Order(order.clone()), 1).unwrap();
-        assert_eq!((update.status, update.filled_avg_price, update.order_type), (OrderStatus::Filled, Some(10.5), Some(OrderType::Market)));
-        let odd = BrokerOrder { status: "held".into(), ..order };
+        assert_eq!(
+            (update.status, update.filled_avg_price, update.order_type),
+            (OrderStatus::Filled, Some(10.5), Some(OrderType::Market))
+        );
+        let odd = BrokerOrder {
+            status: "held".into(),
+            ..order
+        };
         assert!(order_update(&Outcome::Order(odd), 1).is_none());
     }
 }

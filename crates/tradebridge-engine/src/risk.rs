@@ -238,12 +238,18 @@ impl RiskBook {
 
     /// Decide on a proposal. On success the order's size is reserved as pending exposure and counted
     /// against the rate limit; on refusal the reason is counted.
-    pub fn check(&mut self, p: &Proposal<'_>, now_ms: u64, now: Instant) -> Result<Approved, Refusal> {
+    pub fn check(
+        &mut self,
+        p: &Proposal<'_>,
+        now_ms: u64,
+        now: Instant,
+    ) -> Result<Approved, Refusal> {
         let verdict = self.decide(p, now_ms, now);
         match &verdict {
             Ok(approved) => {
                 self.recent_orders.push_back(now);
-                *self.pending.entry(p.symbol.to_owned()).or_insert(0.0) += p.side.sign() * approved.qty;
+                *self.pending.entry(p.symbol.to_owned()).or_insert(0.0) +=
+                    p.side.sign() * approved.qty;
             }
             Err(refusal) => self.count(*refusal),
         }
@@ -266,7 +272,7 @@ impl RiskBook {
             return Err(Refusal::FutureTimestamp);
         }
         let wanted = p.qty.floor();
-        if !(wanted >= 1.0) {
+        if wanted.is_nan() || wanted < 1.0 {
             return Err(Refusal::ZeroSize);
         }
         let pending = self.pending(p.symbol);
@@ -297,13 +303,21 @@ impl RiskBook {
         };
 
         let window = Duration::from_secs(1);
-        while self.recent_orders.front().is_some_and(|t| now.duration_since(*t) >= window) {
+        while self
+            .recent_orders
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= window)
+        {
             self.recent_orders.pop_front();
         }
         if self.recent_orders.len() >= self.limits.max_orders_per_sec as usize {
             return Err(Refusal::RateLimited);
         }
-        Ok(Approved { qty, reference_price: price, clipped: qty < wanted })
+        Ok(Approved {
+            qty,
+            reference_price: price,
+            clipped: qty < wanted,
+        })
     }
 
     /// An order filled `delta` more shares: they move from pending to the position.
@@ -357,18 +371,35 @@ mod tests {
     }
 
     fn buy(qty: f64) -> Proposal<'static> {
-        Proposal { symbol: "AAPL", side: Side::Buy, qty, timestamp_ms: NOW_MS, price_hint: None, signal_id: None }
+        Proposal {
+            symbol: "AAPL",
+            side: Side::Buy,
+            qty,
+            timestamp_ms: NOW_MS,
+            price_hint: None,
+            signal_id: None,
+        }
     }
 
     fn sell(qty: f64) -> Proposal<'static> {
-        Proposal { side: Side::Sell, ..buy(qty) }
+        Proposal {
+            side: Side::Sell,
+            ..buy(qty)
+        }
     }
 
     #[test]
     fn accepts_within_limits_and_reserves_pending() {
         let mut b = book();
         let ok = b.check(&buy(10.0), NOW_MS, Instant::now()).unwrap();
-        assert_eq!(ok, Approved { qty: 10.0, reference_price: 50.0, clipped: false });
+        assert_eq!(
+            ok,
+            Approved {
+                qty: 10.0,
+                reference_price: 50.0,
+                clipped: false
+            }
+        );
         assert_eq!(b.pending("AAPL"), 10.0);
         b.on_fill("AAPL", Side::Buy, 4.0);
         assert_eq!((b.position("AAPL"), b.pending("AAPL")), (4.0, 6.0));
@@ -379,21 +410,33 @@ mod tests {
 
     #[test]
     fn clips_to_position_room_then_refuses() {
-        let mut b = RiskBook::new(RiskLimits { max_notional: 1e9, ..limits() });
+        let mut b = RiskBook::new(RiskLimits {
+            max_notional: 1e9,
+            ..limits()
+        });
         b.set_price("AAPL", 50.0);
         b.set_position("AAPL", 95.0);
         let ok = b.check(&buy(10.0), NOW_MS, Instant::now()).unwrap();
         assert_eq!((ok.qty, ok.clipped), (5.0, true));
-        assert_eq!(b.check(&buy(1.0), NOW_MS, Instant::now()), Err(Refusal::MaxPosition));
+        assert_eq!(
+            b.check(&buy(1.0), NOW_MS, Instant::now()),
+            Err(Refusal::MaxPosition)
+        );
         assert_eq!(b.refusal_counts()[&Refusal::MaxPosition], 1);
     }
 
     #[test]
     fn short_side_limits_are_symmetric() {
-        let mut b = RiskBook::new(RiskLimits { max_notional: 1e9, ..limits() });
+        let mut b = RiskBook::new(RiskLimits {
+            max_notional: 1e9,
+            ..limits()
+        });
         b.set_price("AAPL", 50.0);
         b.set_position("AAPL", -100.0);
-        assert_eq!(b.check(&sell(1.0), NOW_MS, Instant::now()), Err(Refusal::MaxPosition));
+        assert_eq!(
+            b.check(&sell(1.0), NOW_MS, Instant::now()),
+            Err(Refusal::MaxPosition)
+        );
     }
 
     #[test]
@@ -402,7 +445,10 @@ mod tests {
         b.set_price("AAPL", 400.0); // 25 shares of room
         let ok = b.check(&buy(40.0), NOW_MS, Instant::now()).unwrap();
         assert_eq!((ok.qty, ok.reference_price), (25.0, 400.0));
-        assert_eq!(b.check(&buy(1.0), NOW_MS, Instant::now()), Err(Refusal::MaxNotional));
+        assert_eq!(
+            b.check(&buy(1.0), NOW_MS, Instant::now()),
+            Err(Refusal::MaxNotional)
+        );
     }
 
     #[test]
@@ -417,51 +463,105 @@ mod tests {
     fn opposite_open_order_is_refused() {
         let mut b = book();
         b.check(&buy(5.0), NOW_MS, Instant::now()).unwrap();
-        assert_eq!(b.check(&sell(5.0), NOW_MS, Instant::now()), Err(Refusal::OppositeOrderOpen));
+        assert_eq!(
+            b.check(&sell(5.0), NOW_MS, Instant::now()),
+            Err(Refusal::OppositeOrderOpen)
+        );
     }
 
     #[test]
     fn stale_and_future_signals_are_refused() {
         let mut b = book();
-        let old = Proposal { timestamp_ms: NOW_MS - 2_001, ..buy(1.0) };
+        let old = Proposal {
+            timestamp_ms: NOW_MS - 2_001,
+            ..buy(1.0)
+        };
         assert_eq!(b.check(&old, NOW_MS, Instant::now()), Err(Refusal::Stale));
-        let edge = Proposal { timestamp_ms: NOW_MS - 2_000, ..buy(1.0) };
+        let edge = Proposal {
+            timestamp_ms: NOW_MS - 2_000,
+            ..buy(1.0)
+        };
         assert!(b.check(&edge, NOW_MS, Instant::now()).is_ok());
-        let future = Proposal { timestamp_ms: NOW_MS + 501, ..buy(1.0) };
-        assert_eq!(b.check(&future, NOW_MS, Instant::now()), Err(Refusal::FutureTimestamp));
+        let future = Proposal {
+            timestamp_ms: NOW_MS + 501,
+            ..buy(1.0)
+        };
+        assert_eq!(
+            b.check(&future, NOW_MS, Instant::now()),
+            Err(Refusal::FutureTimestamp)
+        );
     }
 
     #[test]
     fn zero_size_and_missing_price() {
         let mut b = book();
-        assert_eq!(b.check(&buy(0.4), NOW_MS, Instant::now()), Err(Refusal::ZeroSize));
-        assert_eq!(b.check(&buy(f64::NAN), NOW_MS, Instant::now()), Err(Refusal::ZeroSize));
-        let unknown = Proposal { symbol: "MSFT", ..buy(1.0) };
-        assert_eq!(b.check(&unknown, NOW_MS, Instant::now()), Err(Refusal::NoPrice));
-        let hinted = Proposal { symbol: "MSFT", price_hint: Some(10.0), ..buy(1.0) };
-        assert_eq!(b.check(&hinted, NOW_MS, Instant::now()).unwrap().reference_price, 10.0);
+        assert_eq!(
+            b.check(&buy(0.4), NOW_MS, Instant::now()),
+            Err(Refusal::ZeroSize)
+        );
+        assert_eq!(
+            b.check(&buy(f64::NAN), NOW_MS, Instant::now()),
+            Err(Refusal::ZeroSize)
+        );
+        let unknown = Proposal {
+            symbol: "MSFT",
+            ..buy(1.0)
+        };
+        assert_eq!(
+            b.check(&unknown, NOW_MS, Instant::now()),
+            Err(Refusal::NoPrice)
+        );
+        let hinted = Proposal {
+            symbol: "MSFT",
+            price_hint: Some(10.0),
+            ..buy(1.0)
+        };
+        assert_eq!(
+            b.check(&hinted, NOW_MS, Instant::now())
+                .unwrap()
+                .reference_price,
+            10.0
+        );
     }
 
     #[test]
     fn rate_limit_is_a_sliding_one_second_window() {
-        let mut b = RiskBook::new(RiskLimits { max_position: 1e9, max_notional: 1e12, ..limits() });
+        let mut b = RiskBook::new(RiskLimits {
+            max_position: 1e9,
+            max_notional: 1e12,
+            ..limits()
+        });
         b.set_price("AAPL", 1.0);
         let t0 = Instant::now();
         for _ in 0..3 {
             b.check(&buy(1.0), NOW_MS, t0).unwrap();
         }
-        assert_eq!(b.check(&buy(1.0), NOW_MS, t0 + Duration::from_millis(999)), Err(Refusal::RateLimited));
-        assert!(b.check(&buy(1.0), NOW_MS, t0 + Duration::from_millis(1_000)).is_ok());
+        assert_eq!(
+            b.check(&buy(1.0), NOW_MS, t0 + Duration::from_millis(999)),
+            Err(Refusal::RateLimited)
+        );
+        assert!(b
+            .check(&buy(1.0), NOW_MS, t0 + Duration::from_millis(1_000))
+            .is_ok());
     }
 
     #[test]
     fn kill_switch_and_duplicates() {
         let mut b = book();
-        let first = Proposal { signal_id: Some("s-1"), ..buy(1.0) };
+        let first = Proposal {
+            signal_id: Some("s-1"),
+            ..buy(1.0)
+        };
         assert!(b.check(&first, NOW_MS, Instant::now()).is_ok());
-        assert_eq!(b.check(&first, NOW_MS, Instant::now()), Err(Refusal::Duplicate));
+        assert_eq!(
+            b.check(&first, NOW_MS, Instant::now()),
+            Err(Refusal::Duplicate)
+        );
         b.set_kill_switch(true);
-        assert_eq!(b.check(&buy(1.0), NOW_MS, Instant::now()), Err(Refusal::KillSwitch));
+        assert_eq!(
+            b.check(&buy(1.0), NOW_MS, Instant::now()),
+            Err(Refusal::KillSwitch)
+        );
         b.set_kill_switch(false);
         assert!(b.check(&buy(1.0), NOW_MS, Instant::now()).is_ok());
         assert_eq!(b.refused_total(), 2);

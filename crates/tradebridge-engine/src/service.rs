@@ -41,7 +41,12 @@ impl Bus {
         } else {
             Publisher::bind(&args.order_endpoint)?
         };
-        Ok(Bus { signals, market, orders, malformed_seen: 0 })
+        Ok(Bus {
+            signals,
+            market,
+            orders,
+            malformed_seen: 0,
+        })
     }
 
     /// Wait up to `wait` for the first signal, then take what is queued (signals first, then prices).
@@ -70,7 +75,9 @@ impl Bus {
         if let Some(market) = &mut self.market {
             for _ in 0..BATCH {
                 match market.recv_timeout(Duration::ZERO) {
-                    Ok(Some((_, Message::BarUpdate(bar)))) => events.push(BusEvent::Price(bar.symbol, bar.close)),
+                    Ok(Some((_, Message::BarUpdate(bar)))) => {
+                        events.push(BusEvent::Price(bar.symbol, bar.close))
+                    }
                     Ok(Some((_, Message::TradeUpdate(trade)))) => {
                         events.push(BusEvent::Price(trade.symbol, trade.price))
                     }

@@ -177,6 +177,14 @@ impl HealthCheck {
         &self.telemetry
     }
 
+    /// Shorthand for [`Telemetry::track`]: `source` is read at every request to `/health` and `/metrics`.
+    pub fn track<F>(&self, name: impl Into<String>, source: F)
+    where
+        F: Fn() -> Vec<(&'static str, u64)> + Send + Sync + 'static,
+    {
+        self.telemetry.track(name, source);
+    }
+
     /// The `/health` body as of `now`: explicit metrics win over telemetry counters and tracked stats of
     /// the same name; `uptime_seconds` is always the telemetry's.
     pub fn health_body(&self, now: SystemTime) -> HealthBody {
@@ -341,7 +349,7 @@ mod tests {
         let check = HealthCheck::healthy("svc").with_metric("messages_processed", "7");
         check.telemetry().messages_processed().add(3);
         check.telemetry().sequence_gaps().inc();
-        check.telemetry().track("sub", || vec![("received", 9)]);
+        check.track("sub", || vec![("received", 9)]);
         let body = check.health_body(SystemTime::now());
         assert_eq!(body.metrics["messages_processed"], "7");
         assert_eq!(body.metrics["sequence_gaps"], "1");

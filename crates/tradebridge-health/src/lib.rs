@@ -76,6 +76,7 @@ mod telemetry;
 
 pub use check::{
     rfc3339_seconds, HealthBody, HealthCheck, HealthStatus, ReadinessBody, OPERATIONAL_MESSAGE,
+    SCHEMA_VERSION,
 };
 pub use server::{
     router, spawn_health_server, start_health_server, HealthServer, HealthServerError,

@@ -10,7 +10,8 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyInt, PyList, PyString};
 use tradebridge_features::{
-    compute_batch, Bar, Columns, FeatureComputer, FeatureConfig, FEATURE_NAMES, MAX_PERIOD, NUM_FEATURES,
+    compute_batch, Bar, Columns, FeatureComputer, FeatureConfig, FEATURE_NAMES, MAX_PERIOD,
+    NUM_FEATURES,
 };
 
 use crate::boundary::guard;
@@ -49,7 +50,11 @@ impl MarketBar {
             }
             let bar = Bar::new(open, high, low, close, volume)
                 .map_err(|e| PyValueError::new_err(format!("MarketBar: {e}")))?;
-            Ok(Self { symbol: symbol.unbind(), bar, timestamp })
+            Ok(Self {
+                symbol: symbol.unbind(),
+                bar,
+                timestamp,
+            })
         })
     }
 
@@ -85,12 +90,22 @@ impl MarketBar {
     /// Pickle and copy rebuild the bar through the constructor (so it is validated again).
     fn __getnewargs__(&self, py: Python<'_>) -> (Py<PyString>, f64, f64, f64, f64, f64, i64) {
         let b = &self.bar;
-        (self.symbol.clone_ref(py), b.open, b.high, b.low, b.close, b.volume, self.timestamp)
+        (
+            self.symbol.clone_ref(py),
+            b.open,
+            b.high,
+            b.low,
+            b.close,
+            b.volume,
+            self.timestamp,
+        )
     }
 
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> PyResult<bool> {
         let py = other.py();
-        let Ok(other) = other.cast::<MarketBar>() else { return Ok(false) };
+        let Ok(other) = other.cast::<MarketBar>() else {
+            return Ok(false);
+        };
         let other = other.get();
         Ok(self.bar == other.bar
             && self.timestamp == other.timestamp
@@ -131,7 +146,9 @@ pub struct RustFeatureComputer {
 fn period(name: &'static str, value: &Bound<'_, PyAny>, min: usize) -> PyResult<usize> {
     if value.is_instance_of::<PyBool>() || !value.is_instance_of::<PyInt>() {
         let kind = value.get_type().name()?;
-        return Err(PyTypeError::new_err(format!("{name} must be an int, got {kind}")));
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be an int, got {kind}"
+        )));
     }
     value
         .extract::<i64>()
@@ -140,7 +157,9 @@ fn period(name: &'static str, value: &Bound<'_, PyAny>, min: usize) -> PyResult<
         .filter(|v| (min..=MAX_PERIOD).contains(v))
         .ok_or_else(|| {
             let shown = value.repr().map(|r| r.to_string()).unwrap_or_default();
-            PyValueError::new_err(format!("{name} must be between {min} and {MAX_PERIOD}, got {shown}"))
+            PyValueError::new_err(format!(
+                "{name} must be between {min} and {MAX_PERIOD}, got {shown}"
+            ))
         })
 }
 
@@ -149,16 +168,27 @@ fn period(name: &'static str, value: &Bound<'_, PyAny>, min: usize) -> PyResult<
 fn column<'py>(name: &str, value: &Bound<'py, PyAny>) -> PyResult<PyReadonlyArray1<'py, f64>> {
     if let Ok(array) = value.cast::<PyArray1<f64>>() {
         if array.is_c_contiguous() {
-            return array.try_readonly().map_err(|e| PyValueError::new_err(format!("{name}: {e}")));
+            return array
+                .try_readonly()
+                .map_err(|e| PyValueError::new_err(format!("{name}: {e}")));
         }
     }
     let numpy = PyModule::import(value.py(), "numpy")?;
-    let converted = numpy.getattr("ascontiguousarray")?.call1((value, "float64"))?;
+    let converted = numpy
+        .getattr("ascontiguousarray")?
+        .call1((value, "float64"))?;
     let array = converted.cast::<PyArray1<f64>>().map_err(|_| {
-        let ndim = converted.getattr("ndim").map(|n| n.to_string()).unwrap_or_default();
-        PyValueError::new_err(format!("{name} must be one-dimensional, got {ndim} dimensions"))
+        let ndim = converted
+            .getattr("ndim")
+            .map(|n| n.to_string())
+            .unwrap_or_default();
+        PyValueError::new_err(format!(
+            "{name} must be one-dimensional, got {ndim} dimensions"
+        ))
     })?;
-    array.try_readonly().map_err(|e| PyValueError::new_err(format!("{name}: {e}")))
+    array
+        .try_readonly()
+        .map_err(|e| PyValueError::new_err(format!("{name}: {e}")))
 }
 
 /// A new list of floats, built directly (this is most of the per-bar cost that is not Python's own).
@@ -166,7 +196,8 @@ fn float_list<'py>(py: Python<'py>, values: &[f64; NUM_FEATURES]) -> PyResult<Bo
     // SAFETY: we are attached to the interpreter; every item slot is filled before the list escapes, and
     // on failure the partly filled list is released (PyList_New's NULL slots are valid for dealloc).
     unsafe {
-        let list = Bound::from_owned_ptr_or_err(py, ffi::PyList_New(NUM_FEATURES as ffi::Py_ssize_t))?;
+        let list =
+            Bound::from_owned_ptr_or_err(py, ffi::PyList_New(NUM_FEATURES as ffi::Py_ssize_t))?;
         for (index, &value) in values.iter().enumerate() {
             let item = Bound::from_owned_ptr_or_err(py, ffi::PyFloat_FromDouble(value))?;
             ffi::PyList_SET_ITEM(list.as_ptr(), index as ffi::Py_ssize_t, item.into_ptr());
@@ -214,7 +245,9 @@ impl RustFeatureComputer {
                 signal_period: get("signal_period", signal_period, 1, d.signal_period)?,
                 sma_period: get("sma_period", sma_period, 2, d.sma_period)?,
             };
-            Ok(Self { inner: FeatureComputer::new(config).map_err(value_error)? })
+            Ok(Self {
+                inner: FeatureComputer::new(config).map_err(value_error)?,
+            })
         })
     }
 
@@ -229,7 +262,11 @@ impl RustFeatureComputer {
 
     /// Like `compute_streaming`, but writes the 12 features into `out` (a writable, contiguous float64
     /// array of length 12, e.g. a row of a preallocated `(N, 12)` matrix) instead of allocating a list.
-    fn compute_into(&mut self, bar: &Bound<'_, MarketBar>, out: &Bound<'_, PyArray1<f64>>) -> PyResult<()> {
+    fn compute_into(
+        &mut self,
+        bar: &Bound<'_, MarketBar>,
+        out: &Bound<'_, PyArray1<f64>>,
+    ) -> PyResult<()> {
         guard(|| {
             // Check the buffer before touching the state: a rejected call must not consume the bar.
             if out.len() != NUM_FEATURES {
@@ -238,7 +275,9 @@ impl RustFeatureComputer {
                     out.len()
                 )));
             }
-            let mut out = out.try_readwrite().map_err(|e| PyValueError::new_err(format!("out: {e}")))?;
+            let mut out = out
+                .try_readwrite()
+                .map_err(|e| PyValueError::new_err(format!("out: {e}")))?;
             let target = out
                 .as_slice_mut()
                 .map_err(|_| PyValueError::new_err("out must be contiguous"))?;
@@ -289,13 +328,19 @@ impl RustFeatureComputer {
                             out.shape()
                         )));
                     }
+                    // A Fortran-ordered buffer is contiguous too, but rows must be adjacent in memory.
+                    if !out.is_c_contiguous() {
+                        return Err(PyValueError::new_err("out must be C-contiguous"));
+                    }
                     out
                 }
                 // Zeroed through numpy (calloc: fresh pages, no extra pass) so nothing uninitialised is
                 // ever exposed.
                 None => PyArray2::<f64>::zeros(py, [n, NUM_FEATURES], false),
             };
-            let mut writable = result.try_readwrite().map_err(|e| PyValueError::new_err(format!("out: {e}")))?;
+            let mut writable = result
+                .try_readwrite()
+                .map_err(|e| PyValueError::new_err(format!("out: {e}")))?;
             let rows = writable
                 .as_slice_mut()
                 .map_err(|_| PyValueError::new_err("out must be C-contiguous"))?;
@@ -373,12 +418,18 @@ impl RustFeatureComputer {
             let invalid = |e: &dyn std::fmt::Display| {
                 PyValueError::new_err(format!("invalid RustFeatureComputer state: {e}"))
             };
-            let mut value: serde_json::Value = serde_json::from_slice(state.as_bytes()).map_err(|e| invalid(&e))?;
+            let mut value: serde_json::Value =
+                serde_json::from_slice(state.as_bytes()).map_err(|e| invalid(&e))?;
             let format = value.get("format").and_then(serde_json::Value::as_u64);
             if format != Some(STATE_FORMAT) {
-                return Err(invalid(&format!("unsupported format {format:?}, expected {STATE_FORMAT}")));
+                return Err(invalid(&format!(
+                    "unsupported format {format:?}, expected {STATE_FORMAT}"
+                )));
             }
-            let computer = value.get_mut("computer").map(serde_json::Value::take).unwrap_or_default();
+            let computer = value
+                .get_mut("computer")
+                .map(serde_json::Value::take)
+                .unwrap_or_default();
             self.inner = serde_json::from_value(computer).map_err(|e| invalid(&e))?;
             Ok(())
         })

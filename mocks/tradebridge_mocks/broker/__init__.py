@@ -120,7 +120,10 @@ async def _serve(config: BrokerConfig) -> int:
     try:
         await server.start()
     except OSError as exc:
-        print(f"mock-broker: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
+        print(
+            f"mock-broker: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
         await server.stop()
         return 1
     print(server.url, flush=True)  # the one stdout line: where to point url_override

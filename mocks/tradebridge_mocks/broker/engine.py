@@ -34,6 +34,9 @@ TIME_IN_FORCE = ("day", "gtc", "opg", "cls", "ioc", "fok")
 OPEN_STATUSES = frozenset({"new", "accepted", "pending_new", "partially_filled", "held"})
 SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9]{0,9}(\.[A-Z0-9]{1,4})?$")
 MAX_CLIENT_ORDER_ID = 48
+#: keeps every product of a quantity and a price within Decimal's 28 digits (and any order absurd anyway)
+MAX_MAGNITUDE = Decimal(10) ** 12
+NUMERIC_RE = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 
 
 class Refusal(Exception):
@@ -75,11 +78,13 @@ def decimal_field(body: dict[str, Any], name: str) -> Decimal | None:
         return None
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):
         raise invalid(f"invalid {name}")
+    if isinstance(raw, str) and not NUMERIC_RE.match(raw):
+        raise invalid(f"invalid {name}")
     try:
         value = Decimal(str(raw))
     except InvalidOperation:
         raise invalid(f"invalid {name}") from None
-    if not value.is_finite():
+    if not value.is_finite() or abs(value) >= MAX_MAGNITUDE:
         raise invalid(f"invalid {name}")
     return value
 
@@ -471,7 +476,8 @@ class PaperEngine:
             raise Refusal(
                 403,
                 40310000,
-                f"insufficient qty available for order (requested: {money(qty)}, available: {money(available)})",
+                "insufficient qty available for order "
+                f"(requested: {money(qty)}, available: {money(available)})",
                 available=money(available),
                 existing_qty=money(abs(held)),
                 held_for_orders=money(held_for_orders),
@@ -555,9 +561,13 @@ class PaperEngine:
             account.positions[order.symbol] = position
         held = position.qty
         if held == 0 or (held > 0) == (signed > 0):
-            position.avg_entry_price = (abs(held) * position.avg_entry_price + qty * price) / (abs(held) + qty)
+            position.avg_entry_price = (abs(held) * position.avg_entry_price + qty * price) / (
+                abs(held) + qty
+            )
             position.avg_entry_price = position.avg_entry_price.quantize(Decimal("0.0001")).normalize()
-        elif abs(signed) > abs(held):  # cannot happen through submit (flips are refused); keep it exact anyway
+        elif abs(signed) > abs(
+            held
+        ):  # cannot happen through submit (flips are refused); keep it exact anyway
             position.avg_entry_price = price
         position.qty = held + signed
         if position.qty == 0:
@@ -658,7 +668,7 @@ class PaperEngine:
             return position
 
     def close(self, symbol: str, qty: Decimal | None = None, percentage: Decimal | None = None) -> Order:
-        """Liquidate all or part of a position with a market order (Alpaca's DELETE /v2/positions/{symbol})."""
+        """Liquidate all or part of a position at market (Alpaca's ``DELETE /v2/positions/{symbol}``)."""
         with self.lock:
             held = self.position(symbol).qty
             if qty is not None and percentage is not None:

@@ -32,14 +32,30 @@ def iso_ms(timestamp_ms: int) -> str:
     return datetime.fromtimestamp(timestamp_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_RFC3339_RE = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
 def parse_time(value: str, name: str) -> int:
-    """RFC 3339 (``Z`` or an offset) or a bare date, as Alpaca accepts; naive means UTC."""
+    """An RFC 3339 timestamp (what alpaca-py sends: ``2024-01-01T00:00:00+00:00``) in epoch milliseconds.
+
+    A ``+`` that arrived unescaped in a query string was decoded as a space; it is read back as ``+``.
+    """
+    text = value.replace(" ", "+")
+    match = _RFC3339_RE.match(text)
+    if not match:
+        raise bad_request(f"invalid {name}: {value!r} is not an RFC 3339 timestamp")
+    fraction = (match.group(7) or "")[:7]  # datetime keeps microseconds
+    second = min(int(match.group(6)), 59)  # a leap second reads as :59
+    zone = match.group(8).upper().replace("Z", "+00:00")
     try:
-        parsed = datetime.fromisoformat(value.replace(" ", "+"))
+        parsed = datetime.fromisoformat(
+            f"{match.group(1)}-{match.group(2)}-{match.group(3)}T{match.group(4)}:{match.group(5)}:"
+            f"{second:02d}{fraction}{zone}"
+        )
     except ValueError:
-        raise bad_request(f"invalid {name}: {value!r}") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
+        raise bad_request(f"invalid {name}: {value!r} is not an RFC 3339 timestamp") from None
     return int(parsed.timestamp() * 1000)
 
 
@@ -69,8 +85,10 @@ def aggregate(bars: list[Bar], timeframe: str) -> list[dict[str, Any]]:
     if not match:
         raise bad_request(f"invalid timeframe: {timeframe!r}")
     amount, unit = int(match.group(1)), match.group(2)
-    if amount < 1 or (unit in _MAX_AMOUNT and amount > _MAX_AMOUNT[unit]) or (
-        unit in ("Month", "M") and amount not in (1, 2, 3, 6, 12)
+    if (
+        amount < 1
+        or (unit in _MAX_AMOUNT and amount > _MAX_AMOUNT[unit])
+        or (unit in ("Month", "M") and amount not in (1, 2, 3, 6, 12))
     ):
         raise bad_request(f"invalid timeframe: {timeframe!r}")
     out: list[dict[str, Any]] = []

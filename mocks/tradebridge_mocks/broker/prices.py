@@ -80,7 +80,7 @@ class PriceBook:
         return self._bars[symbol]
 
     def advance(self, symbol: str, n: int = 1) -> list[Bar]:
-        """Generate the next ``n`` bars of the seeded walk (exactly the mock publisher's bars for this seed)."""
+        """The next ``n`` bars of the seeded walk (exactly the mock publisher's bars for the same seed)."""
         self.touch(symbol)
         generated = self.market.walk(symbol).next_bars(n)
         new = [
@@ -101,7 +101,11 @@ class PriceBook:
     def apply_bar(self, symbol: str, bar: Bar) -> None:
         """Record a bar (generated here or received from the bus); its close becomes the last trade."""
         self.touch(symbol)
-        self._bars[symbol].append(bar)
+        history = self._bars[symbol]
+        if history and history[-1].timestamp_ms == bar.timestamp_ms:
+            history[-1] = bar  # a re-sent or corrected bar replaces its first version
+        else:
+            history.append(bar)
         self._last[symbol] = to_price(bar.close)
         self._clock_ms[symbol] = bar.timestamp_ms + DEFAULT_BAR_MS
 

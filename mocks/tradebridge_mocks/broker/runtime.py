@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tradebridge_mocks.broker.prices import Bar, to_price
 from tradebridge_mocks.broker.server import (
     BrokerConfig,
     BrokerState,
@@ -29,7 +30,6 @@ from tradebridge_mocks.broker.server import (
     build_app,
     make_state,
 )
-from tradebridge_mocks.broker.prices import Bar, to_price
 
 log = logging.getLogger("tradebridge_mocks.broker")
 
@@ -44,7 +44,6 @@ async def _follow_bus(state: BrokerState, endpoint: str) -> None:
     """Take prices from the BarUpdates on the bus (the mock publisher's, or a real feed's)."""
     import zmq
     import zmq.asyncio
-
     from tradebridge.contracts import BarUpdate, decode_frame
     from tradebridge.errors import ContractError
 
@@ -64,7 +63,9 @@ async def _follow_bus(state: BrokerState, endpoint: str) -> None:
                 continue
             if topic != "market" or not isinstance(message, BarUpdate):
                 continue
-            bar = Bar(message.timestamp, message.open, message.high, message.low, message.close, message.volume)
+            bar = Bar(
+                message.timestamp, message.open, message.high, message.low, message.close, message.volume
+            )
             with state.engine.lock:
                 state.prices.apply_bar(message.symbol, bar)
                 state.engine.on_prices([message.symbol])
@@ -73,11 +74,26 @@ async def _follow_bus(state: BrokerState, endpoint: str) -> None:
         context.term()
 
 
-async def _start_health(state: BrokerState, port: int) -> Any:
+def broker_stats(state: BrokerState) -> dict[str, int]:
+    """Counters shown on ``/health`` and ``/metrics`` of ``--health-port``."""
+    with state.engine.lock:
+        account = state.engine.account
+        return {
+            "orders": len(account.orders),
+            "open_orders": sum(1 for o in account.orders.values() if o.is_open),
+            "positions": len(account.positions),
+            "requests": len(state.requests),
+            "bars": sum(len(state.prices.bars(s)) for s in state.prices.symbols),
+        }
+
+
+async def _start_health(state: BrokerState, port: int, host: str) -> Any:
     from tradebridge.health import HealthCheck, start_health_server
 
-    health = HealthCheck("mock-broker")
-    return await start_health_server(port, health)
+    health = HealthCheck("mock-broker").with_metric("seed", state.config.seed)
+    health.with_metric("price_source", "bus" if state.config.market_endpoint else "seeded walk")
+    health.track("broker", lambda: broker_stats(state))
+    return await start_health_server(port, health, host, in_thread=False)
 
 
 class BrokerServer:
@@ -108,7 +124,7 @@ class BrokerServer:
         elif self.config.bar_interval > 0:
             self._tasks.append(asyncio.create_task(_bar_clock(self.state, self.config.bar_interval)))
         if self.config.health_port:
-            self._health = await _start_health(self.state, self.config.health_port)
+            self._health = await _start_health(self.state, self.config.health_port, self.config.host)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -118,11 +134,7 @@ class BrokerServer:
                 await task
         self._tasks.clear()
         if self._health is not None:
-            stop = getattr(self._health, "stop", None)
-            if stop is not None:
-                result = stop()
-                if asyncio.iscoroutine(result):
-                    await result
+            await self._health.stop()
             self._health = None
         if self._runner is not None:
             await self._runner.cleanup()

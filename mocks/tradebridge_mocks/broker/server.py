@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-import math
 import logging
+import math
 import random
 import time
 import uuid
@@ -134,7 +134,9 @@ def make_state(config: BrokerConfig) -> BrokerState:
         fill_mode=config.fill_mode,
         partial_fill_rate=config.partial_fill_rate,
     )
-    return BrokerState(config, prices, PaperEngine(prices, options), rng=random.Random(f"faults:{config.seed}"))
+    return BrokerState(
+        config, prices, PaperEngine(prices, options), rng=random.Random(f"faults:{config.seed}")
+    )
 
 
 STATE_KEY = web.AppKey("state", BrokerState)
@@ -198,6 +200,8 @@ async def alpaca_middleware(request: web.Request, handler: Handler) -> web.Strea
         except web.HTTPException as exc:  # unknown route or method: still Alpaca's error shape
             code = 40410000 if exc.status == 404 else exc.status * 100_000
             response = _json({"code": code, "message": exc.reason.lower()}, exc.status)
+            if "Allow" in exc.headers:  # a 405 names the methods the path supports (RFC 9110)
+                response.headers["Allow"] = exc.headers["Allow"]
         if fault is not None and fault.status:  # the request took effect, its answer is lost
             response = _json({"code": 50010000, "message": "internal server error (injected)"}, fault.status)
     if fault is not None and fault.delay_ms:
@@ -215,7 +219,9 @@ def _take_fault(state: BrokerState, request: web.Request) -> Fault | None:
             return fault
     rate = state.config.error_rate
     if rate and state.rng.random() < rate:
-        return Fault(status=state.rng.choice((500, 502, 503, 504)), when=state.rng.choice(("before", "after")))
+        return Fault(
+            status=state.rng.choice((500, 502, 503, 504)), when=state.rng.choice(("before", "after"))
+        )
     return None
 
 
@@ -264,9 +270,12 @@ async def get_order_by_client_id(request: web.Request) -> web.Response:
 
 def _query_time(request: web.Request, name: str) -> datetime | None:
     raw = request.query.get(name)
-    if not raw:
+    if raw is None:
         return None
-    return datetime.fromtimestamp(marketdata.parse_time(raw, name) / 1000, UTC)
+    try:
+        return datetime.fromtimestamp(marketdata.parse_time(raw, name) / 1000, UTC)
+    except Refusal as refusal:
+        raise invalid(refusal.message) from None
 
 
 async def list_orders(request: web.Request) -> web.Response:

@@ -50,7 +50,9 @@ def read_settings(env_file: str | Path | None) -> dict[str, str]:
     return settings
 
 
-def resolve_credentials(api_key: str | None, secret_key: str | None, settings: Mapping[str, str]) -> Credentials:
+def resolve_credentials(
+    api_key: str | None, secret_key: str | None, settings: Mapping[str, str]
+) -> Credentials:
     if api_key is None and secret_key is None:
         for key_var, secret_var in KEY_VARIABLES:
             if settings.get(key_var) and settings.get(secret_var):

@@ -14,7 +14,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tradebridge.contracts import OrderUpdate
 
 ZERO = Decimal(0)
 _FRACTION_RE = re.compile(r"\.(\d+)")
@@ -88,7 +91,46 @@ class OrderInfo(_Record):
 
     @property
     def is_open(self) -> bool:
-        return self.status in {"new", "accepted", "pending_new", "partially_filled", "held", "accepted_for_bidding"}
+        return self.status in {
+            "new",
+            "accepted",
+            "pending_new",
+            "partially_filled",
+            "held",
+            "accepted_for_bidding",
+        }
+
+    def to_order_update(self) -> OrderUpdate:
+        """This order as the bus contract ``OrderUpdate`` (topic ``order``), validated against it."""
+        from tradebridge.contracts import OrderUpdate, validate
+
+        if self.id is None or self.status is None:
+            raise ValueError("a validate_only order was never sent: it has no OrderUpdate")
+        optional: dict[str, Any] = {}
+        if self.order_type:
+            optional["order_type"] = self.order_type
+        if self.time_in_force:
+            optional["time_in_force"] = self.time_in_force
+        if self.limit_price is not None:
+            optional["limit_price"] = float(self.limit_price)
+        if self.stop_price is not None:
+            optional["stop_price"] = float(self.stop_price)
+        moment = self.updated_at or self.submitted_at or datetime.now(UTC)
+        qty = self.qty if self.qty is not None else self.filled_qty
+        return validate(
+            OrderUpdate(
+                order_id=self.id,
+                client_order_id=self.client_order_id,
+                symbol=self.symbol,
+                side=self.side,  # type: ignore[arg-type]
+                qty=float(qty),
+                filled_qty=float(self.filled_qty),
+                filled_avg_price=None if self.filled_avg_price is None else float(self.filled_avg_price),
+                status=self.status,  # type: ignore[arg-type]
+                timestamp=int(moment.timestamp() * 1000),
+                **optional,
+            )
+        )
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> OrderInfo:

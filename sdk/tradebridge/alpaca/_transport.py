@@ -142,7 +142,7 @@ class Transport:
         def request(method: str, url: str, **kwargs: Any) -> requests.Response:
             return self.send(original, method, url, **kwargs)
 
-        session.request = request  # type: ignore[method-assign]
+        session.request = request  # type: ignore[method-assign,assignment]
 
     def send(
         self, original: Callable[..., requests.Response], method: str, url: str, **kwargs: Any

@@ -13,7 +13,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from tradebridge.errors import OrderValidationError
@@ -23,7 +23,7 @@ TIME_IN_FORCE = ("day", "gtc", "opg", "cls", "ioc", "fok")
 MAX_CLIENT_ORDER_ID = 48
 
 
-class OrderType(str, Enum):
+class OrderType(StrEnum):
     """The order types the adapter places (values are Alpaca's wire names)."""
 
     MARKET = "market"
@@ -31,9 +31,6 @@ class OrderType(str, Enum):
     STOP = "stop"
     STOP_LIMIT = "stop_limit"
     TRAILING_STOP = "trailing_stop"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 _PRICES_NEEDED: dict[OrderType, frozenset[str]] = {
@@ -166,8 +163,14 @@ def validate_order(
             raise _fail("sub_penny", "notional", f"notional must have at most 2 decimals, got {notional!r}")
         if type_ is not OrderType.MARKET or tif != "day":
             raise _fail("notional_not_allowed", "notional", "notional orders must be DAY market orders")
-    if qty_ is not None and qty_ != qty_.to_integral_value() and (type_ is not OrderType.MARKET or tif != "day"):
-        raise _fail("fractional_not_allowed", "qty", "fractional quantities are only allowed on DAY market orders")
+    if (
+        qty_ is not None
+        and qty_ != qty_.to_integral_value()
+        and (type_ is not OrderType.MARKET or tif != "day")
+    ):
+        raise _fail(
+            "fractional_not_allowed", "qty", "fractional quantities are only allowed on DAY market orders"
+        )
 
     given = {"limit_price": limit_price, "stop_price": stop_price}
     needed = _PRICES_NEEDED[type_]
@@ -182,7 +185,11 @@ def validate_order(
     trail_price_ = trail_percent_ = None
     if type_ is OrderType.TRAILING_STOP:
         if (trail_price is None) == (trail_percent is None):
-            raise _fail("missing_price", "trail_price", "trailing stops need exactly one of trail_price or trail_percent")
+            raise _fail(
+                "missing_price",
+                "trail_price",
+                "trailing stops need exactly one of trail_price or trail_percent",
+            )
         if trail_price is not None:
             trail_price_ = check_price(trail_price, "trail_price")
         else:
@@ -196,7 +203,9 @@ def validate_order(
         raise _fail("unexpected_price", field, f"{type_.value} orders take no {field}")
 
     if tif in ("opg", "cls") and type_ not in (OrderType.MARKET, OrderType.LIMIT):
-        raise _fail("invalid_time_in_force", "time_in_force", f"{tif} is only allowed for market and limit orders")
+        raise _fail(
+            "invalid_time_in_force", "time_in_force", f"{tif} is only allowed for market and limit orders"
+        )
     if extended_hours and (type_ is not OrderType.LIMIT or tif != "day"):
         raise _fail("extended_hours_not_allowed", "extended_hours", "extended hours need a DAY limit order")
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import requests
 from alpaca.common.exceptions import APIError
@@ -69,7 +69,6 @@ if TYPE_CHECKING:
     from tradebridge.contracts import BarUpdate
 
 log = logging.getLogger("tradebridge.alpaca")
-T = TypeVar("T")
 _TIMEFRAME_RE = re.compile(r"^(\d+)\s*(Min|Hour|Day|Week|Month)$", re.IGNORECASE)
 _UNITS = {
     "min": TimeFrameUnit.Minute,
@@ -86,7 +85,9 @@ def _timeframe(value: TimeFrame | str) -> TimeFrame:
     match = _TIMEFRAME_RE.match(str(value).strip())
     if not match:
         raise OrderValidationError(
-            "invalid_timeframe", f"timeframe must look like 1Min, 15Min, 1Hour, 1Day, got {value!r}", "timeframe"
+            "invalid_timeframe",
+            f"timeframe must look like 1Min, 15Min, 1Hour, 1Day, got {value!r}",
+            "timeframe",
         )
     try:
         return TimeFrame(int(match.group(1)), _UNITS[match.group(2).lower()])
@@ -187,7 +188,9 @@ class AlpacaPaperTrading:
         def transport() -> Transport:
             kwargs: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
             limiter = (
-                TokenBucket(rate_limit_per_minute, rate_limit_burst, **kwargs) if rate_limit_per_minute else None
+                TokenBucket(rate_limit_per_minute, rate_limit_burst, **kwargs)
+                if rate_limit_per_minute
+                else None
             )
             return Transport(limiter, self.retry, timeout, rng=random.Random(), **kwargs)
 
@@ -208,9 +211,9 @@ class AlpacaPaperTrading:
         return f"AlpacaPaperTrading(base_url={self.base_url!r}, data_url={self.data_url!r})"
 
     # ------------------------------------------------------------------------------------------ calls
-    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run one alpaca-py call, translating its failures; the originals are not chained (they hold the
-        request, headers included)."""
+    def _call(self, fn: Callable[..., object], *args: Any, **kwargs: Any) -> Any:
+        """Run one alpaca-py call and return its raw JSON (the clients run with ``raw_data=True``),
+        translating failures; the originals are not chained (they hold the request, headers included)."""
         try:
             return fn(*args, **kwargs)
         except APIError as exc:
@@ -298,7 +301,7 @@ class AlpacaPaperTrading:
         if validate_only:
             return self._preview(spec)
         try:
-            raw = self._trading.submit_order(request)
+            raw: Any = self._trading.submit_order(request)
         except APIError as exc:
             error = from_api_error(exc)
             retried = self._trading_transport.attempts > 1
@@ -313,8 +316,14 @@ class AlpacaPaperTrading:
                 return found
             raise from_transport_error(exc) from None
         order = OrderInfo.from_json(raw)
-        log.info("order %s %s %s %s: %s", order.client_order_id, spec.side, spec.qty or spec.notional,
-                 spec.symbol, order.status)
+        log.info(
+            "order %s %s %s %s: %s",
+            order.client_order_id,
+            spec.side,
+            spec.qty or spec.notional,
+            spec.symbol,
+            order.status,
+        )
         return order
 
     def _find_submitted(self, spec: OrderSpec) -> OrderInfo | None:
@@ -372,7 +381,9 @@ class AlpacaPaperTrading:
         side: str | None = None,
     ) -> list[OrderInfo]:
         if status not in ("open", "closed", "all"):
-            raise OrderValidationError("invalid_status", f"status must be open, closed or all, got {status!r}", "status")
+            raise OrderValidationError(
+                "invalid_status", f"status must be open, closed or all, got {status!r}", "status"
+            )
         if not 1 <= limit <= 500:
             raise OrderValidationError("invalid_limit", "limit must be between 1 and 500", "limit")
         request = GetOrdersRequest(
@@ -390,7 +401,9 @@ class AlpacaPaperTrading:
         try:
             uuid.UUID(str(order_id))
         except ValueError:
-            raise OrderValidationError("invalid_order_id", f"order id must be a UUID, got {order_id!r}", "order_id") from None
+            raise OrderValidationError(
+                "invalid_order_id", f"order id must be a UUID, got {order_id!r}", "order_id"
+            ) from None
 
     def cancel_order(self, order_id: str) -> bool:
         """Cancel one open order. An order that is already canceled because our retried request went
@@ -399,7 +412,11 @@ class AlpacaPaperTrading:
         try:
             self._call(self._trading.cancel_order_by_id, order_id)
         except BrokerError as error:
-            if error.status_code == 422 and self._trading_transport.attempts > 1 and '"canceled"' in error.message:
+            if (
+                error.status_code == 422
+                and self._trading_transport.attempts > 1
+                and '"canceled"' in error.message
+            ):
                 return True
             raise
         return True
@@ -433,7 +450,9 @@ class AlpacaPaperTrading:
         elif percentage is not None:
             value = dec(percentage)
             if value is None or not ZERO < value <= HUNDRED:
-                raise OrderValidationError("invalid_percentage", "percentage must be in (0, 100]", "percentage")
+                raise OrderValidationError(
+                    "invalid_percentage", "percentage must be in (0, 100]", "percentage"
+                )
             options = ClosePositionRequest(percentage=str(value))
         return OrderInfo.from_json(self._call(self._trading.close_position, symbol, options))
 
@@ -481,8 +500,9 @@ class AlpacaPaperTrading:
         limit: int | None = None,
         feed: str | None = None,
     ) -> list[BarUpdate]:
-        """Bars of ``symbol`` as our ``BarUpdate`` contracts (timestamps in epoch milliseconds)."""
-        from tradebridge.contracts import BarUpdate
+        """Bars of ``symbol`` as our ``BarUpdate`` contracts (timestamps in epoch milliseconds), each checked
+        against the contract, so a bar that breaks it raises ``ContractError`` here, not in a strategy."""
+        from tradebridge.contracts import BarUpdate, validate
 
         request = StockBarsRequest(
             symbol_or_symbols=_check_symbol(symbol),
@@ -497,17 +517,23 @@ class AlpacaPaperTrading:
         for item in raw.get(symbol, []):
             moment = parse_time(item["t"])
             assert moment is not None
+            optional: dict[str, Any] = {}
+            if item.get("vw") is not None:
+                optional["vwap"] = float(item["vw"])
+            if item.get("n") is not None:
+                optional["trade_count"] = int(item["n"])
             bars.append(
-                BarUpdate(
-                    symbol=symbol,
-                    open=float(item["o"]),
-                    high=float(item["h"]),
-                    low=float(item["l"]),
-                    close=float(item["c"]),
-                    volume=float(item["v"]),
-                    timestamp=int(moment.timestamp() * 1000),
-                    vwap=float(item["vw"]) if item.get("vw") is not None else None,
-                    trade_count=int(item["n"]) if item.get("n") is not None else None,
+                validate(
+                    BarUpdate(
+                        symbol=symbol,
+                        open=float(item["o"]),
+                        high=float(item["h"]),
+                        low=float(item["l"]),
+                        close=float(item["c"]),
+                        volume=float(item["v"]),
+                        timestamp=int(moment.timestamp() * 1000),
+                        **optional,
+                    )
                 )
             )
         return bars

@@ -6,9 +6,12 @@ Each alias carries its constraint as ``msgspec.Meta`` so that msgspec enforces i
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from msgspec import Meta
+
+from tradebridge.errors import ContractError
 
 __all__ = [
     "CURRENT_VERSION",
@@ -35,6 +38,9 @@ __all__ = [
     "Strength",
     "Symbol",
     "TimeInForce",
+    "check_rfc3339",
+    "check_symbol",
+    "check_version",
 ]
 
 CURRENT_VERSION = "1.0"
@@ -49,10 +55,14 @@ RFC3339_PATTERN = (
     "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"
 )
 
-SchemaVersion = Annotated[str, Meta(pattern=VERSION_PATTERN)]
+# Patterns are enforced by the check_* functions below (called from the Structs' __post_init__), not by
+# msgspec: msgspec runs `pattern` through Python's re on every decode (two patterns tripled the decode
+# time of a bar) and with re.search, whose `$` also matches before a trailing newline. The schema still
+# states them (extra_json_schema), so the drift check keeps schema and code on the same constants.
+SchemaVersion = Annotated[str, Meta(extra_json_schema={"pattern": VERSION_PATTERN})]
 Seq = Annotated[int, Meta(ge=0, le=MAX_SAFE_INTEGER)]
 Source = Annotated[str, Meta(min_length=1, max_length=64)]
-Symbol = Annotated[str, Meta(min_length=1, max_length=32, pattern=SYMBOL_PATTERN)]
+Symbol = Annotated[str, Meta(min_length=1, max_length=32, extra_json_schema={"pattern": SYMBOL_PATTERN})]
 Millis = Annotated[int, Meta(ge=0, le=MAX_SAFE_INTEGER)]
 Price = Annotated[float, Meta(gt=0, le=FLOAT_MAX)]
 Size = Annotated[float, Meta(ge=0, le=FLOAT_MAX)]
@@ -64,7 +74,7 @@ Features = Annotated[list[FeatureValue | None], Meta(max_length=MAX_FEATURES)]
 Exchange = Annotated[str, Meta(min_length=1, max_length=16)]
 Component = Annotated[str, Meta(min_length=1, max_length=64)]
 ClientOrderId = Annotated[str, Meta(min_length=1, max_length=128)]
-Rfc3339 = Annotated[str, Meta(pattern=RFC3339_PATTERN)]
+Rfc3339 = Annotated[str, Meta(extra_json_schema={"pattern": RFC3339_PATTERN})]
 
 Direction = Literal["long", "short"]
 Side = Literal["buy", "sell"]
@@ -89,3 +99,25 @@ OrderStatus = Literal[
     "accepted_for_bidding",
     "pending_replace",
 ]
+
+_SYMBOL = re.compile(SYMBOL_PATTERN)
+_VERSION = re.compile(VERSION_PATTERN)
+_RFC3339 = re.compile(RFC3339_PATTERN)
+
+
+def check_symbol(value: str) -> None:
+    # Plain tickers (AAPL, A1) pass three C-level string tests; only punctuated or all-digit ones need re.
+    if not (value.isascii() and value.isalnum() and value.isupper()) and _SYMBOL.fullmatch(value) is None:
+        raise ContractError("invalid_value", f"symbol {value!r} does not match {SYMBOL_PATTERN}", "$.symbol")
+
+
+def check_version(value: str) -> None:
+    if value != CURRENT_VERSION and _VERSION.fullmatch(value) is None:
+        raise ContractError(
+            "invalid_version", f"{value!r} does not match {VERSION_PATTERN}", "$.schema_version"
+        )
+
+
+def check_rfc3339(value: str) -> None:
+    if _RFC3339.fullmatch(value) is None:
+        raise ContractError("invalid_value", f"{value!r} is not an RFC 3339 date-time", "$.timestamp")

@@ -36,6 +36,7 @@ _AT_PATH = re.compile(r" - at `(\$[^`]*)`$")
 _MISSING = re.compile(r"^Object missing required field `([^`]*)`")
 _GOT = re.compile(r"^Expected `[^`]*`, got `[^`]*`$")
 _BOUND = re.compile(r"^Expected `[^`]*` (<=|>=|<|>) ")
+_OWN_ERROR = re.compile(r"^([a-z_]+) at (\$\S*): (.*)$", re.S)
 _VERSION = re.compile(r"^([0-9]+)\.([0-9]+)$")
 _STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
 _BRACKETS = re.compile(rb"[\[\]{}]")
@@ -114,9 +115,9 @@ def _from_validation_error(exc: msgspec.ValidationError, data: bytes) -> Contrac
     at = _AT_PATH.search(text)
     path = at.group(1) if at else "$"
     text = text[: at.start()] if at else text
-    if text.count("|") >= 2 and text.split("|", 1)[0].isidentifier():
-        code, own_path, detail = text.split("|", 2)  # raised by a message's __post_init__
-        return ContractError(code, detail, own_path)
+    own = _OWN_ERROR.match(text)
+    if own is not None:  # a ContractError raised by a message's __post_init__, wrapped by msgspec
+        return ContractError(own.group(1), own.group(3), own.group(2))
     code, path = _classify(text, path)
     return ContractError(code, text, path)
 
@@ -129,7 +130,7 @@ def _from_decode_error(exc: Exception) -> ContractError:
 
 def _as_bytes(data: Buffer) -> bytes:
     if isinstance(data, bytes):
-        return data
+        return bytes(data)  # a bytes subclass
     if isinstance(data, str):
         try:
             return data.encode("utf-8")
@@ -166,8 +167,14 @@ class Decoder(Generic[T]):
 
     def decode(self, data: Buffer) -> T:
         """Decode and validate one JSON document; raise ``ContractError`` (code, path) on any refusal."""
-        raw = data if isinstance(data, bytes) else _as_bytes(data)
-        _limit_errors(raw, self._max_size, self._max_depth)
+        raw = data if data.__class__ is bytes else _as_bytes(data)
+        # One line of C-level tests on the hot path; the precise (raising) checks only when one trips.
+        if (
+            len(raw) > self._max_size
+            or not raw.isascii()
+            or raw.count(b"{") + raw.count(b"[") > self._max_depth
+        ):
+            _limit_errors(raw, self._max_size, self._max_depth)
         try:
             message = self._decoder.decode(raw)
         except msgspec.ValidationError as exc:

@@ -35,6 +35,9 @@ from tradebridge.contracts._values import (
     Strength,
     Symbol,
     TimeInForce,
+    check_rfc3339,
+    check_symbol,
+    check_version,
 )
 
 __all__ = [
@@ -93,14 +96,34 @@ class _ItemAccess:
 
 
 class BusMessage(_ItemAccess, Struct, kw_only=True, tag_field="type"):
-    """Fields every bus message carries (the envelope)."""
+    """Fields every bus message carries (the envelope).
+
+    ``__post_init__`` (run by msgspec after decoding and on construction) checks the patterns; every
+    other rule is a ``msgspec.Meta`` constraint, checked while decoding (see ``validate``).
+    """
 
     schema_version: SchemaVersion = CURRENT_VERSION
     seq: Seq | UnsetType = UNSET
     source: Source | UnsetType = UNSET
 
+    def __post_init__(self) -> None:
+        if self.schema_version != CURRENT_VERSION:
+            check_version(self.schema_version)
 
-class BarUpdate(BusMessage, tag="BarUpdate", gc=False):
+
+class _WithSymbol(BusMessage):
+    symbol: Symbol
+
+    def __post_init__(self) -> None:
+        symbol = self.symbol
+        # Inlined fast path of check_symbol: this runs on every decode of every market message.
+        if not (symbol.isalnum() and symbol.isupper() and symbol.isascii()):
+            check_symbol(symbol)
+        if self.schema_version != CURRENT_VERSION:
+            check_version(self.schema_version)
+
+
+class BarUpdate(_WithSymbol, tag="BarUpdate", gc=False):
     """One OHLCV bar. Prices are finite and > 0, volume >= 0, timestamp in epoch milliseconds."""
 
     symbol: Symbol
@@ -114,7 +137,7 @@ class BarUpdate(BusMessage, tag="BarUpdate", gc=False):
     trade_count: Seq | UnsetType = UNSET
 
 
-class TradeUpdate(BusMessage, tag="TradeUpdate", gc=False):
+class TradeUpdate(_WithSymbol, tag="TradeUpdate", gc=False):
     """One market trade print."""
 
     symbol: Symbol
@@ -125,7 +148,7 @@ class TradeUpdate(BusMessage, tag="TradeUpdate", gc=False):
     exchange: Exchange | UnsetType = UNSET
 
 
-class QuoteUpdate(BusMessage, tag="QuoteUpdate", gc=False):
+class QuoteUpdate(_WithSymbol, tag="QuoteUpdate", gc=False):
     """Top of book. A side with no quote has price 0 and size 0, hence >= 0 rather than > 0."""
 
     symbol: Symbol
@@ -136,7 +159,7 @@ class QuoteUpdate(BusMessage, tag="QuoteUpdate", gc=False):
     timestamp: Millis
 
 
-class Signal(BusMessage, tag="Signal"):
+class Signal(_WithSymbol, tag="Signal"):
     """The guide's trading signal. ``type`` may be absent on decode (the guide's plain peers omit it)."""
 
     symbol: Symbol
@@ -147,7 +170,7 @@ class Signal(BusMessage, tag="Signal"):
     metadata: dict[str, Any] | None = None
 
 
-class OrderUpdate(BusMessage, tag="OrderUpdate"):
+class OrderUpdate(_WithSymbol, tag="OrderUpdate"):
     """An execution report (Alpaca's order fields and statuses)."""
 
     order_id: ClientOrderId
@@ -178,6 +201,12 @@ class _Body(_ItemAccess, Struct, kw_only=True):
     """HTTP bodies: not tagged (the guide's bodies have no ``type``), timestamps as RFC 3339 strings."""
 
     schema_version: SchemaVersion = CURRENT_VERSION
+    timestamp: Rfc3339
+
+    def __post_init__(self) -> None:
+        check_rfc3339(self.timestamp)
+        if self.schema_version != CURRENT_VERSION:
+            check_version(self.schema_version)
 
 
 class Health(_Body):

@@ -80,6 +80,14 @@ class DemoResult:
         }
         return {k: v for k, v in sorted(found.items()) if v and k != "total"}
 
+    def order_statuses(self) -> dict[str, int]:
+        """Final statuses of the orders at the broker ("canceled": still open when the data ended, so the
+        engine's order timeout canceled them)."""
+        counts: dict[str, int] = {}
+        for o in self.orders:
+            counts[o.status] = counts.get(o.status, 0) + 1
+        return counts
+
     def fills(self) -> list[BrokerOrder]:
         return [o for o in self.orders if o.filled_qty > 0]
 
@@ -99,6 +107,7 @@ class DemoResult:
             "bars": self.strategy.get("bars", 0),
             "signals": self.strategy.get("signals", 0),
             "orders": self.engine_int("orders_submitted"),
+            "order_statuses": self.order_statuses(),
             "fills": len(self.fills()),
             "filled_shares": sum(o.filled_qty for o in self.fills()),
             "risk_refusals": self.refusals(),
@@ -193,7 +202,9 @@ class DemoResult:
             f"  bars          {s['bars']:>8}   ({len(self.config.get('symbols', []))} symbols, seed "
             f"{self.config.get('seed')}, {s['duration_s']:.1f}s)",
             f"  signals       {s['signals']:>8}",
-            f"  orders        {s['orders']:>8}",
+            f"  orders        {s['orders']:>8}   ("
+            + ", ".join(f"{k} {v}" for k, v in sorted(s["order_statuses"].items()))
+            + ")",
             f"  fills         {s['fills']:>8}   ({s['filled_shares']:g} shares)",
             f"  risk refusals {sum(s['risk_refusals'].values()):>8}   "
             + (", ".join(f"{k} {v}" for k, v in s["risk_refusals"].items()) or "none"),
@@ -247,8 +258,10 @@ def _charts(result: DemoResult, directory: Path) -> Iterable[Path]:
     plt.close(fig)
 
     samples = result.strategy.get("latency_ms", {})
-    fig, axes = plt.subplots(1, len(HOPS), figsize=(4 * len(HOPS), 3.4))
-    for ax, hop in zip(axes, HOPS, strict=True):
+    fig, grid = plt.subplots(2, 3, figsize=(13, 6.5))
+    axes = list(grid.flat)
+    axes[-1].axis("off")  # five hops, six cells
+    for ax, hop in zip(axes, HOPS, strict=False):
         values = samples.get(hop, [])
         if values:
             ax.hist(values, bins=30, color="#ff7f0e", alpha=0.85)
@@ -256,8 +269,9 @@ def _charts(result: DemoResult, directory: Path) -> Iterable[Path]:
             ax.axvline(p50 or 0.0, color="black", linewidth=1, label=f"p50 {p50:.3f} ms")
             ax.axvline(p99 or 0.0, color="red", linewidth=1, label=f"p99 {p99:.3f} ms")
             ax.legend(fontsize=7)
-        ax.set_title(HOP_LABELS[hop], fontsize=9)
+        ax.set_title(f"{HOP_LABELS[hop]} (n={len(values)})", fontsize=9)
         ax.set_xlabel("ms")
+    fig.suptitle("Per-hop latency, measured by the strategy (monotonic clock)", fontsize=11)
     fig.tight_layout()
     latency = directory / "latency.png"
     fig.savefig(latency, dpi=100)

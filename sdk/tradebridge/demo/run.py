@@ -138,6 +138,8 @@ def run_demo(config: DemoConfig) -> int:
             "--health-port", str(ports["engine_health"]),
             "--max-position", str(config.max_position), "--max-notional", str(config.max_notional),
             "--max-orders-per-sec", str(config.max_orders_per_sec), "--poll-interval-ms", "20",
+            # After the last bar nothing can fill a resting order: the engine cancels it after 2 s.
+            "--order-timeout-ms", "2000",
         ],
         health_port=ports["engine_health"], log_dir=log_dir, env=env,
     )  # fmt: skip

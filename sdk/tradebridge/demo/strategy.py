@@ -159,6 +159,7 @@ class MomentumStrategy:
         self.unmatched_updates = 0
         self.equity_curve: list[tuple[float, float, float]] = []  # (seconds since start, equity, total P&L)
         self.portfolio_errors = 0
+        self.feature_ms: list[float] = []  # bar received -> features, for every bar
         self.started = time.monotonic()
         self._next_signal = 0
 
@@ -182,6 +183,7 @@ class MomentumStrategy:
         )
         t_features = time.perf_counter_ns()
         self.bars += 1
+        self.feature_ms.append((t_features - t_bar) * 1e-6)
         score = momentum_score(features)
         if score is None:
             return None
@@ -265,7 +267,9 @@ class MomentumStrategy:
         latencies: dict[str, list[float]] = {hop: [] for hop in HOPS}
         for record in self.records.values():
             for hop, value in record.hops_ms().items():
-                latencies[hop].append(value)
+                if hop != "bar_to_features":
+                    latencies[hop].append(value)
+        latencies["bar_to_features"] = [round(x, 6) for x in self.feature_ms]
         return {
             "bars": self.bars,
             "signals": len(self.records),

@@ -132,10 +132,12 @@ def read_stats(source: StatSource) -> dict[str, int | float]:
     for _ in range(3):  # a callable returning an object with .stats returning ... stops quickly
         if isinstance(value, Mapping):
             break
-        if hasattr(value, "as_dict"):
-            value = value.as_dict()
-        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            # Plain attribute reads, before as_dict(): a threaded server must not iterate nested dicts
+            # the service's thread may be resizing.
             value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        elif hasattr(value, "as_dict"):
+            value = value.as_dict()
         elif hasattr(value, "stats"):
             value = value.stats
         elif callable(value):

@@ -20,8 +20,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
 use tradebridge_bus::{BusError, Options, Publisher, Subscriber};
 use tradebridge_contracts::{
-    decode_frame, encode_frame, BarUpdate, Direction, HealthStatus, Heartbeat, Message, OrderStatus, OrderType,
-    OrderUpdate, QuoteUpdate, SchemaVersion, Side, Signal, Topic, TradeUpdate,
+    decode_frame, encode_frame, BarUpdate, Direction, HealthStatus, Heartbeat, Message,
+    OrderStatus, OrderType, OrderUpdate, QuoteUpdate, SchemaVersion, Side, Signal, Topic,
+    TradeUpdate,
 };
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -152,19 +153,34 @@ fn main() -> ExitCode {
             rate,
             send_hwm,
         }),
-        Command::Subscribe { endpoint, bind, topics, count, idle_timeout_ms, print, delay_us, receive_hwm } => {
-            subscribe(SubscribeArgs {
-                endpoint,
-                bind,
-                topics,
-                count,
-                idle_timeout: idle(idle_timeout_ms),
-                print,
-                delay: Duration::from_micros(delay_us),
-                receive_hwm,
-            })
-        }
-        Command::Echo { from, to, topics, count, wait_for_subscribers, wait_timeout_ms, idle_timeout_ms } => echo(
+        Command::Subscribe {
+            endpoint,
+            bind,
+            topics,
+            count,
+            idle_timeout_ms,
+            print,
+            delay_us,
+            receive_hwm,
+        } => subscribe(SubscribeArgs {
+            endpoint,
+            bind,
+            topics,
+            count,
+            idle_timeout: idle(idle_timeout_ms),
+            print,
+            delay: Duration::from_micros(delay_us),
+            receive_hwm,
+        }),
+        Command::Echo {
+            from,
+            to,
+            topics,
+            count,
+            wait_for_subscribers,
+            wait_timeout_ms,
+            idle_timeout_ms,
+        } => echo(
             &from,
             &to,
             &topics,
@@ -209,13 +225,18 @@ fn parse_topics(text: &str) -> Result<Vec<Topic>, String> {
     text.split(',')
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .map(|t| Topic::parse(t).ok_or_else(|| format!("unknown topic {t:?} (market, signal, order, system)")))
+        .map(|t| {
+            Topic::parse(t)
+                .ok_or_else(|| format!("unknown topic {t:?} (market, signal, order, system)"))
+        })
         .collect()
 }
 
 fn summary_line(value: serde_json::Value) -> Result<(), String> {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{value}").and_then(|()| out.flush()).map_err(|e| e.to_string())
+    writeln!(out, "{value}")
+        .and_then(|()| out.flush())
+        .map_err(|e| e.to_string())
 }
 
 struct PublishArgs {
@@ -235,11 +256,19 @@ fn publish(args: PublishArgs) -> Result<(), String> {
     if let Some(hwm) = args.send_hwm {
         options.send_hwm = hwm;
     }
-    let mut publisher =
-        Publisher::new(&args.endpoint, !args.connect, options, None, None).map_err(|e| e.to_string())?;
-    eprintln!("bus-peer: publishing on {} (source {})", publisher.endpoint(), publisher.source());
+    let mut publisher = Publisher::new(&args.endpoint, !args.connect, options, None, None)
+        .map_err(|e| e.to_string())?;
+    eprintln!(
+        "bus-peer: publishing on {} (source {})",
+        publisher.endpoint(),
+        publisher.source()
+    );
     // read everything first, so a bad line fails before anything is sent
-    let messages: Option<Vec<Message>> = if args.stdin { Some(read_frames()?) } else { None };
+    let messages: Option<Vec<Message>> = if args.stdin {
+        Some(read_frames()?)
+    } else {
+        None
+    };
     if args.wait_for_subscribers > 0 {
         wait(&mut publisher, args.wait_for_subscribers, args.wait_timeout)?;
     }
@@ -286,7 +315,10 @@ fn wait(publisher: &mut Publisher, n: usize, timeout: Duration) -> Result<(), St
             Ok(_) => return Ok(()),
             Err(BusError::SubscriberTimeout { .. }) if Instant::now() < deadline => continue,
             Err(BusError::SubscriberTimeout { seen, .. }) => {
-                return Err(format!("{seen} of {n} subscriber(s) after {} ms", timeout.as_millis()))
+                return Err(format!(
+                    "{seen} of {n} subscriber(s) after {} ms",
+                    timeout.as_millis()
+                ))
             }
             Err(error) => return Err(error.to_string()),
         }
@@ -300,7 +332,8 @@ fn read_frames() -> Result<Vec<Message>, String> {
         if line.trim().is_empty() {
             continue;
         }
-        let (_, message) = decode_frame(line.as_bytes()).map_err(|e| format!("stdin line {}: {e}", number + 1))?;
+        let (_, message) =
+            decode_frame(line.as_bytes()).map_err(|e| format!("stdin line {}: {e}", number + 1))?;
         messages.push(message);
     }
     Ok(messages)
@@ -323,8 +356,8 @@ fn subscribe(args: SubscribeArgs) -> Result<(), String> {
     if let Some(hwm) = args.receive_hwm {
         options.receive_hwm = hwm;
     }
-    let mut subscriber =
-        Subscriber::new(&args.endpoint, &topics, args.bind, options, None).map_err(|e| e.to_string())?;
+    let mut subscriber = Subscriber::new(&args.endpoint, &topics, args.bind, options, None)
+        .map_err(|e| e.to_string())?;
     eprintln!("bus-peer: subscribed to {}", subscriber.endpoint());
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut first: Option<Instant> = None;
@@ -339,14 +372,19 @@ fn subscribe(args: SubscribeArgs) -> Result<(), String> {
                 if args.print {
                     let frame = encode_frame(&message);
                     debug_assert!(frame.starts_with(topic.as_str().as_bytes()));
-                    out.write_all(&frame).and_then(|()| out.write_all(b"\n")).map_err(|e| e.to_string())?;
+                    out.write_all(&frame)
+                        .and_then(|()| out.write_all(b"\n"))
+                        .map_err(|e| e.to_string())?;
                 }
                 if !args.delay.is_zero() {
                     std::thread::sleep(args.delay);
                 }
             }
             None => {
-                if args.idle_timeout.is_some_and(|idle| last_message.elapsed() >= idle) {
+                if args
+                    .idle_timeout
+                    .is_some_and(|idle| last_message.elapsed() >= idle)
+                {
                     break;
                 }
             }
@@ -377,7 +415,11 @@ fn echo(
         wait(&mut publisher, wait_for_subscribers, wait_timeout)?;
     }
     let mut subscriber = Subscriber::connect(from, &topics).map_err(|e| e.to_string())?;
-    eprintln!("bus-peer: echoing {} -> {}", subscriber.endpoint(), publisher.endpoint());
+    eprintln!(
+        "bus-peer: echoing {} -> {}",
+        subscriber.endpoint(),
+        publisher.endpoint()
+    );
     let mut echoed = 0u64;
     let mut last_message = Instant::now();
     while !stopping() && (count == 0 || echoed < count) {
@@ -394,18 +436,28 @@ fn echo(
             }
         }
     }
-    summary_line(json!({ "echoed": echoed, "stats": subscriber.stats(), "source": publisher.source() }))
+    summary_line(
+        json!({ "echoed": echoed, "stats": subscriber.stats(), "source": publisher.source() }),
+    )
 }
 
 fn decode_bench(kind: Kind, count: u64) -> Result<(), String> {
     // frames exactly as a publisher sends them (with the envelope), decoded by a real subscriber
-    let mut publisher = Publisher::bind("inproc://bus-peer-bench-pub").map_err(|e| e.to_string())?;
-    let frames: Vec<Vec<u8>> = (0..1024).map(|i| publisher.frame(&sample(kind, i)).to_vec()).collect();
-    let mut subscriber = Subscriber::connect("inproc://bus-peer-bench-none", &[]).map_err(|e| e.to_string())?;
+    let mut publisher =
+        Publisher::bind("inproc://bus-peer-bench-pub").map_err(|e| e.to_string())?;
+    let frames: Vec<Vec<u8>> = (0..1024)
+        .map(|i| publisher.frame(&sample(kind, i)).to_vec())
+        .collect();
+    let mut subscriber =
+        Subscriber::connect("inproc://bus-peer-bench-none", &[]).map_err(|e| e.to_string())?;
     let started = Instant::now();
     let mut decoded = 0u64;
     for i in 0..count {
-        if subscriber.handle_frame(&frames[(i % 1024) as usize]).map_err(|e| e.to_string())?.is_some() {
+        if subscriber
+            .handle_frame(&frames[(i % 1024) as usize])
+            .map_err(|e| e.to_string())?
+            .is_some()
+        {
             decoded += 1;
         }
     }
@@ -423,8 +475,14 @@ fn sample(kind: Kind, i: u64) -> Message {
     let timestamp = 1_735_828_200_000 + 60_000 * i;
     let price = 100.0 + (i % 1000) as f64 * 0.01;
     let kind = match kind {
-        Kind::All => [Kind::Bar, Kind::Trade, Kind::Quote, Kind::Signal, Kind::Order, Kind::Heartbeat]
-            [(i % 6) as usize],
+        Kind::All => [
+            Kind::Bar,
+            Kind::Trade,
+            Kind::Quote,
+            Kind::Signal,
+            Kind::Order,
+            Kind::Heartbeat,
+        ][(i % 6) as usize],
         other => other,
     };
     let version = SchemaVersion::default();
@@ -467,7 +525,11 @@ fn sample(kind: Kind, i: u64) -> Message {
         }),
         Kind::Signal => Message::Signal(Signal {
             symbol: "AAPL".into(),
-            direction: if i % 2 == 0 { Direction::Long } else { Direction::Short },
+            direction: if i % 2 == 0 {
+                Direction::Long
+            } else {
+                Direction::Short
+            },
             strength: 0.85,
             timestamp,
             features: Some(vec![Some(price), Some(1.0), None]),

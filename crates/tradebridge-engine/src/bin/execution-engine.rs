@@ -15,7 +15,7 @@ use tradebridge_engine::broker::BrokerClient;
 use tradebridge_engine::config::Args;
 use tradebridge_engine::engine::{Engine, Outcome, Timing};
 use tradebridge_engine::mapping::{intent_from_signal, order_update};
-use tradebridge_engine::risk::{Refusal, RiskBook};
+use tradebridge_engine::risk::RiskBook;
 use tradebridge_engine::service::{Bus, BusEvent};
 use tradebridge_health::{spawn_health_server, HealthCheck, Telemetry};
 
@@ -23,7 +23,10 @@ use tradebridge_health::{spawn_health_server, HealthCheck, Telemetry};
 static KILL_REQUEST: AtomicU8 = AtomicU8::new(0);
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 fn main() -> ExitCode {
@@ -45,7 +48,9 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> Result<(), String> {
     let limits = args.limits().map_err(|e| e.to_string())?;
-    let (url, credentials) = args.broker(|k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
+    let (url, credentials) = args
+        .broker(|k| std::env::var(k).ok())
+        .map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -55,7 +60,9 @@ fn run(args: Args) -> Result<(), String> {
     let stop = Arc::new(AtomicBool::new(false));
     runtime.spawn(watch_signals(stop.clone()));
 
-    let health = Arc::new(RwLock::new(HealthCheck::healthy("execution-engine").not_ready("starting")));
+    let health = Arc::new(RwLock::new(
+        HealthCheck::healthy("execution-engine").not_ready("starting"),
+    ));
     let server = if args.health_port != 0 {
         let server = runtime
             .block_on(spawn_health_server(args.health_port, health.clone()))
@@ -67,14 +74,20 @@ fn run(args: Args) -> Result<(), String> {
     };
     let telemetry = health.blocking_read().telemetry().clone();
 
-    let broker = BrokerClient::new(url.clone(), credentials, Duration::from_millis(args.broker_timeout_ms));
+    let broker = BrokerClient::new(
+        url.clone(),
+        credentials,
+        Duration::from_millis(args.broker_timeout_ms),
+    );
     let mut book = RiskBook::new(limits);
     book.set_kill_switch(args.kill_switch);
     let run_id = format!("{:x}", now_ms() % 0xff_ffff_ffff);
     let mut engine = Engine::new(book, broker, args.settings(), run_id);
 
     let result = (|| {
-        let held = engine.sync_positions().map_err(|e| format!("cannot reach the broker at {url}: {e}"))?;
+        let held = engine
+            .sync_positions()
+            .map_err(|e| format!("cannot reach the broker at {url}: {e}"))?;
         tracing::info!(broker = %url, positions = held, "broker reachable");
         let mut bus = Bus::open(&args).map_err(|e| e.to_string())?;
         tracing::info!(signals = %args.signal_endpoint, orders = %args.order_endpoint, "bus connected");
@@ -128,7 +141,11 @@ fn serve(
     let mut manual: Option<bool> = None;
 
     while !stop.load(Ordering::Relaxed) {
-        let wait = if engine.open_orders() > 0 { Duration::from_millis(5) } else { Duration::from_millis(50) };
+        let wait = if engine.open_orders() > 0 {
+            Duration::from_millis(5)
+        } else {
+            Duration::from_millis(50)
+        };
         let mut outcomes: Vec<Outcome> = Vec::new();
         let mut timings: Vec<Timing> = Vec::new();
         for event in bus.poll(wait) {
@@ -157,7 +174,13 @@ fn serve(
             }
         }
         for outcome in &outcomes {
-            if let Outcome::Refused { reason, client_order_id, symbol, .. } = outcome {
+            if let Outcome::Refused {
+                reason,
+                client_order_id,
+                symbol,
+                ..
+            } = outcome
+            {
                 tracing::debug!(%client_order_id, %symbol, reason = reason.as_str(), "signal refused");
             }
             if let Some(update) = order_update(outcome, now_ms()) {
@@ -206,6 +229,7 @@ fn refresh_health(engine: &Engine, bus: &Bus, health: &Arc<RwLock<HealthCheck>>)
     h.set_metric("filled_shares", c.filled_shares);
     h.set_metric("order_updates", c.order_updates);
     h.set_metric("refused_total", book.refused_total());
+    // Every reason is listed, zeros included, so dashboards see them all from the start.
     for (reason, n) in book.refusal_counts() {
         h.set_metric(format!("refused_{}", reason.as_str()), n);
     }
@@ -213,16 +237,25 @@ fn refresh_health(engine: &Engine, bus: &Bus, health: &Arc<RwLock<HealthCheck>>)
     for (name, value) in bus.stats() {
         h.set_metric(name, value);
     }
-    let mut positions: Vec<_> = book.positions().iter().filter(|(_, q)| **q != 0.0).collect();
+    let mut positions: Vec<_> = book
+        .positions()
+        .iter()
+        .filter(|(_, q)| **q != 0.0)
+        .collect();
     positions.sort_by(|a, b| a.0.cmp(b.0));
     let text: Vec<String> = positions.iter().map(|(s, q)| format!("{s}:{q}")).collect();
     h.set_metric("positions", text.join(","));
     if book.kill_switch() {
-        h.set_status(tradebridge_health::HealthStatus::Degraded, "kill switch engaged: every signal is refused");
+        h.set_status(
+            tradebridge_health::HealthStatus::Degraded,
+            "kill switch engaged: every signal is refused",
+        );
     } else if h.status() == tradebridge_health::HealthStatus::Degraded {
-        h.set_status(tradebridge_health::HealthStatus::Healthy, tradebridge_health::OPERATIONAL_MESSAGE);
+        h.set_status(
+            tradebridge_health::HealthStatus::Healthy,
+            tradebridge_health::OPERATIONAL_MESSAGE,
+        );
     }
-    let _ = Refusal::ALL; // every reason is listed above, zeros included, so dashboards see them all
 }
 
 async fn watch_signals(stop: Arc<AtomicBool>) {

@@ -1,0 +1,172 @@
+"""The feature engine against its baselines on the same generated bars, in one run.
+
+Streaming (100,000 bars per round, one symbol): ``compute_streaming``, ``compute_into``, the pure-Python
+reference engine, and the floor any Python engine pays (loop + method call + a 12-float list). Batch
+(1,000,000 bars): ``compute_batch`` (fresh result, and into a reused ``out=`` buffer) against TA-Lib
+computing the same 12 columns, as loose arrays and as the ``(N, 12)`` matrix ``compute_batch`` returns.
+Ratios are printed by ``conftest.py`` after the run. The machine is shared and noisy: compare only
+numbers from the same run, and look at the cpu probe.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+import talib
+
+from benches.features.conftest import PER_BAR
+from tests.features.reference import ReferenceFeatureEngine
+from tests.features.series import Series, make_series
+from tradebridge import MarketBar, RustFeatureComputer
+
+STREAM_BARS = 100_000
+BATCH_BARS = 1_000_000
+ROUNDS = 7
+
+Array = npt.NDArray[np.float64]
+
+
+@pytest.fixture(scope="module")
+def stream_bars() -> list[MarketBar]:
+    s = make_series(STREAM_BARS, seed=42, sigma=0.0006, gaps=False, flats=False, spikes=False)
+    return [MarketBar("AAPL", *row, 1_700_000_000_000 + 60_000 * i) for i, row in enumerate(zip(*(c.tolist() for c in s.columns())))]
+
+
+@pytest.fixture(scope="module")
+def batch_series() -> Series:
+    return make_series(BATCH_BARS, seed=42, sigma=0.0006, gaps=False, flats=False, spikes=False)
+
+
+def record(benchmark: Any, name: str, bars: int, run: Callable[[], object]) -> None:
+    benchmark.group = name.split("/")[0]
+    benchmark.name = name
+    benchmark.pedantic(run, rounds=ROUNDS, iterations=1, warmup_rounds=1)
+    if benchmark.stats is not None:  # None under --benchmark-disable
+        PER_BAR[name] = benchmark.stats.stats.median / bars
+
+
+def cpu_probe() -> float:
+    """The anchors' probe: seconds per iteration of a fixed pure-Python loop."""
+    start = time.perf_counter()
+    total = 0
+    for i in range(1_000_000):
+        total += i & 7
+    return (time.perf_counter() - start) / 1_000_000
+
+
+def test_cpu_probe_start() -> None:
+    PER_BAR["probe/cpu"] = cpu_probe()
+
+
+def test_streaming_rust(benchmark: Any, stream_bars: list[MarketBar]) -> None:
+    def run() -> None:
+        compute = RustFeatureComputer().compute_streaming
+        for bar in stream_bars:
+            compute(bar)
+
+    record(benchmark, "streaming/rust_compute_streaming", STREAM_BARS, run)
+
+
+def test_streaming_rust_into(benchmark: Any, stream_bars: list[MarketBar]) -> None:
+    out = np.empty(12)
+
+    def run() -> None:
+        compute = RustFeatureComputer().compute_into
+        for bar in stream_bars:
+            compute(bar, out)
+
+    record(benchmark, "streaming/rust_compute_into", STREAM_BARS, run)
+
+
+def test_streaming_reference(benchmark: Any, stream_bars: list[MarketBar]) -> None:
+    def run() -> None:
+        update = ReferenceFeatureEngine().update
+        for bar in stream_bars:
+            update(bar.symbol, bar.high, bar.low, bar.close, bar.volume)
+
+    record(benchmark, "streaming/python_reference", STREAM_BARS, run)
+
+
+def test_streaming_floor(benchmark: Any, stream_bars: list[MarketBar]) -> None:
+    class Floor:
+        def update(self, bar: MarketBar) -> list[float]:
+            c = bar.close
+            return [c, c, c, c, c, c, c, c, c, c, c, c]
+
+    def run() -> None:
+        update = Floor().update
+        for bar in stream_bars:
+            update(bar)
+
+    record(benchmark, "streaming/python_floor", STREAM_BARS, run)
+
+
+def talib_columns(o: Array, h: Array, lo: Array, c: Array, v: Array) -> list[Array]:
+    rsi = talib.RSI(c, 14)
+    line, signal, hist = talib.MACD(c, 12, 26, 9)
+    sma = talib.SMA(c, 20)
+    spread = h - lo
+    return [
+        c,
+        rsi,
+        line,
+        signal,
+        hist,
+        talib.EMA(c, 12),
+        talib.EMA(c, 26),
+        spread,
+        sma,
+        (c - sma) / sma * 100.0,
+        v,
+        spread / c * 100.0,
+    ]
+
+
+def talib_matrix(o: Array, h: Array, lo: Array, c: Array, v: Array) -> Array:
+    # The anchors' fastest route to (N, 12): fill (12, N) row by row, then one transposing copy.
+    rows = np.empty((12, len(c)))
+    for i, column in enumerate(talib_columns(o, h, lo, c, v)):
+        rows[i] = column
+    return np.ascontiguousarray(rows.T)
+
+
+def test_batch_rust(benchmark: Any, batch_series: Series) -> None:
+    computer = RustFeatureComputer()
+    record(benchmark, "batch/rust_compute_batch", BATCH_BARS, lambda: computer.compute_batch(*batch_series.columns()))
+
+
+def test_batch_rust_out(benchmark: Any, batch_series: Series) -> None:
+    computer = RustFeatureComputer()
+    out = np.empty((BATCH_BARS, 12))
+    record(
+        benchmark,
+        "batch/rust_compute_batch_out",
+        BATCH_BARS,
+        lambda: computer.compute_batch(*batch_series.columns(), out=out),
+    )
+
+
+def test_batch_talib_matrix(benchmark: Any, batch_series: Series) -> None:
+    record(benchmark, "batch/talib_matrix", BATCH_BARS, lambda: talib_matrix(*batch_series.columns()))
+
+
+def test_batch_talib_columns(benchmark: Any, batch_series: Series) -> None:
+    record(benchmark, "batch/talib_columns", BATCH_BARS, lambda: talib_columns(*batch_series.columns()))
+
+
+def test_same_numbers(batch_series: Series) -> None:
+    """The candidates compute the same thing (MACD aside, whose TA-Lib warm-up differs by design)."""
+    ours = RustFeatureComputer().compute_batch(*batch_series.columns())
+    theirs = talib_matrix(*batch_series.columns())
+    columns = [0, 1, 5, 6, 7, 8, 9, 10, 11]
+    np.testing.assert_allclose(ours[:, columns], theirs[:, columns], rtol=0, atol=1e-9, equal_nan=True)
+    np.testing.assert_allclose(ours[200:], theirs[200:], rtol=0, atol=1e-9)
+
+
+def test_cpu_probe_end() -> None:
+    PER_BAR["probe/cpu_end"] = cpu_probe()

@@ -1,0 +1,54 @@
+"""Collects ``bench_*.py`` here and prints the ours-vs-baseline ratios after the run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# name -> median seconds per bar, filled by the benchmarks of this folder
+PER_BAR: dict[str, float] = {}
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
+    if file_path.suffix == ".py" and file_path.name.startswith("bench_"):
+        return pytest.Module.from_parent(parent, path=file_path)
+    return None
+
+
+def _ns(name: str) -> str:
+    return f"{PER_BAR[name] * 1e9:8.1f} ns/bar" if name in PER_BAR else "     n/a"
+
+
+def _ratio(slow: str, fast: str) -> str:
+    if slow in PER_BAR and fast in PER_BAR:
+        return f"{PER_BAR[slow] / PER_BAR[fast]:.2f}x"
+    return "n/a"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not PER_BAR:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("features: ours vs baselines (medians, same run)")
+    for name in sorted(PER_BAR):
+        write(f"  {name:<34} {_ns(name)}")
+    write("")
+    write(
+        f"  streaming: compute_streaming {_ns('streaming/rust_compute_streaming').strip()} "
+        f"(target <= 250 ns/bar); {_ratio('streaming/python_reference', 'streaming/rust_compute_streaming')} "
+        "faster than the pure-Python reference (target >= 5x)"
+    )
+    write(
+        f"  streaming: compute_into {_ratio('streaming/python_reference', 'streaming/rust_compute_into')} "
+        f"faster than the reference; the Python floor (loop + call + 12-float list, no maths) is "
+        f"{_ns('streaming/python_floor').strip()}"
+    )
+    write(
+        f"  batch: compute_batch {_ratio('batch/talib_matrix', 'batch/rust_compute_batch')} faster than TA-Lib "
+        f"building the same (N, 12) matrix (target >= 3x); with a reused out= buffer "
+        f"{_ratio('batch/talib_matrix', 'batch/rust_compute_batch_out')}; TA-Lib's 12 loose columns alone: "
+        f"{_ratio('batch/talib_columns', 'batch/rust_compute_batch')}"
+    )
+    write(f"  cpu probe (pure-Python loop, ns/iteration): {_ns('probe/cpu').strip()}")

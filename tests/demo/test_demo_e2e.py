@@ -1,0 +1,169 @@
+"""`tradebridge demo` end to end: four real processes, then the numbers are checked against each other."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tradebridge.testing import free_port, rust_binary
+
+DEMO = [sys.executable, "-m", "tradebridge.cli", "demo"]
+
+
+def run_demo(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    rust_binary("execution-engine")  # a missing binary fails here, with the command that builds it
+    return subprocess.run([*DEMO, "--quiet", *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def demo_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    report = tmp_path_factory.mktemp("demo")
+    done = run_demo("--bars", "120", "--symbols", "AAPL", "MSFT", "--seed", "11", "--report", str(report))
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = json.loads((report / "report.json").read_text())
+    assert (report / "equity.png").stat().st_size > 1000
+    assert (report / "latency.png").stat().st_size > 1000
+    return done, data
+
+
+def test_the_demo_completes_and_prints_the_summary(
+    demo_run: tuple[subprocess.CompletedProcess[str], dict[str, Any]],
+) -> None:
+    done, data = demo_run
+    summary = data["summary"]
+    assert summary["bars"] == 240
+    assert summary["signals"] > 0 and summary["orders"] > 0 and summary["fills"] > 0
+    for line in ("bars", "signals", "orders", "fills", "risk refusals", "P&L", "p50", "p99"):
+        assert line in done.stdout
+    assert "[FAIL]" not in done.stdout and done.stdout.count("[ok]") == 3
+    assert summary["equity_end"] == pytest.approx(summary["equity_start"] + summary["pnl"], abs=0.01)
+
+
+def test_every_fill_matches_an_order_of_a_signal(
+    demo_run: tuple[subprocess.CompletedProcess[str], dict[str, Any]],
+) -> None:
+    _, data = demo_run
+    signals = {s["signal_id"]: s for s in data["signals"]}
+    fills = [o for o in data["orders"] if o["filled_qty"] > 0]
+    assert fills
+    for order in fills:
+        signal_id = order["client_order_id"].removeprefix("tb-")
+        assert signal_id in signals, order
+        seen = signals[signal_id]
+        assert seen["order_id"] == order["id"]
+        assert seen["filled_qty"] == order["filled_qty"]
+        assert seen["filled_avg_price"] == pytest.approx(order["filled_avg_price"])
+        assert seen["direction"] == ("long" if order["side"] == "buy" else "short")
+
+
+def test_broker_positions_equal_the_fills(
+    demo_run: tuple[subprocess.CompletedProcess[str], dict[str, Any]],
+) -> None:
+    _, data = demo_run
+    net: dict[str, float] = {}
+    for order in data["orders"]:
+        sign = 1 if order["side"] == "buy" else -1
+        net[order["symbol"]] = net.get(order["symbol"], 0.0) + sign * order["filled_qty"]
+    held = {s: q for s, q in data["summary"]["positions"].items() if q}
+    assert {s: q for s, q in net.items() if q} == held
+
+
+def test_no_signal_lost_without_a_counted_reason(
+    demo_run: tuple[subprocess.CompletedProcess[str], dict[str, Any]],
+) -> None:
+    _, data = demo_run
+    engine = {k: int(float(v)) for k, v in data["engine_metrics"].items() if v.replace(".", "").isdigit()}
+    signals = data["signals"]
+    assert engine["signals_received"] == len(signals) == data["summary"]["signals"]
+    assert engine["signals_received"] == engine["orders_submitted"] + engine["refused_total"]
+    refused = [s for s in signals if s["status"] == "rejected"]
+    assert len(refused) == engine["refused_total"]
+    assert all(s["reason"] and s["reason"].split(":")[0] in ("risk", "broker") for s in refused)
+    reasons: dict[str, int] = {}
+    for s in refused:
+        key = s["reason"].split(":")[1]
+        reasons[key] = reasons.get(key, 0) + 1
+    assert reasons == data["summary"]["risk_refusals"]
+    assert all(s["status"] in ("filled", "rejected", "canceled", "expired") for s in signals)
+    assert engine["orders_open"] == 0
+
+
+def test_latency_of_each_hop_is_reported(
+    demo_run: tuple[subprocess.CompletedProcess[str], dict[str, Any]],
+) -> None:
+    _, data = demo_run
+    latency = data["summary"]["latency"]
+    assert latency["bar_to_features"]["count"] == 240
+    for hop in ("features_to_signal", "signal_to_ack", "ack_to_fill", "bar_to_fill"):
+        assert latency[hop]["count"] > 0
+        assert 0 < latency[hop]["p50_ms"] <= latency[hop]["p99_ms"]
+
+
+def test_a_taken_port_is_named_and_fails_the_run(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_demo("--bars", "40", "--broker-port", str(port), "--report", str(tmp_path), timeout=60)
+    assert done.returncode == 1
+    assert "mock-broker exited" in done.stderr
+    assert str(port) in done.stderr
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_ctrl_c_stops_every_process_and_frees_the_ports(tmp_path: Path) -> None:
+    rust_binary("execution-engine")
+    broker_port, market_port = free_port(), free_port()
+    demo = subprocess.Popen(
+        [*DEMO, "--quiet", "--bars", "5000", "--rate", "50", "--report", str(tmp_path),
+         "--broker-port", str(broker_port), "--market-port", str(market_port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 40
+    while len(_children(demo.pid)) < 4:  # broker, engine, strategy, publisher
+        assert demo.poll() is None, demo.communicate()
+        assert time.monotonic() < deadline, "the demo did not start its four services"
+        time.sleep(0.1)
+    children = _children(demo.pid)
+    time.sleep(0.5)
+    demo.send_signal(signal.SIGINT)
+    _, err = demo.communicate(timeout=30)
+    assert demo.returncode == 130, err
+    assert "interrupted" in err
+    for pid in children:
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    for port in (broker_port, market_port):
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(("127.0.0.1", port))  # raises if anything still holds it
+
+
+def test_missing_engine_binary_is_a_clear_failure(tmp_path: Path) -> None:
+    env = {**os.environ, "TRADEBRIDGE_BIN_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [*DEMO, "--quiet", "--report", str(tmp_path)], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 1
+    assert "execution-engine" in done.stderr and "make build" in done.stderr
