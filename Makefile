@@ -23,18 +23,18 @@ help: ## List the tasks
 $(VENV)/.deps: pyproject.toml mocks/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip "maturin>=1.7,<2"
-	$(VENV)/bin/maturin develop --release -E test -q
+	$(VENV)/bin/maturin develop --profile dist -E test -q
 	$(PY) -m pip install -q --no-deps -e mocks
 	touch $@
 
 .PHONY: dev
 dev: $(VENV)/.deps ## Create or refresh .venv: SDK in develop mode (native module rebuilt), mocks, test tools
-	$(VENV)/bin/maturin develop --release --skip-install -q
+	$(VENV)/bin/maturin develop --profile dist --skip-install -q
 	$(PY) -c "import tradebridge._native, tradebridge_mocks"
 
 .PHONY: build
 build: ## Build the Rust workspace (libraries and binaries, release)
-	cargo build $(CARGO_FLAGS) --all-targets
+	cargo build $(CARGO_FLAGS) --bins
 
 .PHONY: test
 test: dev build test-rust test-python conformance ## Everything CI runs: Rust tests, pytest tests/, pytest conformance/

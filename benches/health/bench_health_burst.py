@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
+from benches.health.conftest import BURSTS
 from conformance.health.conftest import ProbeProcess
 from conformance.health.loadgen import burst
 
 BURST = 10_000
 VARIANTS = ("rust", "python-thread", "python-loop")
-_rows: dict[str, dict[str, Any]] = {}
 
 
 def _measure(variant: str) -> dict[str, Any]:
@@ -52,25 +52,4 @@ def test_main_loop_tick_lag_under_burst(benchmark: Any, variant: str) -> None:
             **{f"burst_{k}": round(v, 1) for k, v in row["burst"].items()},
         }
     )
-    _rows[variant] = row
-    if len(_rows) == len(VARIANTS):
-        _print_table()
-
-
-def _print_table() -> None:
-    print("\n\nmain-loop tick lateness (1 ms ticks), idle vs. a 10,000-request burst")
-    print(
-        f"{'server':<14}{'req/s':>8}{'idle p50':>10}{'burst p50':>11}{'ratio':>7}"
-        f"{'idle p99':>10}{'burst p99':>11}{'ratio':>7}{'burst max':>11}{'ticks/s':>9}"
-    )
-    for variant, row in _rows.items():
-        idle, loaded = row["idle"], row["burst"]
-        ticks_per_s = loaded["ticks"] / row["elapsed_s"]
-        p50_ratio = loaded["p50_us"] / max(idle["p50_us"], 1)
-        p99_ratio = loaded["p99_us"] / max(idle["p99_us"], 1)
-        print(
-            f"{variant:<14}{row['rate']:>8.0f}"
-            f"{idle['p50_us']:>8.0f}us{loaded['p50_us']:>9.0f}us{p50_ratio:>6.1f}x"
-            f"{idle['p99_us']:>8.0f}us{loaded['p99_us']:>9.0f}us{p99_ratio:>6.1f}x"
-            f"{loaded['max_us']:>9.0f}us{ticks_per_s:>9.0f}"
-        )
+    BURSTS[variant] = row

@@ -1,10 +1,16 @@
-"""Collect this folder's ``bench_*.py`` files (pytest only collects ``test_*.py`` by default)."""
+"""Collect this folder's ``bench_*.py`` files and print the health benchmarks' ratios after the run."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+#: (instrument, implementation) -> median seconds, filled in by bench_telemetry.py
+MEDIANS: dict[tuple[str, str], float] = {}
+#: server variant -> tick-lag measurements, filled in by bench_health_burst.py
+BURSTS: dict[str, dict[str, Any]] = {}
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Module | None:
@@ -15,3 +21,36 @@ def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Mod
     ):
         return pytest.Module.from_parent(parent, path=file_path)
     return None
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    write = terminalreporter.write_line
+    if MEDIANS:
+        terminalreporter.section("health instruments: tradebridge vs prometheus_client (median)")
+        for instrument in sorted({name for name, _ in MEDIANS}):
+            ours, base = (
+                MEDIANS.get((instrument, "tradebridge")),
+                MEDIANS.get((instrument, "prometheus_client")),
+            )
+            if ours and base:
+                write(
+                    f"{instrument:<20} tradebridge {ours * 1e9:7.0f} ns"
+                    f"   prometheus_client {base * 1e9:7.0f} ns   ratio {ours / base:.2f}x"
+                )
+    if BURSTS:
+        terminalreporter.section("main-loop tick lateness (1 ms ticks): idle vs. a 10,000-request burst")
+        write(
+            f"{'server':<14}{'req/s':>8}{'idle p50':>10}{'burst p50':>11}{'ratio':>7}"
+            f"{'idle p99':>10}{'burst p99':>11}{'ratio':>7}{'burst max':>11}{'ticks/s':>9}"
+        )
+        for variant, row in BURSTS.items():
+            idle, loaded = row["idle"], row["burst"]
+            ticks_per_s = loaded["ticks"] / row["elapsed_s"]
+            p50_ratio = loaded["p50_us"] / max(idle["p50_us"], 1)
+            p99_ratio = loaded["p99_us"] / max(idle["p99_us"], 1)
+            write(
+                f"{variant:<14}{row['rate']:>8.0f}"
+                f"{idle['p50_us']:>8.0f}us{loaded['p50_us']:>9.0f}us{p50_ratio:>6.1f}x"
+                f"{idle['p99_us']:>8.0f}us{loaded['p99_us']:>9.0f}us{p99_ratio:>6.1f}x"
+                f"{loaded['max_us']:>9.0f}us{ticks_per_s:>9.0f}"
+            )

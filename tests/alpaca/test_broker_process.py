@@ -80,7 +80,8 @@ def test_cli_serves_the_seeded_walk_and_stops_cleanly(
     trading = with_timeout(TradingClient(API_KEY, SECRET_KEY, paper=True, url_override=url))
     data = with_timeout(StockHistoricalDataClient(API_KEY, SECRET_KEY, url_override=url))
     assert trading.get_account().cash == "100000"
-    closes = set(Market(["AAPL"], seed=4).walk("AAPL").next_bars(400).close.tolist())
+    walk = Market(["AAPL"], seed=4).walk("AAPL")
+    path = {round(walk.last_close, 2), *walk.next_bars(400).close.tolist()}  # start price, then closes
 
     seen: list[float] = []
 
@@ -90,7 +91,7 @@ def test_cli_serves_the_seeded_walk_and_stops_cleanly(
         return len(set(seen)) >= 3
 
     wait_for(moved)  # one bar every 50 ms: the price walks
-    assert set(seen[1:]) <= closes  # and it walks exactly the shared seeded path
+    assert set(seen) <= path  # and it walks exactly the shared seeded path
 
     order = trading.submit_order(MarketOrderRequest(symbol="AAPL", qty=1, side="buy", time_in_force="day"))
     assert order.status == OrderStatus.FILLED
@@ -110,6 +111,13 @@ def test_cli_reports_a_port_it_cannot_bind() -> None:
         _, err = process.communicate(timeout=20)
     assert process.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in err
+
+
+def test_cli_reports_a_bad_market_endpoint() -> None:
+    process = start_cli("--port", "0", "--market-endpoint", "not-an-endpoint")
+    out, err = process.communicate(timeout=20)
+    assert process.returncode == 1 and out == ""
+    assert err.strip().splitlines()[-1].startswith("mock-broker: cannot connect to the market endpoint")
 
 
 def test_cli_rejects_bad_options() -> None:

@@ -203,9 +203,15 @@ def test_refusals_carry_alpacas_status_and_code(broker: MockBroker, trading: Tra
     resting = trading.submit_order(
         LimitOrderRequest(symbol="MSFT", qty=1, side="sell", time_in_force="gtc", limit_price=9999.0)
     )
+    assert resting.status == OrderStatus.NEW and resting.position_intent.value == "sell_to_open"
     wash = refusal(lambda: trading.submit_order(market("MSFT", 1, "buy")))
     assert (wash.status_code, wash.code) == (422, 42210000) and "wash trade" in wash.message
-    trading.cancel_order_by_id(resting.id)
+    below = trading.submit_order(  # a bid below the resting offer cannot trade with it: accepted
+        LimitOrderRequest(symbol="MSFT", qty=1, side="buy", time_in_force="gtc", limit_price=1.0)
+    )
+    assert below.status == OrderStatus.NEW
+    trading.cancel_orders()
+    assert trading.get_orders() == []
 
     answer = requests.get(f"{broker.url}/v2/account", headers={"APCA-API-KEY-ID": API_KEY}, timeout=5)
     assert answer.status_code == 401 and answer.json() == {"message": "unauthorized."}
@@ -271,15 +277,28 @@ def test_partial_fills_complete_on_later_bars() -> None:
         assert trading.get_open_position("AAPL").qty == "100"
 
 
-def test_deferred_fill_mode_answers_new_then_fills_on_the_next_bar() -> None:
+def test_deferred_fill_mode_accepts_then_fills_or_rejects_on_the_next_bar() -> None:
     with MockBroker(seed=3, fill_mode="deferred") as broker:
         trading = with_timeout(TradingClient(API_KEY, SECRET_KEY, paper=True, url_override=broker.url))
         order = trading.submit_order(market("AAPL", 2, "buy"))
-        assert order.status == OrderStatus.NEW and order.filled_qty == "0"
+        assert order.status == OrderStatus.ACCEPTED and order.filled_qty == "0"
+        assert [o.id for o in trading.get_orders()] == [order.id]  # accepted is open
         broker.advance(1)
         filled = trading.get_order_by_id(order.id)
         assert filled.status == OrderStatus.FILLED
         assert Decimal(filled.filled_avg_price) == broker.state.prices.quote("AAPL").ask
+
+        # accepted while affordable; by the next bar the price has tripled: Alpaca rejects it then
+        price = broker.state.prices.last("MSFT")
+        shares = int(Decimal(trading.get_account().buying_power) * Decimal("0.8") / price)
+        big = trading.submit_order(market("MSFT", shares, "buy"))
+        assert big.status == OrderStatus.ACCEPTED
+        broker.set_price("MSFT", float(price * 3))
+        rejected = trading.get_order_by_id(big.id)
+        assert rejected.status == OrderStatus.REJECTED and rejected.failed_at is not None
+        assert rejected.filled_qty == "0"
+        with pytest.raises(APIError):
+            trading.get_open_position("MSFT")
 
 
 def test_market_data_follows_the_shared_seeded_walk(

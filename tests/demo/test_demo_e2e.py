@@ -167,3 +167,61 @@ def test_missing_engine_binary_is_a_clear_failure(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert "execution-engine" in done.stderr and "make build" in done.stderr
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    names = ("APCA_API_KEY_ID", "APCA_API_SECRET_KEY", "ALPACA_API_KEY", "ALPACA_SECRET_KEY")
+    return {**{k: v for k, v in os.environ.items() if k not in names}, **extra}
+
+
+def test_an_external_broker_with_credentials_from_a_dotenv_file(tmp_path: Path) -> None:
+    """The Alpaca-paper path (``--broker-url`` + ``.env``), against a broker the test runs on loopback that
+    already holds a position: the checks count only this run's orders, against the change in positions."""
+    from tradebridge.alpaca import AlpacaPaperTrading
+    from tradebridge_mocks.broker import MockBroker
+
+    rust_binary("execution-engine")
+    key, secret = "PKDOTENVKEY", "dotenv-secret-5b2e"
+    env_file = tmp_path / "credentials.env"
+    env_file.write_text(f"ALPACA_API_KEY={key}\nALPACA_SECRET_KEY={secret}\n")
+    with MockBroker(seed=11, api_key=key, secret_key=secret) as broker:
+        AlpacaPaperTrading(key, secret, base_url=broker.url).place_order("AAPL", 7, "buy")
+        done = subprocess.run(
+            [*DEMO, "--quiet", "--bars", "100", "--symbols", "AAPL", "--report", str(tmp_path / "r"),
+             "--broker-url", broker.url, "--env-file", str(env_file)],
+            capture_output=True, text=True, timeout=90, env=_clean_env(),
+        )  # fmt: skip
+        held = {
+            p.symbol: float(p.qty)
+            for p in AlpacaPaperTrading(key, secret, base_url=broker.url).get_positions()
+        }
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert secret not in done.stdout + done.stderr
+    data = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert all(c["ok"] for c in data["checks"])
+    assert all(o["client_order_id"].startswith("tb-") for o in data["orders"])  # the manual order is not ours
+    ours = sum((1 if o["side"] == "buy" else -1) * o["filled_qty"] for o in data["orders"])
+    assert held.get("AAPL", 0.0) == 7 + ours
+    for log in (tmp_path / "r" / "logs").iterdir():
+        assert secret not in log.read_text(errors="replace"), log.name
+
+
+def test_an_external_broker_without_credentials_names_the_variables(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*DEMO, "--quiet", "--broker-url", "https://paper-api.alpaca.markets", "--env-file",
+         str(tmp_path / "missing.env"), "--report", str(tmp_path)],
+        capture_output=True, text=True, timeout=30, env=_clean_env(),
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "ALPACA_API_KEY" in done.stderr and "ALPACA_SECRET_KEY" in done.stderr
+
+
+def test_a_live_broker_url_is_refused_by_the_engine(tmp_path: Path) -> None:
+    env = _clean_env(ALPACA_API_KEY="PKLIVEKEY", ALPACA_SECRET_KEY="live-secret-77")
+    done = subprocess.run(
+        [*DEMO, "--quiet", "--broker-url", "https://api.alpaca.markets", "--report", str(tmp_path)],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "execution-engine exited" in done.stderr and "paper trading only" in done.stderr
+    assert "live-secret-77" not in done.stderr + done.stdout

@@ -43,6 +43,7 @@ def result(**changes: Any) -> DemoResult:
             BrokerOrder("o2", "tb-r-2", "AAPL", "sell", "filled", 3.0, 101.0),
         ],
         "positions": {"AAPL": 2.0},
+        "positions_start": {},
         "equity_start": 100_000.0,
         "equity_end": 100_003.0,
         "unrealized_pl": 1.0,
@@ -63,7 +64,7 @@ def test_consistent_run_passes_every_check() -> None:
 def test_position_that_does_not_match_the_fills_fails() -> None:
     checks = {c.name: c for c in result(positions={"AAPL": 5.0}).run_checks()}
     assert not checks["broker positions equal the fills"].ok
-    assert "fills +2 vs position +5" in checks["broker positions equal the fills"].detail
+    assert "fills +2 vs position change +5" in checks["broker positions equal the fills"].detail
 
 
 def test_a_fill_nobody_ordered_fails() -> None:
@@ -85,3 +86,10 @@ def test_a_signal_without_a_counted_outcome_fails() -> None:
     }  # type: ignore[arg-type]
     checks = {c.name: c for c in result(strategy=strategy).run_checks()}
     assert not checks["no signal lost without a counted reason"].ok
+
+
+def test_positions_held_before_the_run_are_not_counted_as_fills() -> None:
+    r = result(positions={"AAPL": 12.0, "MSFT": 4.0}, positions_start={"AAPL": 10.0, "MSFT": 4.0})
+    assert all(c.ok for c in r.run_checks())
+    r = result(positions={"AAPL": 12.0}, positions_start={"AAPL": 12.0})
+    assert not {c.name: c for c in r.run_checks()}["broker positions equal the fills"].ok

@@ -24,7 +24,9 @@ struct BareBar {
 
 fn codecs(c: &mut Criterion) {
     let mut group = c.benchmark_group("BarUpdate");
-    group.bench_function("decode/contracts BarUpdate", |b| b.iter(|| decode::<BarUpdate>(black_box(BAR)).unwrap()));
+    group.bench_function("decode/contracts BarUpdate", |b| {
+        b.iter(|| decode::<BarUpdate>(black_box(BAR)).unwrap())
+    });
     group.bench_function("decode/contracts MarketMessage", |b| {
         b.iter(|| decode::<MarketMessage>(black_box(BAR)).unwrap())
     });
@@ -36,17 +38,25 @@ fn codecs(c: &mut Criterion) {
     });
     let bar = decode::<BarUpdate>(BAR).unwrap();
     let bare: BareBar = serde_json::from_slice(BAR).unwrap();
-    group.bench_function("encode/contracts BarUpdate", |b| b.iter(|| encode(black_box(&bar))));
-    group.bench_function("encode/bare serde struct", |b| b.iter(|| serde_json::to_vec(black_box(&bare)).unwrap()));
+    group.bench_function("encode/contracts BarUpdate", |b| {
+        b.iter(|| encode(black_box(&bar)))
+    });
+    group.bench_function("encode/bare serde struct", |b| {
+        b.iter(|| serde_json::to_vec(black_box(&bare)).unwrap())
+    });
     group.finish();
 
     let mut group = c.benchmark_group("Signal");
-    group.bench_function("decode/contracts Signal", |b| b.iter(|| decode::<Signal>(black_box(SIGNAL)).unwrap()));
+    group.bench_function("decode/contracts Signal", |b| {
+        b.iter(|| decode::<Signal>(black_box(SIGNAL)).unwrap())
+    });
     group.bench_function("decode/serde_json Value", |b| {
         b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(SIGNAL)).unwrap())
     });
     let signal = decode::<Signal>(SIGNAL).unwrap();
-    group.bench_function("encode/contracts Signal", |b| b.iter(|| encode(black_box(&signal))));
+    group.bench_function("encode/contracts Signal", |b| {
+        b.iter(|| encode(black_box(&signal)))
+    });
     group.finish();
 }
 

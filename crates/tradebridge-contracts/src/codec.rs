@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ContractError, ErrorCode};
 use crate::messages::{
-    BarUpdate, BusMessage, Health, Heartbeat, MarketMessage, Message, OrderUpdate, QuoteUpdate, Readiness,
-    Signal, TradeUpdate,
+    BarUpdate, BusMessage, Health, Heartbeat, MarketMessage, Message, OrderUpdate, QuoteUpdate,
+    Readiness, Signal, TradeUpdate,
 };
 use crate::rules::untag_message;
 use crate::version::split_version;
@@ -28,7 +28,10 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub const DEFAULT: Limits = Limits { max_size: DEFAULT_MAX_SIZE, max_depth: DEFAULT_MAX_DEPTH };
+    pub const DEFAULT: Limits = Limits {
+        max_size: DEFAULT_MAX_SIZE,
+        max_depth: DEFAULT_MAX_DEPTH,
+    };
 }
 
 impl Default for Limits {
@@ -79,11 +82,18 @@ fn check_limits<'a>(bytes: &'a [u8], limits: &Limits) -> Result<&'a str, Contrac
     if bytes.len() > limits.max_size {
         return Err(ContractError::at_root(
             ErrorCode::TooLarge,
-            format!("payload is {} bytes, the limit is {}", bytes.len(), limits.max_size),
+            format!(
+                "payload is {} bytes, the limit is {}",
+                bytes.len(),
+                limits.max_size
+            ),
         ));
     }
     let json = std::str::from_utf8(bytes).map_err(|error| {
-        ContractError::at_root(ErrorCode::InvalidUtf8, format!("byte {} is not valid UTF-8", error.valid_up_to()))
+        ContractError::at_root(
+            ErrorCode::InvalidUtf8,
+            format!("byte {} is not valid UTF-8", error.valid_up_to()),
+        )
     })?;
     // Counting is cheap and vectorizes; the exact, string-aware scan runs only when the count is too high.
     let openers = bytes.iter().filter(|&&b| b == b'{' || b == b'[').count();
@@ -100,8 +110,13 @@ fn ensure_object(json: &str) -> Result<(), ContractError> {
     match start.as_bytes().first() {
         Some(b'{') => Ok(()),
         Some(b'[' | b'"' | b'-' | b'0'..=b'9') => Err(not_an_object()),
-        Some(_) if serde_json::from_str::<serde::de::IgnoredAny>(json).is_ok() => Err(not_an_object()),
-        _ => Err(ContractError::at_root(ErrorCode::InvalidJson, "not a JSON document")),
+        Some(_) if serde_json::from_str::<serde::de::IgnoredAny>(json).is_ok() => {
+            Err(not_an_object())
+        }
+        _ => Err(ContractError::at_root(
+            ErrorCode::InvalidJson,
+            "not a JSON document",
+        )),
     }
 }
 
@@ -144,10 +159,15 @@ fn prefer_version_error(json: &str, error: ContractError) -> ContractError {
     if error.code == ErrorCode::InvalidJson {
         return error;
     }
-    let Ok(serde_json::Value::Object(document)) = serde_json::from_str::<serde_json::Value>(json) else {
+    let Ok(serde_json::Value::Object(document)) = serde_json::from_str::<serde_json::Value>(json)
+    else {
         return error;
     };
-    match document.get("schema_version").and_then(|v| v.as_str()).and_then(split_version) {
+    match document
+        .get("schema_version")
+        .and_then(|v| v.as_str())
+        .and_then(split_version)
+    {
         Some((major, _)) if major != crate::SchemaVersion::MAJOR => ContractError::new(
             ErrorCode::UnsupportedVersion,
             "$.schema_version",
@@ -196,14 +216,21 @@ fn classify(path: String, error: &serde_json::Error) -> ContractError {
     };
     let (code, path) = match error.classify() {
         Category::Eof | Category::Io => (ErrorCode::InvalidJson, "$".to_owned()),
-        Category::Syntax if text.starts_with("number out of range") => (ErrorCode::OutOfRange, path),
-        Category::Syntax if text.starts_with("recursion limit") => (ErrorCode::TooDeep, "$".to_owned()),
+        Category::Syntax if text.starts_with("number out of range") => {
+            (ErrorCode::OutOfRange, path)
+        }
+        Category::Syntax if text.starts_with("recursion limit") => {
+            (ErrorCode::TooDeep, "$".to_owned())
+        }
         Category::Syntax => (ErrorCode::InvalidJson, "$".to_owned()),
         Category::Data => {
             if let Some((code, message)) = untag_message(text) {
                 return ContractError::new(code, path, message);
             }
-            if let Some(field) = text.strip_prefix("missing field `").and_then(|rest| rest.strip_suffix('`')) {
+            if let Some(field) = text
+                .strip_prefix("missing field `")
+                .and_then(|rest| rest.strip_suffix('`'))
+            {
                 (ErrorCode::MissingField, format!("{path}.{field}"))
             } else if text.starts_with("invalid type:") {
                 (ErrorCode::WrongType, path)
@@ -243,7 +270,11 @@ pub(crate) fn missing_tag() -> ContractError {
 }
 
 pub(crate) fn unknown_tag(tag: &str, expected: &str) -> ContractError {
-    ContractError::new(ErrorCode::UnknownType, "$.type", format!("type {tag:?} is not {expected}"))
+    ContractError::new(
+        ErrorCode::UnknownType,
+        "$.type",
+        format!("type {tag:?} is not {expected}"),
+    )
 }
 
 fn decode_bus<T: BusMessage + DeserializeOwned>(json: &str) -> Result<T, ContractError> {
@@ -265,7 +296,14 @@ macro_rules! decode_bus_message {
     )*};
 }
 
-decode_bus_message!(BarUpdate, TradeUpdate, QuoteUpdate, Signal, OrderUpdate, Heartbeat);
+decode_bus_message!(
+    BarUpdate,
+    TradeUpdate,
+    QuoteUpdate,
+    Signal,
+    OrderUpdate,
+    Heartbeat
+);
 
 impl Decode for MarketMessage {
     fn decode_json(json: &str) -> Result<Self, ContractError> {
@@ -273,7 +311,10 @@ impl Decode for MarketMessage {
             Some(BarUpdate::TYPE) => parse(json).map(MarketMessage::BarUpdate),
             Some(TradeUpdate::TYPE) => parse(json).map(MarketMessage::TradeUpdate),
             Some(QuoteUpdate::TYPE) => parse(json).map(MarketMessage::QuoteUpdate),
-            Some(other) => Err(unknown_tag(other, "a market message (BarUpdate, TradeUpdate, QuoteUpdate)")),
+            Some(other) => Err(unknown_tag(
+                other,
+                "a market message (BarUpdate, TradeUpdate, QuoteUpdate)",
+            )),
             None => Err(missing_tag()),
         }
     }

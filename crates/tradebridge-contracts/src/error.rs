@@ -66,7 +66,9 @@ impl ErrorCode {
 
     /// The code whose [`as_str`](Self::as_str) is `text`.
     pub fn parse(text: &str) -> Option<ErrorCode> {
-        ErrorCode::ALL.into_iter().find(|code| code.as_str() == text)
+        ErrorCode::ALL
+            .into_iter()
+            .find(|code| code.as_str() == text)
     }
 }
 
@@ -87,7 +89,11 @@ pub struct ContractError {
 
 impl ContractError {
     pub fn new(code: ErrorCode, path: impl Into<String>, message: impl Into<String>) -> Self {
-        ContractError { code, path: path.into(), message: message.into() }
+        ContractError {
+            code,
+            path: path.into(),
+            message: message.into(),
+        }
     }
 
     /// An error about the whole document.

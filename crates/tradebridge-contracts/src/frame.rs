@@ -3,8 +3,8 @@
 use crate::codec::{decode_with, encode_into, peek_tag, Limits};
 use crate::error::{ContractError, ErrorCode};
 use crate::messages::{
-    BarUpdate, BusMessage, Heartbeat, MarketMessage, Message, OrderUpdate, QuoteUpdate, Signal, Topic,
-    TradeUpdate,
+    BarUpdate, BusMessage, Heartbeat, MarketMessage, Message, OrderUpdate, QuoteUpdate, Signal,
+    Topic, TradeUpdate,
 };
 
 /// A frame split at its first space. The topic is ASCII and not empty; the payload is not yet decoded.
@@ -16,19 +16,24 @@ pub struct Frame<'a> {
 
 /// Split `frame` into topic and payload (`bad_frame` without a space, with an empty or non-ASCII topic).
 pub fn split_frame(frame: &[u8]) -> Result<Frame<'_>, ContractError> {
-    let space = frame
-        .iter()
-        .position(|&b| b == b' ')
-        .ok_or_else(|| ContractError::at_root(ErrorCode::BadFrame, "no space between topic and payload"))?;
+    let space = frame.iter().position(|&b| b == b' ').ok_or_else(|| {
+        ContractError::at_root(ErrorCode::BadFrame, "no space between topic and payload")
+    })?;
     let topic = &frame[..space];
     if topic.is_empty() {
         return Err(ContractError::at_root(ErrorCode::BadFrame, "empty topic"));
     }
     if !topic.is_ascii() {
-        return Err(ContractError::at_root(ErrorCode::BadFrame, "topic is not ASCII"));
+        return Err(ContractError::at_root(
+            ErrorCode::BadFrame,
+            "topic is not ASCII",
+        ));
     }
     let topic = std::str::from_utf8(topic).expect("ASCII is UTF-8");
-    Ok(Frame { topic, payload: &frame[space + 1..] })
+    Ok(Frame {
+        topic,
+        payload: &frame[space + 1..],
+    })
 }
 
 /// A message that knows its topic.
@@ -75,7 +80,10 @@ pub fn decode_frame(frame: &[u8]) -> Result<(Topic, Message), ContractError> {
 pub fn decode_frame_with(frame: &[u8], limits: &Limits) -> Result<(Topic, Message), ContractError> {
     let Frame { topic, payload } = split_frame(frame)?;
     let topic = Topic::parse(topic).ok_or_else(|| {
-        ContractError::at_root(ErrorCode::UnknownTopic, format!("topic {topic:?} is not one of market, signal, order, system"))
+        ContractError::at_root(
+            ErrorCode::UnknownTopic,
+            format!("topic {topic:?} is not one of market, signal, order, system"),
+        )
     })?;
     let decoded = match topic {
         Topic::Market => decode_with::<MarketMessage>(payload, limits).map(Message::from),
@@ -83,7 +91,9 @@ pub fn decode_frame_with(frame: &[u8], limits: &Limits) -> Result<(Topic, Messag
         Topic::Order => decode_with::<OrderUpdate>(payload, limits).map(Message::from),
         Topic::System => decode_with::<Heartbeat>(payload, limits).map(Message::from),
     };
-    decoded.map(|message| (topic, message)).map_err(|error| mismatch_or(error, topic, payload))
+    decoded
+        .map(|message| (topic, message))
+        .map_err(|error| mismatch_or(error, topic, payload))
 }
 
 fn topic_of_type(tag: &str) -> Option<Topic> {
@@ -103,14 +113,21 @@ fn mismatch_or(error: ContractError, topic: Topic, payload: &[u8]) -> ContractEr
     if error.code != ErrorCode::UnknownType {
         return error;
     }
-    let Some(tag) = std::str::from_utf8(payload).ok().and_then(|json| peek_tag(json).ok().flatten()) else {
+    let Some(tag) = std::str::from_utf8(payload)
+        .ok()
+        .and_then(|json| peek_tag(json).ok().flatten())
+    else {
         return error;
     };
     match topic_of_type(&tag) {
         Some(home) if home != topic => ContractError::new(
             ErrorCode::TopicMismatch,
             "$.type",
-            format!("{tag} travels on {:?}, not {:?}", home.as_str(), topic.as_str()),
+            format!(
+                "{tag} travels on {:?}, not {:?}",
+                home.as_str(),
+                topic.as_str()
+            ),
         ),
         _ => error,
     }

@@ -21,13 +21,15 @@ pub mod schema;
 mod version;
 
 pub use codec::{
-    decode, decode_with, encode, encode_into, validate, Decode, Limits, DEFAULT_MAX_DEPTH, DEFAULT_MAX_SIZE,
+    decode, decode_with, encode, encode_into, validate, Decode, Limits, DEFAULT_MAX_DEPTH,
+    DEFAULT_MAX_SIZE,
 };
 pub use error::{ContractError, ErrorCode};
 pub use frame::{decode_frame, decode_frame_with, encode_frame, split_frame, Frame, Framed};
 pub use messages::{
-    BarUpdate, BusMessage, Direction, Health, HealthStatus, Heartbeat, MarketMessage, Message, OrderStatus,
-    OrderType, OrderUpdate, QuoteUpdate, Readiness, Side, Signal, TimeInForce, Topic, TradeUpdate,
+    BarUpdate, BusMessage, Direction, Health, HealthStatus, Heartbeat, MarketMessage, Message,
+    OrderStatus, OrderType, OrderUpdate, QuoteUpdate, Readiness, Side, Signal, TimeInForce, Topic,
+    TradeUpdate,
 };
 pub use rules::{FLOAT_MAX, MAX_FEATURES, MAX_SAFE_INTEGER};
 pub use version::SchemaVersion;

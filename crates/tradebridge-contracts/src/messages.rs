@@ -9,12 +9,12 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::rules::{
-    optional, rule, Features, Metadata, Name128, Name16, Name64, NullablePrice, Price, Quantity, Rfc3339,
-    SafeInteger, Size, Strength, Symbol,
-};
 use crate::error::ErrorCode;
 use crate::rules::tagged_message;
+use crate::rules::{
+    optional, rule, Features, Metadata, Name128, Name16, Name64, NullablePrice, Price, Quantity,
+    Rfc3339, SafeInteger, Size, Strength, Symbol,
+};
 use crate::version::SchemaVersion;
 
 /// Where a bus message travels: the first word of its ZeroMQ frame.
@@ -338,8 +338,9 @@ where
 {
     use serde::de::{value::StrDeserializer, Error as _};
     let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
-    T::deserialize(StrDeserializer::<serde::de::value::Error>::new(&text))
-        .map_err(|error| D::Error::custom(tagged_message(ErrorCode::InvalidEnum, &error.to_string())))
+    T::deserialize(StrDeserializer::<serde::de::value::Error>::new(&text)).map_err(|error| {
+        D::Error::custom(tagged_message(ErrorCode::InvalidEnum, &error.to_string()))
+    })
 }
 
 /// Optional, never-null enum: absent, or one of the values.
@@ -387,7 +388,11 @@ pub struct Readiness {
     #[serde(deserialize_with = "rule::<_, Rfc3339>")]
     #[schemars(with = "Rfc3339")]
     pub timestamp: String,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "optional_text")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_text"
+    )]
     #[schemars(with = "String")]
     pub reason: Option<String>,
     #[serde(default)]
@@ -418,7 +423,9 @@ pub enum Message {
 impl Message {
     pub fn topic(&self) -> Topic {
         match self {
-            Message::BarUpdate(_) | Message::TradeUpdate(_) | Message::QuoteUpdate(_) => Topic::Market,
+            Message::BarUpdate(_) | Message::TradeUpdate(_) | Message::QuoteUpdate(_) => {
+                Topic::Market
+            }
             Message::Signal(_) => Topic::Signal,
             Message::OrderUpdate(_) => Topic::Order,
             Message::Heartbeat(_) => Topic::System,
@@ -458,4 +465,11 @@ macro_rules! into_message {
     )*};
 }
 
-into_message!(BarUpdate, TradeUpdate, QuoteUpdate, Signal, OrderUpdate, Heartbeat);
+into_message!(
+    BarUpdate,
+    TradeUpdate,
+    QuoteUpdate,
+    Signal,
+    OrderUpdate,
+    Heartbeat
+);

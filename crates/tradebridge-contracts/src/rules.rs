@@ -138,9 +138,15 @@ impl JsonSchema for SafeInteger {
 
 fn check_length(value: &str, min: usize, max: usize) -> Result<(), Violation> {
     // JSON Schema counts code points, not bytes.
-    let length = if value.is_ascii() { value.len() } else { value.chars().count() };
+    let length = if value.is_ascii() {
+        value.len()
+    } else {
+        value.chars().count()
+    };
     if length < min || length > max {
-        return Err(invalid_value(format!("length must be within {min}..={max}, got {length}")));
+        return Err(invalid_value(format!(
+            "length must be within {min}..={max}, got {length}"
+        )));
     }
     Ok(())
 }
@@ -202,7 +208,9 @@ impl Rule for Symbol {
         if is_symbol(value) {
             Ok(())
         } else {
-            Err(invalid_value(format!("symbol {value:?} does not match {SYMBOL_PATTERN}")))
+            Err(invalid_value(format!(
+                "symbol {value:?} does not match {SYMBOL_PATTERN}"
+            )))
         }
     }
 }
@@ -266,7 +274,9 @@ impl Rule for Rfc3339 {
         if is_rfc3339(value) {
             Ok(())
         } else {
-            Err(invalid_value(format!("{value:?} is not an RFC 3339 date-time")))
+            Err(invalid_value(format!(
+                "{value:?} is not an RFC 3339 date-time"
+            )))
         }
     }
 }
@@ -356,10 +366,19 @@ mod tests {
 
     #[test]
     fn timestamps_follow_rfc3339() {
-        for good in ["2025-10-21T17:00:00Z", "2025-10-21T17:00:00.123456Z", "2025-10-21T17:00:00+02:00"] {
+        for good in [
+            "2025-10-21T17:00:00Z",
+            "2025-10-21T17:00:00.123456Z",
+            "2025-10-21T17:00:00+02:00",
+        ] {
             assert!(is_rfc3339(good), "{good}");
         }
-        for bad in ["2025-10-21 17:00:00Z", "2025-10-21T17:00:00", "2025-10-21T17:00:00.Z", "2025-10-21T17:00:00+0200"] {
+        for bad in [
+            "2025-10-21 17:00:00Z",
+            "2025-10-21T17:00:00",
+            "2025-10-21T17:00:00.Z",
+            "2025-10-21T17:00:00+0200",
+        ] {
             assert!(!is_rfc3339(bad), "{bad}");
         }
     }
@@ -367,7 +386,10 @@ mod tests {
     #[test]
     fn tagged_messages_round_trip() {
         let text = tagged_message(ErrorCode::OutOfRange, "too big");
-        assert_eq!(untag_message(&text), Some((ErrorCode::OutOfRange, "too big")));
+        assert_eq!(
+            untag_message(&text),
+            Some((ErrorCode::OutOfRange, "too big"))
+        );
         assert_eq!(untag_message("plain"), None);
     }
 }

@@ -5,11 +5,15 @@ use schemars::JsonSchema;
 use serde_json::{json, Value};
 
 use crate::messages::{
-    BarUpdate, BusMessage, Health, Heartbeat, OrderUpdate, QuoteUpdate, Readiness, Signal, TradeUpdate,
+    BarUpdate, BusMessage, Health, Heartbeat, OrderUpdate, QuoteUpdate, Readiness, Signal,
+    TradeUpdate,
 };
 
 fn derived<T: JsonSchema>() -> Value {
-    SchemaSettings::draft2020_12().into_generator().into_root_schema_for::<T>().to_value()
+    SchemaSettings::draft2020_12()
+        .into_generator()
+        .into_root_schema_for::<T>()
+        .to_value()
 }
 
 /// schemars does not describe serde's struct tag, so the `type` property comes from [`BusMessage`].

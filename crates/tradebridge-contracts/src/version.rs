@@ -24,8 +24,12 @@ impl SchemaVersion {
 
     /// `MAJOR.MINOR` with major 1; other majors are `unsupported_version`, other shapes `invalid_version`.
     pub fn parse(text: &str) -> Result<SchemaVersion, (ErrorCode, String)> {
-        let (major, minor) = split_version(text)
-            .ok_or_else(|| (ErrorCode::InvalidVersion, format!("{text:?} is not MAJOR.MINOR")))?;
+        let (major, minor) = split_version(text).ok_or_else(|| {
+            (
+                ErrorCode::InvalidVersion,
+                format!("{text:?} is not MAJOR.MINOR"),
+            )
+        })?;
         if major != Self::MAJOR {
             return Err((
                 ErrorCode::UnsupportedVersion,
@@ -79,7 +83,8 @@ impl Visitor<'_> for VersionVisitor {
     }
 
     fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<SchemaVersion, E> {
-        SchemaVersion::parse(text).map_err(|(code, message): Violation| E::custom(tagged_message(code, &message)))
+        SchemaVersion::parse(text)
+            .map_err(|(code, message): Violation| E::custom(tagged_message(code, &message)))
     }
 }
 
@@ -106,9 +111,16 @@ mod tests {
     fn parses_versions() {
         assert_eq!(SchemaVersion::parse("1.0").unwrap(), SchemaVersion::CURRENT);
         assert_eq!(SchemaVersion::parse("1.7").unwrap().as_str(), "1.7");
-        assert_eq!(SchemaVersion::parse("2.0").unwrap_err().0, ErrorCode::UnsupportedVersion);
+        assert_eq!(
+            SchemaVersion::parse("2.0").unwrap_err().0,
+            ErrorCode::UnsupportedVersion
+        );
         for bad in ["1", "1.", ".1", "v1.0", "1.0.0", "", "1.x"] {
-            assert_eq!(SchemaVersion::parse(bad).unwrap_err().0, ErrorCode::InvalidVersion, "{bad}");
+            assert_eq!(
+                SchemaVersion::parse(bad).unwrap_err().0,
+                ErrorCode::InvalidVersion,
+                "{bad}"
+            );
         }
     }
 }

@@ -18,6 +18,25 @@ impl Bar {
     /// `volume >= 0`.
     #[inline]
     pub fn new(open: f64, high: f64, low: f64, close: f64, volume: f64) -> Result<Self, BarError> {
+        // One branch for the common case (batches validate every bar): `0 < low <= open, close <= high < inf`
+        // bounds every price, and NaN fails every comparison. The detailed checks below only name the
+        // problem.
+        let valid = (low > 0.0)
+            & (low <= open)
+            & (open <= high)
+            & (low <= close)
+            & (close <= high)
+            & (high < f64::INFINITY)
+            & (volume >= 0.0)
+            & (volume < f64::INFINITY);
+        if valid {
+            return Ok(Self { open, high, low, close, volume });
+        }
+        Self::explain(open, high, low, close, volume)
+    }
+
+    #[cold]
+    fn explain(open: f64, high: f64, low: f64, close: f64, volume: f64) -> Result<Self, BarError> {
         for (field, value) in [
             ("open", open),
             ("high", high),
@@ -57,5 +76,30 @@ impl Bar {
             close,
             volume,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fast_check_accepts_exactly_what_the_detailed_checks_accept() {
+        let values = [f64::NAN, f64::NEG_INFINITY, -1.0, -0.0, 0.0, 1e-300, 1.0, 2.0, 3.0, 1e300, f64::INFINITY];
+        let mut accepted = 0;
+        for &o in &values {
+            for &h in &values {
+                for &l in &values {
+                    for &c in &values {
+                        for &v in &values {
+                            let fast = Bar::new(o, h, l, c, v).is_ok();
+                            assert_eq!(fast, Bar::explain(o, h, l, c, v).is_ok(), "{o} {h} {l} {c} {v}");
+                            accepted += usize::from(fast);
+                        }
+                    }
+                }
+            }
+        }
+        assert!(accepted > 100);
     }
 }

@@ -119,11 +119,9 @@ async def _serve(config: BrokerConfig) -> int:
     server = BrokerServer(config)
     try:
         await server.start()
-    except OSError as exc:
-        print(
-            f"mock-broker: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}",
-            file=sys.stderr,
-        )
+    except OSError as exc:  # bind (errno set), bus endpoint or health port
+        reason = f"cannot listen on {config.host}:{config.port}: {exc.strerror}" if exc.errno else str(exc)
+        print(f"mock-broker: {reason}", file=sys.stderr)
         await server.stop()
         return 1
     print(server.url, flush=True)  # the one stdout line: where to point url_override

@@ -234,8 +234,9 @@ class EngineOptions:
     seed: int = 0
     initial_cash: Decimal = INITIAL_CASH
     shorting_enabled: bool = True
-    #: "immediate": a marketable order is filled inside its POST; "deferred": orders answer ``new`` and
-    #: fill on the next price update, as Alpaca's asynchronous paper engine does.
+    #: "immediate": a marketable order is filled inside its POST; "deferred": orders answer ``accepted``
+    #: and are routed (``new``), filled, or ``rejected`` (buying power gone by then) on the next price
+    #: update, as Alpaca's asynchronous paper engine does.
     fill_mode: str = "immediate"
     #: chance that a fill is partial (Alpaca paper: 10% of eligible orders); the rest fills on later ticks
     partial_fill_rate: float = 0.0
@@ -332,10 +333,11 @@ class PaperEngine:
         with self.lock:
             order = self._build(body)
             self._check_funds(order)
-            order.status = "new"
+            deferred = self.options.fill_mode == "deferred"
+            order.status = "accepted" if deferred else "new"
             self.account.orders[order.id] = order
             self.account.client_ids[order.client_order_id] = order.id
-            if self.options.fill_mode == "immediate":
+            if not deferred:
                 self._work(order)
             return order
 
@@ -490,16 +492,11 @@ class PaperEngine:
         for other in self._open_orders(order.symbol):
             if other.side == order.side or other.type not in ("market", "limit"):
                 continue
-            if order.type == "market" or other.type == "market":
-                crosses = True
-            elif order.type == "limit":
-                assert order.limit_price is not None and other.limit_price is not None
-                buy, sell = (order, other) if order.side == "buy" else (other, order)
-                crosses = buy.limit_price is not None and sell.limit_price is not None
-                crosses = crosses and buy.limit_price >= sell.limit_price  # type: ignore[operator]
-            else:
-                crosses = False
-            if crosses:
+            if order.type in ("stop", "stop_limit", "trailing_stop"):
+                continue  # not live until elected
+            buy, sell = (order, other) if order.side == "buy" else (other, order)
+            # a market order crosses anything; two limits cross when the bid reaches the offer
+            if buy.limit_price is None or sell.limit_price is None or buy.limit_price >= sell.limit_price:
                 raise Refusal(422, 42210000, "potential wash trade detected. use complex orders")
 
     # ------------------------------------------------------------------------------------------- fills
@@ -518,6 +515,15 @@ class PaperEngine:
         """Give one open order its chance to fill at the current quote."""
         quote = self.prices.quote(order.symbol)
         last = quote.last
+        if order.status == "accepted":  # deferred mode: routed now, against the account as it is now
+            if self._is_opening(order):
+                needed = self._opening_value(order, order.remaining(quote.ask))
+                if needed > self.buying_power(exclude=order):
+                    order.status = "rejected"
+                    order.failed_at = order.updated_at = now_iso()
+                    return
+            order.status = "new"
+            order.updated_at = now_iso()
         if order.type == "trailing_stop" and not order.elected:
             assert order.hwm is not None
             if (order.side == "sell" and last > order.hwm) or (order.side == "buy" and last < order.hwm):

@@ -40,38 +40,56 @@ async def _bar_clock(state: BrokerState, interval: float) -> None:
         state.advance(1)
 
 
-async def _follow_bus(state: BrokerState, endpoint: str) -> None:
-    """Take prices from the BarUpdates on the bus (the mock publisher's, or a real feed's)."""
-    import zmq
-    import zmq.asyncio
-    from tradebridge.contracts import BarUpdate, decode_frame
-    from tradebridge.errors import ContractError
+class BusFollower:
+    """Takes prices from the BarUpdates on the bus (the mock publisher's, or a real feed's).
 
-    context = zmq.asyncio.Context()
-    socket = context.socket(zmq.SUB)
-    socket.setsockopt(zmq.LINGER, 0)
-    socket.setsockopt(zmq.SUBSCRIBE, b"market")
-    socket.connect(endpoint)
-    log.info("following BarUpdates on %s", endpoint)
-    try:
-        while True:
-            frame = await socket.recv()
-            try:
-                topic, message = decode_frame(frame)
-            except ContractError as exc:
-                log.warning("ignoring an invalid frame from %s: %s", endpoint, exc)
-                continue
-            if topic != "market" or not isinstance(message, BarUpdate):
-                continue
-            bar = Bar(
-                message.timestamp, message.open, message.high, message.low, message.close, message.volume
-            )
-            with state.engine.lock:
-                state.prices.apply_bar(message.symbol, bar)
-                state.engine.on_prices([message.symbol])
-    finally:
-        socket.close(0)
-        context.term()
+    The socket connects in the constructor, so a malformed endpoint fails the broker's start-up (one-line
+    reason, non-zero exit) instead of a background task dying quietly.
+    """
+
+    def __init__(self, state: BrokerState, endpoint: str) -> None:
+        import zmq
+        import zmq.asyncio
+
+        self.state = state
+        self.endpoint = endpoint
+        self._context = zmq.asyncio.Context()
+        self._socket = self._context.socket(zmq.SUB)
+        self._socket.setsockopt(zmq.LINGER, 0)
+        self._socket.setsockopt(zmq.SUBSCRIBE, b"market")
+        try:
+            self._socket.connect(endpoint)
+        except zmq.ZMQError as exc:
+            self.close()
+            raise OSError(f"cannot connect to the market endpoint {endpoint!r}: {exc}") from None
+
+    def close(self) -> None:
+        self._socket.close(0)
+        self._context.term()
+
+    async def run(self) -> None:
+        from tradebridge.contracts import BarUpdate, decode_frame
+        from tradebridge.errors import ContractError
+
+        log.info("following BarUpdates on %s", self.endpoint)
+        try:
+            while True:
+                frame = await self._socket.recv()
+                try:
+                    topic, message = decode_frame(frame)
+                except ContractError as exc:
+                    log.warning("ignoring an invalid frame from %s: %s", self.endpoint, exc)
+                    continue
+                if topic != "market" or not isinstance(message, BarUpdate):
+                    continue
+                bar = Bar(
+                    message.timestamp, message.open, message.high, message.low, message.close, message.volume
+                )
+                with self.state.engine.lock:
+                    self.state.prices.apply_bar(message.symbol, bar)
+                    self.state.engine.on_prices([message.symbol])
+        finally:
+            self.close()
 
 
 def broker_stats(state: BrokerState) -> dict[str, int]:
@@ -120,7 +138,8 @@ class BrokerServer:
         assert server is not None
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         if self.config.market_endpoint:
-            self._tasks.append(asyncio.create_task(_follow_bus(self.state, self.config.market_endpoint)))
+            follower = BusFollower(self.state, self.config.market_endpoint)
+            self._tasks.append(asyncio.create_task(follower.run()))
         elif self.config.bar_interval > 0:
             self._tasks.append(asyncio.create_task(_bar_clock(self.state, self.config.bar_interval)))
         if self.config.health_port:

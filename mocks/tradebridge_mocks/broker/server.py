@@ -126,10 +126,10 @@ class BrokerState:
 
 
 def make_state(config: BrokerConfig) -> BrokerState:
-    prices = PriceBook(config.seed, config.half_spread, tuple(config.symbols))
+    prices = PriceBook(config.seed, Decimal(str(config.half_spread)), tuple(config.symbols))
     options = EngineOptions(
         seed=config.seed,
-        initial_cash=config.initial_cash,
+        initial_cash=Decimal(str(config.initial_cash)),
         shorting_enabled=config.shorting_enabled,
         fill_mode=config.fill_mode,
         partial_fill_rate=config.partial_fill_rate,

@@ -129,7 +129,18 @@ class Transport:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._local = threading.local()
-        self.requests_sent = 0
+        self._stats_lock = threading.Lock()
+        #: attempts sent, retries made, seconds spent waiting for tokens or backoff
+        self.stats: dict[str, float] = {
+            "requests": 0,
+            "retries": 0,
+            "throttled_seconds": 0.0,
+            "backoff_seconds": 0.0,
+        }
+
+    def _count(self, name: str, amount: float = 1) -> None:
+        with self._stats_lock:
+            self.stats[name] += amount
 
     @property
     def attempts(self) -> int:
@@ -154,8 +165,8 @@ class Transport:
             attempt += 1
             self._local.attempts = attempt
             if self.limiter is not None:
-                self.limiter.acquire()
-            self.requests_sent += 1
+                self._count("throttled_seconds", self.limiter.acquire())
+            self._count("requests")
             try:
                 response = original(method, url, **kwargs)
             except (requests.ConnectionError, requests.Timeout) as exc:
@@ -165,7 +176,7 @@ class Transport:
                 log.warning(
                     "%s %s failed (%s); retry %d in %.3fs", method, path, type(exc).__name__, attempt, wait
                 )
-                self._sleep(wait)
+                self._backoff(wait)
                 continue
             status = response.status_code
             if status not in RETRY_STATUSES or attempt > self.policy.max_retries:
@@ -178,6 +189,11 @@ class Transport:
                     wait = reset + self._rng.uniform(0, min(self.policy.base_delay, 1.0))
                     if self.limiter is not None:
                         self.limiter.pause_for(reset)
-            if math.isfinite(wait) and wait > 0:
-                log.warning("%s %s answered %d; retry %d in %.3fs", method, path, status, attempt, wait)
-                self._sleep(wait)
+            log.warning("%s %s answered %d; retry %d in %.3fs", method, path, status, attempt, wait)
+            self._backoff(wait)
+
+    def _backoff(self, wait: float) -> None:
+        self._count("retries")
+        if math.isfinite(wait) and wait > 0:
+            self._count("backoff_seconds", wait)
+            self._sleep(wait)

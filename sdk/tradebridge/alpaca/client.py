@@ -210,6 +210,15 @@ class AlpacaPaperTrading:
     def __repr__(self) -> str:
         return f"AlpacaPaperTrading(base_url={self.base_url!r}, data_url={self.data_url!r})"
 
+    @property
+    def stats(self) -> dict[str, float]:
+        """Request counters (``trading_requests``, ``data_retries``, ``trading_throttled_seconds``, ...);
+        a mapping ``HealthCheck.track("alpaca", lambda: client.stats)`` can show on ``/health``."""
+        out: dict[str, float] = {}
+        for api, transport in (("trading", self._trading_transport), ("data", self._data_transport)):
+            out.update({f"{api}_{name}": value for name, value in transport.stats.items()})
+        return out
+
     # ------------------------------------------------------------------------------------------ calls
     def _call(self, fn: Callable[..., object], *args: Any, **kwargs: Any) -> Any:
         """Run one alpaca-py call and return its raw JSON (the clients run with ``raw_data=True``),

@@ -23,7 +23,16 @@ from msgspec import UNSET
 
 from tradebridge.bus.options import BusOptions
 from tradebridge.bus.stats import PublisherStats, SequenceTracker, SubscriberStats
-from tradebridge.contracts import Heartbeat, decode_frame, encode, topic_of
+from tradebridge.contracts import (
+    TOPICS,
+    Decoder,
+    Heartbeat,
+    MarketMessage,
+    OrderUpdate,
+    Signal,
+    decode_frame,
+    topic_of,
+)
 from tradebridge.errors import BusError, ContractError
 
 __all__ = ["PublisherCore", "SubscriberCore", "SubscriberTimeoutError", "new_source_id"]
@@ -31,6 +40,15 @@ __all__ = ["PublisherCore", "SubscriberCore", "SubscriberTimeoutError", "new_sou
 log = logging.getLogger("tradebridge.bus")
 
 HealthStatusName = Literal["healthy", "degraded", "unhealthy"]
+
+#: what each v1 topic carries (DESIGN.md section 1); checked against the contracts' own list at import
+_TOPIC_TYPES: dict[str, Any] = {
+    "market": MarketMessage,
+    "signal": Signal,
+    "order": OrderUpdate,
+    "system": Heartbeat,
+}
+assert set(_TOPIC_TYPES) == set(TOPICS), "the bus and the contracts disagree on the topics"
 
 _SUBSCRIBE: Final = 1
 _UNSUBSCRIBE: Final = 0
@@ -74,11 +92,12 @@ class PublisherCore:
 
     __slots__ = (
         "_body_suffix",
+        "_counters",
+        "_encode",
         "_endpoint",
-        "_next_seq",
+        "_routes",
         "_socket",
         "_subscriptions",
-        "_topic_prefix",
         "bind",
         "last_seq",
         "options",
@@ -95,8 +114,10 @@ class PublisherCore:
             raise ValueError("source must be 1..64 characters")
         # b',"source":"<id>"}' ends every body; json-encoded once so any id is safe
         self._body_suffix = b',"source":' + msgspec.json.encode(self.source) + b"}"
-        self._next_seq: dict[str, int] = {}
-        self._topic_prefix: dict[type, tuple[str, bytes]] = {}
+        self._counters: dict[str, list[int]] = {}  # topic -> [next seq]
+        self._routes: dict[type, tuple[bytes, list[int]]] = {}
+        # contract v1 JSON is msgspec's default encoding (tests/bus/test_framing.py checks it stays equal)
+        self._encode = msgspec.json.Encoder().encode
         self._subscriptions: dict[bytes, int] = {}
         self._socket: zmq.Socket[bytes] | None = None
         self.published = 0
@@ -127,22 +148,27 @@ class PublisherCore:
     # -- frames ------------------------------------------------------------------------------------------
     def frame(self, message: Any) -> bytes:
         """``<topic> <json>`` with this publisher's next ``seq`` for the topic and its ``source``."""
-        kind = type(message)
-        cached = self._topic_prefix.get(kind)
-        if cached is None:
-            topic = topic_of(message)
-            cached = self._topic_prefix[kind] = (topic, topic.encode("ascii") + b" ")
-        topic, prefix = cached
-        seq = self._next_seq.get(topic, 0)
+        route = self._routes.get(message.__class__)
+        if route is None:
+            route = self._route(message)
+        prefix, counter = route
+        seq = counter[0]
         if message.seq is not UNSET or message.source is not UNSET:
             # the envelope is ours to write: a republished message gets this publisher's numbering
             message = msgspec.structs.replace(message, seq=UNSET, source=UNSET)
-        body = encode(message)
-        self._next_seq[topic] = seq + 1
+        body = self._encode(message)
+        counter[0] = seq + 1
         self.last_seq = seq
-        # splice the envelope into the encoded object instead of copying the message: cheaper, and the
-        # caller's message is left as it was
+        # splice the envelope in before the closing brace instead of copying the message: cheaper, and
+        # the caller's message is left as it was
         return b'%s%s,"seq":%d%s' % (prefix, body[:-1], seq, self._body_suffix)
+
+    def _route(self, message: Any) -> tuple[bytes, list[int]]:
+        """The frame prefix and the shared per-topic counter of a message class (cached per class)."""
+        topic = topic_of(message)  # raises ContractError for anything that is not a bus message
+        counter = self._counters.setdefault(topic, [0])
+        route = self._routes[message.__class__] = (topic.encode("ascii") + b" ", counter)
+        return route
 
     def publish(self, message: Any) -> int:
         """Frame and send one message (PUB never blocks: at the high-water mark libzmq drops); its seq."""
@@ -173,11 +199,14 @@ class PublisherCore:
     def snapshot(self) -> PublisherStats:
         if self._socket is not None:
             self.drain_subscriptions()
-        return PublisherStats(self.published, self.subscriber_count(), dict(self._next_seq))
+        return PublisherStats(
+            self.published, self.subscriber_count(), {topic: c[0] for topic, c in self._counters.items()}
+        )
 
     def next_seq(self, topic: str) -> int:
         """The ``seq`` the next message on ``topic`` will carry."""
-        return self._next_seq.get(topic, 0)
+        counter = self._counters.get(topic)
+        return 0 if counter is None else counter[0]
 
     # -- subscriptions -----------------------------------------------------------------------------------
     def drain_subscriptions(self) -> None:
@@ -244,6 +273,7 @@ class SubscriberCore:
     """Turns received frames into ``(topic, message)``, keeping the stats and skipping what is malformed."""
 
     __slots__ = (
+        "_decoders",
         "_endpoint",
         "_exact_topics",
         "_malformed_log",
@@ -265,6 +295,9 @@ class SubscriberCore:
         self._tracker = SequenceTracker(self.stats)
         self._malformed_log = _MalformedLog()
         self._exact_topics: frozenset[bytes] | None = None
+        self._decoders: dict[bytes, tuple[str, Decoder[Any]]] = {
+            topic.encode(): (topic, Decoder(kind)) for topic, kind in _TOPIC_TYPES.items()
+        }
         self._socket: zmq.Socket[bytes] | None = None
         self.topics: tuple[str, ...] = ()
 
@@ -296,19 +329,38 @@ class SubscriberCore:
         self._endpoint = _attach(socket, self._endpoint, self.bind)
         self.topics = wanted
         self._exact_topics = frozenset(t.encode() for t in wanted) if wanted else None
+        self._decoders = {
+            topic.encode(): (topic, Decoder(kind))
+            for topic, kind in _TOPIC_TYPES.items()
+            if not wanted or topic in wanted
+        }
         self._socket = socket
 
     def detach(self) -> None:
         self._socket = None
 
     def handle(self, frame: bytes) -> tuple[str, Any] | None:
-        """The decoded ``(topic, message)``, or None for a frame to skip (counted; raised when strict)."""
-        exact = self._exact_topics
-        if exact is not None:
-            space = frame.find(b" ")
-            if space > 0 and frame[:space] not in exact:
-                self.stats.filtered += 1
-                return None
+        """The decoded ``(topic, message)``, or None for a frame to skip (counted; raised when strict).
+
+        Fast path: a known topic's payload goes straight to its contract decoder. Anything that fails
+        goes through :func:`decode_frame`, which names the exact error (``topic_mismatch`` and so on);
+        a frame is never accepted here that ``decode_frame`` would refuse.
+        """
+        space = frame.find(b" ")
+        route = self._decoders.get(frame[:space]) if space > 0 else None
+        if route is not None:
+            try:
+                message = route[1].decode(frame[space + 1 :])
+            except ContractError:
+                return self._refuse(frame)
+            self._tracker.observe(route[0], message.seq, message.source)
+            return route[0], message
+        if space > 0 and self._exact_topics is not None and frame[:space].isascii():
+            self.stats.filtered += 1  # a topic ZeroMQ's prefix filter let through, or one not asked for
+            return None
+        return self._refuse(frame)
+
+    def _refuse(self, frame: bytes) -> tuple[str, Any] | None:
         try:
             topic, message = decode_frame(frame)
         except ContractError as exc:
@@ -319,5 +371,6 @@ class SubscriberCore:
                 raise
             self._malformed_log.report(frame, exc)
             return None
+        # unreachable while the fast path and decode_frame agree; deliver rather than lose it
         self._tracker.observe(topic, message.seq, message.source)
         return topic, message

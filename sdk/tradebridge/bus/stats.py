@@ -113,28 +113,28 @@ class SequenceTracker:
         if topic_stats is None:
             topic_stats = stats.topics[topic] = TopicStats()
         topic_stats.received += 1
-        if seq is None or isinstance(seq, UnsetType):
+        if seq.__class__ is not int:  # the hot path avoids isinstance on UNSET
             return
-        if isinstance(source, UnsetType):
-            source = None
+        assert isinstance(seq, int)
         last = topic_stats.last_seq
-        if source != topic_stats.source or last is None:
-            if topic_stats.source is not None and source != topic_stats.source:
-                topic_stats.restarts += 1
-                stats.restarts += 1
-                if seq > 0:
-                    self._gap(topic_stats, seq)
-            topic_stats.source = source
-            topic_stats.last_seq = seq
+        if source == topic_stats.source and last is not None:
+            if seq == last + 1:
+                topic_stats.last_seq = seq
+            elif seq > last:
+                self._gap(topic_stats, seq - last - 1)
+                topic_stats.last_seq = seq
+            else:
+                topic_stats.out_of_order += 1
+                stats.out_of_order += 1
             return
-        if seq == last + 1:
-            topic_stats.last_seq = seq
-        elif seq > last:
-            self._gap(topic_stats, seq - last - 1)
-            topic_stats.last_seq = seq
-        else:
-            topic_stats.out_of_order += 1
-            stats.out_of_order += 1
+        source = source if isinstance(source, str) else None
+        if topic_stats.source is not None and source != topic_stats.source:
+            topic_stats.restarts += 1
+            stats.restarts += 1
+            if seq > 0:
+                self._gap(topic_stats, seq)
+        topic_stats.source = source
+        topic_stats.last_seq = seq
 
     def _gap(self, topic_stats: TopicStats, missing: int) -> None:
         topic_stats.gaps += 1

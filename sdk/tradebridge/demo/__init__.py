@@ -14,6 +14,11 @@ progress bar, and once every bar is processed and every order final, stops every
 (bars, signals, orders, fills, refusals, P&L, per-hop latency p50/p99, consistency checks) and writes
 ``report.json``, ``equity.png`` and ``latency.png`` to ``--report`` (default ``reports/demo``).
 
+Against Alpaca paper instead of the mock broker: put ``ALPACA_API_KEY`` and ``ALPACA_SECRET_KEY`` in ``.env``
+and run ``tradebridge demo --broker-url https://paper-api.alpaca.markets``. Market data stays the seeded
+mock feed (synthetic prices), orders go to your paper account, and the checks cover this run's orders only
+(client order ids ``tb-<run>-<n>``) against the change in positions.
+
 Exit status: 0 when the run completed and the numbers are consistent; 1 when a service died, a port was
 taken or a check failed (the message names the service and the reason); 130 on Ctrl-C.
 """
@@ -60,6 +65,14 @@ def parse_args(argv: Sequence[str]) -> DemoConfig:
     parser.add_argument("--broker-port", type=int, default=0, help="mock broker port (0 = a free one)")
     parser.add_argument("--market-port", type=int, default=0, help="market data bus port (0 = a free one)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--broker-url",
+        default=None,
+        help="use this Alpaca-compatible broker instead of starting the mock: Alpaca paper "
+        "(https://paper-api.alpaca.markets) or a loopback URL; credentials from the environment or "
+        "--env-file",
+    )
+    parser.add_argument("--env-file", type=Path, default=Path(".env"), help="credentials file (default .env)")
     args = parser.parse_args(list(argv))
     symbols = [s.upper() for s in args.symbols for s in s.split(",") if s]
     if not symbols or any(not _SYMBOL.match(s) for s in symbols):
@@ -82,6 +95,8 @@ def parse_args(argv: Sequence[str]) -> DemoConfig:
         broker_port=args.broker_port,
         market_port=args.market_port,
         progress=not args.quiet,
+        broker_url=args.broker_url,
+        env_file=args.env_file,
     )
 
 

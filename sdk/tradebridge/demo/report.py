@@ -60,6 +60,7 @@ class DemoResult:
     engine: dict[str, str]
     orders: list[BrokerOrder]
     positions: dict[str, float]
+    positions_start: dict[str, float]
     equity_start: float
     equity_end: float
     unrealized_pl: float
@@ -150,8 +151,13 @@ class DemoResult:
         for o in self.fills():
             sign = 1.0 if o.side == "buy" else -1.0
             from_fills[o.symbol] = from_fills.get(o.symbol, 0.0) + sign * o.filled_qty
-        symbols = {s for s, q in from_fills.items() if q} | {s for s, q in self.positions.items() if q}
-        diffs = {s: (from_fills.get(s, 0.0), self.positions.get(s, 0.0)) for s in sorted(symbols)}
+        # Against the positions held before the run (none at the mock; maybe some at Alpaca paper).
+        moved = {
+            s: self.positions.get(s, 0.0) - self.positions_start.get(s, 0.0)
+            for s in set(self.positions) | set(self.positions_start)
+        }
+        symbols = {s for s, q in from_fills.items() if q} | {s for s, q in moved.items() if q}
+        diffs = {s: (from_fills.get(s, 0.0), moved.get(s, 0.0)) for s in sorted(symbols)}
         bad = {s: v for s, v in diffs.items() if not math.isclose(v[0], v[1], abs_tol=1e-9)}
         checks.append(
             Check(
@@ -159,7 +165,7 @@ class DemoResult:
                 not bad,
                 ", ".join(f"{s} {q:+g}" for s, (q, _) in diffs.items()) or "flat"
                 if not bad
-                else "; ".join(f"{s}: fills {f:+g} vs position {p:+g}" for s, (f, p) in bad.items()),
+                else "; ".join(f"{s}: fills {f:+g} vs position change {p:+g}" for s, (f, p) in bad.items()),
             )
         )
 

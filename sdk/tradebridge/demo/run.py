@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from tradebridge.alpaca import AlpacaPaperTrading
 from tradebridge.demo.report import BrokerOrder, DemoResult, decimal_float, write_report
-from tradebridge.demo.services import Service, ServiceError, is_ready, python_module, scrubbed_environment
+from tradebridge.demo.services import (
+    CREDENTIAL_VARIABLES,
+    Service,
+    ServiceError,
+    is_ready,
+    python_module,
+    scrubbed_environment,
+)
 from tradebridge.testing import free_port, rust_binary
 
 #: Any non-empty pair works with the mock broker; real credentials are never sent to it.
@@ -36,6 +46,9 @@ class DemoConfig:
     broker_port: int = 0
     market_port: int = 0
     progress: bool = True
+    #: An Alpaca-compatible broker already running (Alpaca paper, or a loopback URL); None = start the mock.
+    broker_url: str | None = None
+    env_file: Path = Path(".env")
 
     @property
     def total_bars(self) -> int:
@@ -105,6 +118,12 @@ def run_demo(config: DemoConfig) -> int:
     work = Path(tempfile.mkdtemp(prefix="tradebridge-demo-"))
     strategy_report = work / "strategy.json"
 
+    try:
+        access = broker_access(config)
+    except ValueError as exc:
+        _say(f"demo: {exc}")
+        return 1
+    run_id = uuid.uuid4().hex[:8]
     host = "127.0.0.1"
     ports = {
         "broker": config.broker_port or free_port(),
@@ -113,12 +132,13 @@ def run_demo(config: DemoConfig) -> int:
         "order": free_port(),
         **{f"{n}_health": free_port() for n in ("broker", "engine", "strategy", "publisher")},
     }
-    broker_url = f"http://{host}:{ports['broker']}"
+    broker_url = access.url or f"http://{host}:{ports['broker']}"
     market = f"tcp://{host}:{ports['market']}"
     signals = f"tcp://{host}:{ports['signal']}"
     orders = f"tcp://{host}:{ports['order']}"
     env = scrubbed_environment()
-    strategy_env = {**env, "ALPACA_API_KEY": MOCK_KEY, "ALPACA_SECRET_KEY": MOCK_KEY}
+    # The mock takes any key; a real broker gets the credentials (engine and strategy only).
+    keyed_env = {**env, "ALPACA_API_KEY": access.api_key, "ALPACA_SECRET_KEY": access.secret_key}
 
     broker = Service(
         "mock-broker",
@@ -141,7 +161,7 @@ def run_demo(config: DemoConfig) -> int:
             # After the last bar nothing can fill a resting order: the engine cancels it after 2 s.
             "--order-timeout-ms", "2000",
         ],
-        health_port=ports["engine_health"], log_dir=log_dir, env=env,
+        health_port=ports["engine_health"], log_dir=log_dir, env=keyed_env,
     )  # fmt: skip
     strategy = Service(
         "strategy",
@@ -149,20 +169,21 @@ def run_demo(config: DemoConfig) -> int:
             "tradebridge.demo.strategy", "--market-endpoint", market, "--signal-endpoint", signals,
             "--order-endpoint", orders, "--broker-url", broker_url, "--symbols", ",".join(config.symbols),
             "--threshold", str(config.threshold), "--health-port", str(ports["strategy_health"]),
-            "--report-file", str(strategy_report), "--portfolio-interval", "0.25",
+            "--report-file", str(strategy_report), "--portfolio-interval", "0.25", "--run-id", run_id,
         ),
-        health_port=ports["strategy_health"], log_dir=log_dir, env=strategy_env,
+        health_port=ports["strategy_health"], log_dir=log_dir, env=keyed_env,
     )  # fmt: skip
     publisher = Service(
         "mock-publisher",
         python_module(
             "tradebridge.cli", "mock-publisher", "--endpoint", market, "--symbols", ",".join(config.symbols),
             "--rate", str(config.rate), "--count", str(config.total_bars), "--seed", str(config.seed),
-            "--wait-for-subscribers", "3", "--health-port", str(ports["publisher_health"]),
+            "--wait-for-subscribers", "2" if access.url else "3",
+            "--health-port", str(ports["publisher_health"]),
         ),
         health_port=ports["publisher_health"], log_dir=log_dir, env=env,
     )  # fmt: skip
-    services = [broker, engine, strategy, publisher]
+    services = [engine, strategy, publisher] if access.url else [broker, engine, strategy, publisher]
     progress = Progress(config.total_bars, config.progress)
     code = 1
     try:
@@ -171,19 +192,26 @@ def run_demo(config: DemoConfig) -> int:
                 f"tradebridge demo: {config.bars} bars x {len(config.symbols)} symbols "
                 f"({', '.join(config.symbols)}), seed {config.seed}; logs in {log_dir}"
             )
-            broker.start()
-            broker.wait(is_ready, "ready", 30)
-            _say(f"  mock-broker       ready  {broker_url}")
+            if access.url:
+                _say(f"  broker            {broker_url} (credentials: environment or {config.env_file})")
+            else:
+                broker.start()
+                broker.wait(is_ready, "ready", 30)
+                _say(f"  mock-broker       ready  {broker_url}")
             engine.start()
             engine.wait(is_ready, "ready", 30)
             _say(f"  execution-engine  ready  signals {signals} -> orders {orders}")
             strategy.start()
             strategy.wait(lambda s: s.metrics().get("bus_connected") == "true", "connected", 30)
             _say(f"  strategy          connected (ready once its indicators are warm)  market {market}")
-            equity_start = _equity(broker_url)
+            alpaca = AlpacaPaperTrading(access.api_key, access.secret_key, base_url=broker_url)
+            equity_start = decimal_float(alpaca.get_account_info().equity)
+            positions_start = {p.symbol: float(p.qty) for p in alpaca.get_positions()}
             publisher.start()
             _say(f"  mock-publisher    publishing {config.total_bars} bars at {config.rate:g}/s")
-            result = _follow(config, services, progress, started, equity_start, strategy_report, broker_url)
+            result = _follow(config, services, progress, started, strategy_report, alpaca, run_id)
+            result.equity_start = equity_start
+            result.positions_start = positions_start
             progress.close()
             result.run_checks()
             print(result.render(), flush=True)
@@ -204,11 +232,35 @@ def run_demo(config: DemoConfig) -> int:
     return code
 
 
-def _equity(broker_url: str) -> float:
-    from tradebridge.alpaca import AlpacaPaperTrading
+@dataclass(frozen=True)
+class BrokerAccess:
+    url: str | None  # None: the demo starts the mock broker
+    api_key: str
+    secret_key: str
 
-    alpaca = AlpacaPaperTrading(MOCK_KEY, MOCK_KEY, base_url=broker_url)
-    return decimal_float(alpaca.get_account_info().equity)
+    def __repr__(self) -> str:
+        return f"BrokerAccess(url={self.url!r}, api_key='***', secret_key='***')"
+
+
+def broker_access(config: DemoConfig) -> BrokerAccess:
+    """The mock (any key) or the broker at ``config.broker_url`` with credentials from the environment or
+    the ``.env`` file; raises ValueError naming the variables when they are missing."""
+    if config.broker_url is None:
+        return BrokerAccess(None, MOCK_KEY, MOCK_KEY)
+    from dotenv import dotenv_values
+
+    found = {k: v for k, v in dotenv_values(config.env_file).items() if v} if config.env_file.exists() else {}
+    found.update({k: v for k, v in os.environ.items() if k in CREDENTIAL_VARIABLES and v})
+    for key_name, secret_name in (
+        ("APCA_API_KEY_ID", "APCA_API_SECRET_KEY"),
+        ("ALPACA_API_KEY", "ALPACA_SECRET_KEY"),
+    ):
+        if found.get(key_name) and found.get(secret_name):
+            return BrokerAccess(config.broker_url.rstrip("/"), found[key_name], found[secret_name])
+    raise ValueError(
+        f"--broker-url {config.broker_url} needs credentials: set ALPACA_API_KEY and ALPACA_SECRET_KEY "
+        f"(or APCA_API_KEY_ID and APCA_API_SECRET_KEY) in the environment or in {config.env_file}"
+    )
 
 
 def _follow(
@@ -216,16 +268,17 @@ def _follow(
     services: list[Service],
     progress: Progress,
     started: float,
-    equity_start: float,
     strategy_report: Path,
-    broker_url: str,
+    alpaca: AlpacaPaperTrading,
+    run_id: str,
 ) -> DemoResult:
     """Show progress until every bar is processed and every order final; then collect the numbers."""
-    broker, engine, strategy, publisher = services
+    engine, strategy, publisher = services[-3:]
+    broker = services[0]
     deadline = started + config.timeout
     settled_since: float | None = None
     while True:
-        for service in (broker, engine, strategy):
+        for service in {broker, engine, strategy}:
             if service.returncode() is not None:
                 raise service.died()
         published = publisher.returncode()
@@ -262,9 +315,6 @@ def _follow(
         raise strategy.died()
     strategy_data = json.loads(strategy_report.read_text())
 
-    from tradebridge.alpaca import AlpacaPaperTrading
-
-    alpaca = AlpacaPaperTrading(MOCK_KEY, MOCK_KEY, base_url=broker_url)
     account = alpaca.get_account_info()
     metrics_now = alpaca.get_portfolio_metrics()
     orders = [
@@ -278,6 +328,7 @@ def _follow(
             filled_avg_price=None if o.filled_avg_price is None else float(o.filled_avg_price),
         )
         for o in alpaca.get_orders(status="all", limit=500)
+        if o.client_order_id.startswith(f"tb-{run_id}-")  # this run's orders only
     ]
     positions = {p.symbol: float(p.qty) for p in alpaca.get_positions()}
     return DemoResult(
@@ -295,7 +346,8 @@ def _follow(
         engine=engine_final,
         orders=orders,
         positions=positions,
-        equity_start=equity_start,
+        positions_start={},
+        equity_start=0.0,
         equity_end=decimal_float(account.equity),
         unrealized_pl=decimal_float(metrics_now.total_pl),
         duration_s=time.monotonic() - started,

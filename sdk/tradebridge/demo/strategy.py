@@ -33,6 +33,7 @@ import json
 import logging
 import math
 import os
+import re
 import signal as signals
 import sys
 import time
@@ -375,7 +376,12 @@ def _arguments(argv: Sequence[str]) -> StrategyConfig:
         "--portfolio-interval", type=float, default=0.5, help="seconds between equity samples"
     )
     parser.add_argument("--engine-wait", type=float, default=10.0, help="seconds to wait for the engine")
+    parser.add_argument(
+        "--run-id", default=None, help="prefix of this run's signal ids ([a-z0-9], default random)"
+    )
     args = parser.parse_args(argv)
+    if args.run_id is not None and not re.fullmatch(r"[a-z0-9]{1,16}", args.run_id):
+        parser.error("--run-id must be 1..16 characters of [a-z0-9]")
     if not 0.0 < args.threshold < 1.0:
         parser.error("--threshold must be between 0 and 1")
     return StrategyConfig(
@@ -389,6 +395,7 @@ def _arguments(argv: Sequence[str]) -> StrategyConfig:
         report_file=args.report_file,
         portfolio_interval=args.portfolio_interval,
         engine_wait=args.engine_wait,
+        **({"run_id": args.run_id} if args.run_id else {}),
     )
 
 

@@ -9,10 +9,10 @@
 
 ``HEAD`` works on all four; unknown paths get 404, other methods 405 with an ``Allow`` header.
 
-In an asyncio service::
+In an asyncio service (the server gets its own thread unless ``in_thread=False``)::
 
     health = HealthCheck.healthy("strategy").not_ready("indicators warming up")
-    server = await start_health_server(8080, health)
+    server = await start_health_server(8080, health)      # port 0: a free one, see server.port
     health.track("market", subscriber)          # received, malformed, gaps, dropped at each scrape
     ...
     health.mark_ready()

@@ -1,9 +1,11 @@
 """The HTTP side: ``/health``, ``/ready``, ``/live`` and ``/metrics`` on aiohttp.
 
-The server either runs in the service's own event loop (``await server.start()``; handlers are short and
-never await anything slow, so they cannot stall the loop for long) or in a daemon thread with its own loop
-(``server.start_in_thread()``) for synchronous programs. Malformed requests are answered 4xx by aiohttp's
-parser; handlers never raise.
+The server runs either in a daemon thread with its own event loop (``server.start_in_thread()``, what
+``start_health_server`` does by default) or in the service's own loop (``await server.start()``). Both
+work; the thread is kinder to the service under a flood of requests, because in the loop every request
+is a slice of a loop iteration the service waits for (``benches/health``: a 10,000-request burst moves a
+1 ms tick's median lateness by ~1.5x from a thread, by ~7-20x in the loop). Handlers never await anything
+slow and never raise; malformed requests are answered 4xx by aiohttp's parser.
 """
 
 from __future__ import annotations

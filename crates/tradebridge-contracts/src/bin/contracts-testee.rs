@@ -15,8 +15,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use serde_json::{json, Map, Value};
 use tradebridge_contracts::{
-    decode_frame_with, decode_with, encode, encode_frame, schema, BarUpdate, ContractError, Decode, ErrorCode,
-    Health, Heartbeat, Limits, MarketMessage, Message, OrderUpdate, QuoteUpdate, Readiness, Signal, TradeUpdate,
+    decode_frame_with, decode_with, encode, encode_frame, schema, BarUpdate, ContractError, Decode,
+    ErrorCode, Health, Heartbeat, Limits, MarketMessage, Message, OrderUpdate, QuoteUpdate,
+    Readiness, Signal, TradeUpdate,
 };
 
 fn main() {
@@ -30,20 +31,24 @@ fn main() {
         let response = match serde_json::from_str::<Value>(&line) {
             Ok(request) => {
                 let id = request.get("id").cloned().unwrap_or(Value::Null);
-                let mut body = catch_unwind(AssertUnwindSafe(|| serve(&request))).unwrap_or_else(|panic| {
-                    let text = panic
-                        .downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                        .unwrap_or_default();
-                    failure("panic", "$", &text)
-                });
+                let mut body =
+                    catch_unwind(AssertUnwindSafe(|| serve(&request))).unwrap_or_else(|panic| {
+                        let text = panic
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                            .unwrap_or_default();
+                        failure("panic", "$", &text)
+                    });
                 body.insert("id".into(), id);
                 Value::Object(body)
             }
             Err(error) => Value::Object(failure("bad_request", "$", &error.to_string())),
         };
-        if writeln!(out, "{response}").and_then(|()| out.flush()).is_err() {
+        if writeln!(out, "{response}")
+            .and_then(|()| out.flush())
+            .is_err()
+        {
             break;
         }
     }
@@ -64,9 +69,17 @@ fn success(value: Value, payload: &[u8]) -> Map<String, Value> {
 }
 
 fn serve(request: &Value) -> Map<String, Value> {
-    let field = |name: &str| request.get(name).and_then(Value::as_str).unwrap_or_default();
+    let field = |name: &str| {
+        request
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
     let limits = Limits {
-        max_size: request.get("max_size").and_then(Value::as_u64).map_or(Limits::DEFAULT.max_size, |n| n as usize),
+        max_size: request
+            .get("max_size")
+            .and_then(Value::as_u64)
+            .map_or(Limits::DEFAULT.max_size, |n| n as usize),
         ..Limits::DEFAULT
     };
     let payload = match from_hex(field("payload_hex")) {
@@ -108,18 +121,30 @@ fn serve(request: &Value) -> Map<String, Value> {
             Err(error) => refused(&error),
         },
         "schemas" => {
-            let schemas: Map<String, Value> =
-                schema::derived_schemas().into_iter().map(|(name, value)| (name.to_owned(), value)).collect();
+            let schemas: Map<String, Value> = schema::derived_schemas()
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value))
+                .collect();
             success(Value::Object(schemas), b"")
         }
-        "codes" => success(ErrorCode::ALL.iter().map(|code| code.as_str()).collect(), b""),
+        "codes" => success(
+            ErrorCode::ALL.iter().map(|code| code.as_str()).collect(),
+            b"",
+        ),
         other => failure("bad_request", "$", &format!("unknown op {other:?}")),
     }
 }
 
 /// Decode `payload` as the named message and return its encoding (`None` for an unknown name).
-fn decode_named(name: &str, payload: &[u8], limits: &Limits) -> Result<Option<Vec<u8>>, ContractError> {
-    fn with<T: Decode + serde::Serialize>(payload: &[u8], limits: &Limits) -> Result<Option<Vec<u8>>, ContractError> {
+fn decode_named(
+    name: &str,
+    payload: &[u8],
+    limits: &Limits,
+) -> Result<Option<Vec<u8>>, ContractError> {
+    fn with<T: Decode + serde::Serialize>(
+        payload: &[u8],
+        limits: &Limits,
+    ) -> Result<Option<Vec<u8>>, ContractError> {
         decode_with::<T>(payload, limits).map(|message| Some(encode(&message)))
     }
     match name {
@@ -146,8 +171,11 @@ fn to_hex(bytes: &[u8]) -> String {
 }
 
 fn from_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }

@@ -1,0 +1,44 @@
+"""Collect this folder's ``bench_*.py`` files and print the bus ratios at the end of the run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+# (group, candidate) -> median seconds of one round; EXTRA holds figures measured outside pytest-benchmark
+MEDIANS: dict[tuple[str, str], float] = {}
+EXTRA: dict[str, str] = {}
+
+#: per group: (our candidate, the baseline, how many messages one round handles, target ratio baseline/ours)
+RATIOS: dict[str, tuple[str, str, int, float]] = {}
+
+
+def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Module | None:
+    if (
+        file_path.suffix == ".py"
+        and file_path.name.startswith("bench_")
+        and file_path.parent == Path(__file__).parent
+    ):
+        return pytest.Module.from_parent(parent, path=file_path)
+    return None
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not MEDIANS and not EXTRA:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("bus: ours vs baseline (median of the rounds of this run)")
+    for group in sorted({group for group, _ in MEDIANS}):
+        ours, baseline, per_round, target = RATIOS[group]
+        for (g, candidate), median in sorted(MEDIANS.items(), key=lambda item: item[1]):
+            if g == group:
+                write(
+                    f"{group:<22} {candidate:<40} {per_round / median:>12,.0f} msg/s  {median / per_round * 1e6:8.2f} us/msg"
+                )
+        if (group, ours) in MEDIANS and (group, baseline) in MEDIANS:
+            ratio = MEDIANS[(group, baseline)] / MEDIANS[(group, ours)]
+            verdict = "met" if ratio >= target else "MISSED"
+            write(f"{group:<22} speed {ours} / {baseline} = {ratio:.2f} (target >= {target}: {verdict})")
+    for name, text in EXTRA.items():
+        write(f"{name:<22} {text}")
