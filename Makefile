@@ -33,8 +33,8 @@ dev: $(VENV)/.deps ## Create or refresh .venv: SDK in develop mode (native modul
 	$(PY) -c "import tradebridge._native, tradebridge_mocks"
 
 .PHONY: build
-build: ## Build the Rust workspace (libraries and binaries, release)
-	cargo build $(CARGO_FLAGS) --bins
+build: ## Build the Rust workspace (libraries, binaries and examples, release)
+	cargo build $(CARGO_FLAGS) --bins --examples
 
 .PHONY: test
 test: dev build test-rust test-python conformance ## Everything CI runs: Rust tests, pytest tests/, pytest conformance/

@@ -172,7 +172,7 @@ def test_receive_raw_pyzmq(benchmark: Any) -> None:
     def run() -> None:
         recv = state["socket"].recv
         for _ in range(PER_ROUND):
-            topic, _, payload = recv().partition(b" ")
+            _, _, payload = recv().partition(b" ")
             decoder.decode(payload)
 
     state["context"] = zmq.Context()
@@ -238,7 +238,8 @@ def _summarise(name: str) -> None:
     samples = sorted(LATENCIES[name])
     p = lambda q: samples[min(len(samples) - 1, int(q * len(samples)))]  # noqa: E731
     EXTRA[f"round trip {name}"] = (
-        f"p50 {statistics.median(samples):.0f} us, p99 {p(0.99):.0f} us, p99.9 {p(0.999):.0f} us, max {samples[-1]:.0f} us"
+        f"p50 {statistics.median(samples):.0f} us, p99 {p(0.99):.0f} us, "
+        f"p99.9 {p(0.999):.0f} us, max {samples[-1]:.0f} us"
     )
 
 

@@ -10,7 +10,6 @@ numbers from the same run, and look at the cpu probe.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,11 +17,11 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import talib
+from tradebridge import MarketBar, RustFeatureComputer
 
 from benches.features.conftest import PER_BAR
 from tests.features.reference import ReferenceFeatureEngine
 from tests.features.series import Series, make_series
-from tradebridge import MarketBar, RustFeatureComputer
 
 STREAM_BARS = 100_000
 BATCH_BARS = 1_000_000
@@ -34,7 +33,10 @@ Array = npt.NDArray[np.float64]
 @pytest.fixture(scope="module")
 def stream_bars() -> list[MarketBar]:
     s = make_series(STREAM_BARS, seed=42, sigma=0.0006, gaps=False, flats=False, spikes=False)
-    return [MarketBar("AAPL", *row, 1_700_000_000_000 + 60_000 * i) for i, row in enumerate(zip(*(c.tolist() for c in s.columns())))]
+    return [
+        MarketBar("AAPL", *row, 1_700_000_000_000 + 60_000 * i)
+        for i, row in enumerate(zip(*(c.tolist() for c in s.columns()), strict=True))
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -50,17 +52,20 @@ def record(benchmark: Any, name: str, bars: int, run: Callable[[], object]) -> N
         PER_BAR[name] = benchmark.stats.stats.median / bars
 
 
-def cpu_probe() -> float:
-    """The anchors' probe: seconds per iteration of a fixed pure-Python loop."""
-    start = time.perf_counter()
+PROBE_LOOPS = 1_000_000
+
+
+def cpu_probe() -> int:
+    """The anchors' probe: a fixed pure-Python loop, timed at the start and the end of the run, shows how
+    fast the shared CPU was (the figures are per loop iteration)."""
     total = 0
-    for i in range(1_000_000):
+    for i in range(PROBE_LOOPS):
         total += i & 7
-    return (time.perf_counter() - start) / 1_000_000
+    return total
 
 
-def test_cpu_probe_start() -> None:
-    PER_BAR["probe/cpu"] = cpu_probe()
+def test_cpu_probe_start(benchmark: Any) -> None:
+    record(benchmark, "probe/cpu_start", PROBE_LOOPS, cpu_probe)
 
 
 def test_streaming_rust(benchmark: Any, stream_bars: list[MarketBar]) -> None:
@@ -137,7 +142,12 @@ def talib_matrix(o: Array, h: Array, lo: Array, c: Array, v: Array) -> Array:
 
 def test_batch_rust(benchmark: Any, batch_series: Series) -> None:
     computer = RustFeatureComputer()
-    record(benchmark, "batch/rust_compute_batch", BATCH_BARS, lambda: computer.compute_batch(*batch_series.columns()))
+    record(
+        benchmark,
+        "batch/rust_compute_batch",
+        BATCH_BARS,
+        lambda: computer.compute_batch(*batch_series.columns()),
+    )
 
 
 def test_batch_rust_out(benchmark: Any, batch_series: Series) -> None:
@@ -168,5 +178,5 @@ def test_same_numbers(batch_series: Series) -> None:
     np.testing.assert_allclose(ours[200:], theirs[200:], rtol=0, atol=1e-9)
 
 
-def test_cpu_probe_end() -> None:
-    PER_BAR["probe/cpu_end"] = cpu_probe()
+def test_cpu_probe_end(benchmark: Any) -> None:
+    record(benchmark, "probe/cpu_end", PROBE_LOOPS, cpu_probe)

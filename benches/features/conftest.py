@@ -46,9 +46,12 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         f"{_ns('streaming/python_floor').strip()}"
     )
     write(
-        f"  batch: compute_batch {_ratio('batch/talib_matrix', 'batch/rust_compute_batch')} faster than TA-Lib "
-        f"building the same (N, 12) matrix (target >= 3x); with a reused out= buffer "
+        f"  batch: compute_batch {_ratio('batch/talib_matrix', 'batch/rust_compute_batch')} faster than "
+        f"TA-Lib building the same (N, 12) matrix (target >= 3x); with a reused out= buffer "
         f"{_ratio('batch/talib_matrix', 'batch/rust_compute_batch_out')}; TA-Lib's 12 loose columns alone: "
         f"{_ratio('batch/talib_columns', 'batch/rust_compute_batch')}"
     )
-    write(f"  cpu probe (pure-Python loop, ns/iteration): {_ns('probe/cpu').strip()}")
+    write(
+        f"  cpu probe (pure-Python loop, ns/iteration, start -> end): {_ns('probe/cpu_start').strip()} -> "
+        f"{_ns('probe/cpu_end').strip()}"
+    )

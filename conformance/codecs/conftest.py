@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -34,3 +35,16 @@ def schema_oracle() -> SchemaOracle:
 @pytest.fixture(scope="session")
 def known_failures() -> dict[str, set[str]]:
     return load_known_failures()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def codec_summary(conformance_report: Any) -> Iterator[None]:
+    """Per implementation, how many vectors passed, failed as listed, or failed (into the JSON report)."""
+    yield
+    verdicts = conformance_report.sections.get("codecs", {})
+    summary: dict[str, dict[str, int]] = {}
+    for key, verdict in verdicts.items():
+        implementation = key.split(":", 1)[0]
+        counts = summary.setdefault(implementation, {})
+        counts[verdict["status"]] = counts.get(verdict["status"], 0) + 1
+    conformance_report.record("codecs_summary", "by_implementation", summary)

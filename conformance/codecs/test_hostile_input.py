@@ -69,12 +69,13 @@ def test_damaged_messages_get_the_same_verdict(
 
 @SETTINGS
 @given(cut=st.integers(min_value=0), message=bus_messages)
-def test_truncated_messages_are_invalid_json(cut: int, message: Any, rust_testee: RustTestee) -> None:
+def test_truncated_messages_are_refused_alike(cut: int, message: Any, rust_testee: RustTestee) -> None:
+    """Mostly invalid_json; a cut inside a number can first leave a value out of range (`0.5` -> `0`)."""
     encoded = contracts.encode(message)
     payload = encoded[: cut % len(encoded)]
     py, rs = python.decode("message", payload), rust_testee.decode("message", payload)
     assert not py.ok and not rs.ok
-    assert py.code == rs.code == "invalid_json" or py.code == rs.code == "invalid_utf8"
+    assert py.code == rs.code, f"python {py.describe()} / rust {rs.describe()}"
 
 
 def test_oversized_and_deep_payloads_in_both(rust_testee: RustTestee) -> None:

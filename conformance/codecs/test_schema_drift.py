@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Any
 
 import msgspec
 import pytest
 import tradebridge.contracts as contracts
 
-from conformance.codecs.harness import PYTHON_TYPES, SCHEMAS_DIR, RustTestee
+from conformance.codecs.harness import PYTHON_TYPES, SCHEMAS_DIR, VECTORS_DIR, RustTestee
 from conformance.codecs.schema_facts import differences, message_facts
 
 MESSAGES = [
@@ -95,3 +96,13 @@ def test_a_drift_is_caught(mutate: Any, rust_schemas: dict[str, Any]) -> None:
     mutate(drifted)
     assert differences(message_facts(drifted), python_facts("bar_update"))
     assert differences(message_facts(drifted), message_facts(rust_schemas["bar_update"]))
+
+
+def test_error_codes_are_the_same_everywhere(rust_testee: RustTestee) -> None:
+    """Rust's ErrorCode strings, the vector meta-schema and the table in contracts/README.md agree."""
+    rust_codes = rust_testee.request("codes")["value"]
+    meta = json.loads((VECTORS_DIR / "vector.schema.json").read_text())
+    meta_codes = meta["properties"]["error"]["properties"]["code"]["enum"]
+    readme = (SCHEMAS_DIR.parent / "README.md").read_text()
+    readme_codes = re.findall(r"^\| `([a-z0-9_]+)` \| ", readme.split("## Error codes", 1)[1], re.M)
+    assert rust_codes == meta_codes == readme_codes

@@ -10,6 +10,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+import schemathesis
 import yaml
 
 from conformance.health.conftest import OPENAPI, SCHEMAS, ServerUnderTest, start_server
@@ -68,6 +69,14 @@ def test_schemas_refuse_what_the_contract_forbids() -> None:
     ready = json.loads(GUIDE_READY)
     assert not _validator("readiness").is_valid({**ready, "ready": "yes"})
     assert not _validator("readiness").is_valid({k: v for k, v in ready.items() if k != "component"})
+
+
+def test_openapi_document_is_valid_openapi_3_1() -> None:
+    schemathesis.openapi.from_path(OPENAPI).validate()  # against the OpenAPI 3.1 meta-schema
+    broken = yaml.safe_load(OPENAPI.read_text())
+    del broken["info"]["version"]
+    with pytest.raises(Exception, match="version"):
+        schemathesis.openapi.from_dict(broken).validate()
 
 
 def test_openapi_document_references_the_contract_schemas() -> None:

@@ -4,13 +4,14 @@ that are not HTTP at all, at worst a closed connection), never a 5xx, never a de
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from conformance.health.conftest import ServerUnderTest, start_server
+from conformance.health.conftest import ProbeProcess, ServerUnderTest, start_server
 
 CASES = {
     "garbage": b"\x00\x01\x02 garbage \xff\xfe\r\n\r\n",
@@ -89,3 +90,31 @@ def test_idle_and_half_sent_connections_do_not_block_others(target: ServerUnderT
         for sock in idle:
             sock.close()
     assert _alive(target)
+
+
+@pytest.mark.parametrize("implementation", ["python", "rust"])
+@pytest.mark.parametrize("how", ["quit", "SIGTERM", "SIGINT"])
+def test_stops_promptly_with_open_connections(implementation: str, how: str) -> None:
+    """An idle keep-alive, a half-sent request and a silent connection must not hold the exit."""
+    probe = ProbeProcess(implementation, "market-data")
+    address = _address(probe)
+    idle = socket.create_connection(address, timeout=5)
+    half = socket.create_connection(address, timeout=5)
+    half.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+    keep_alive = socket.create_connection(address, timeout=5)
+    keep_alive.sendall(b"GET /live HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert keep_alive.recv(4096).startswith(b"HTTP/1.1 200")
+    try:
+        started = time.monotonic()
+        if how == "quit":
+            assert probe.process.stdin is not None
+            probe.process.stdin.write("quit\n")
+            probe.process.stdin.flush()
+        else:
+            probe.process.send_signal(getattr(signal, how))
+        assert probe.process.wait(10) == 0
+        assert time.monotonic() - started < 5
+    finally:
+        for sock in (idle, half, keep_alive):
+            sock.close()
+        probe.close()

@@ -14,13 +14,13 @@ from typing import Any
 import msgspec
 import pytest
 import zmq
-
-from conformance.transport.peers import peer
-from tests.bus.samples import bar, one_of_each, signal
 from tradebridge.bus import BusOptions
 from tradebridge.bus.sync import ZMQPublisher, ZMQSubscriber
 from tradebridge.contracts import Heartbeat, OrderUpdate, Signal, encode, encode_frame, topic_of
 from tradebridge.testing import free_port
+
+from conformance.transport.peers import peer
+from tests.bus.samples import bar, one_of_each, signal
 
 
 def strip(message: Any) -> Any:
@@ -36,7 +36,11 @@ def edge_messages() -> list[Any]:
             strength=1.0,
             timestamp=2**53 - 1,
             features=[None if i % 97 == 0 else i / 7 for i in range(4096)],
-            metadata={"model": "gbm \u00e9\u4e2d", "params": {"depth": 6, "lr": 0.05}, "tags": ["a", None, True]},
+            metadata={
+                "model": "gbm \u00e9\u4e2d",
+                "params": {"depth": 6, "lr": 0.05},
+                "tags": ["a", None, True],
+            },
         ),
         Signal(symbol="X", direction="long", strength=0.0, timestamp=0, features=None, metadata=None),
         OrderUpdate(
@@ -71,7 +75,8 @@ def endpoint(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 
 def test_python_publishes_and_rust_receives_every_type_with_equal_values(endpoint: str) -> None:
     with ZMQPublisher(endpoint) as pub:
-        with peer(["subscribe", "--endpoint", pub.endpoint, "--count", str(len(ALL_MESSAGES)), "--print"]) as rust:
+        args = ["subscribe", "--endpoint", pub.endpoint, "--count", str(len(ALL_MESSAGES)), "--print"]
+        with peer(args) as rust:
             pub.wait_for_subscribers(1, timeout=10)
             pub.publish_many(ALL_MESSAGES)
             result = rust.finish()
@@ -109,7 +114,9 @@ def test_topic_filtering_is_exact_on_both_sides() -> None:
     raw.setsockopt(zmq.LINGER, 0)
     raw.bind(endpoint)
     try:
-        with peer(["subscribe", "--endpoint", endpoint, "--topics", "signal", "--count", "2", "--print"]) as rust:
+        with peer(
+            ["subscribe", "--endpoint", endpoint, "--topics", "signal", "--count", "2", "--print"]
+        ) as rust:
             assert raw.poll(10_000) and raw.recv() == b"\x01signal"
             for message in one_of_each():
                 if not isinstance(message, Signal):
@@ -127,7 +134,17 @@ def test_topic_filtering_is_exact_on_both_sides() -> None:
 
     # Python subscribes to "market" while Rust publishes every type
     endpoint = f"tcp://127.0.0.1:{free_port()}"
-    args = ["publish", "--endpoint", endpoint, "--type", "all", "--count", "12", "--wait-for-subscribers", "1"]
+    args = [
+        "publish",
+        "--endpoint",
+        endpoint,
+        "--type",
+        "all",
+        "--count",
+        "12",
+        "--wait-for-subscribers",
+        "1",
+    ]
     with ZMQSubscriber(endpoint) as sub, peer(args) as rust:
         sub.connect(["market"])
         got = [sub.receive_one(timeout=10) for _ in range(6)]
@@ -145,7 +162,17 @@ def test_every_message_is_one_frame_topic_space_compact_json() -> None:
     raw.setsockopt(zmq.SUBSCRIBE, b"")
     raw.connect(endpoint)
     try:
-        args = ["publish", "--endpoint", endpoint, "--type", "all", "--count", "6", "--wait-for-subscribers", "1"]
+        args = [
+            "publish",
+            "--endpoint",
+            endpoint,
+            "--type",
+            "all",
+            "--count",
+            "6",
+            "--wait-for-subscribers",
+            "1",
+        ]
         with peer(args) as rust:
             parts = []
             for _ in range(6):
@@ -164,9 +191,19 @@ def test_every_message_is_one_frame_topic_space_compact_json() -> None:
         assert payload == msgspec.json.encode(document)  # compact, and the key order round-trips
 
 
-def test_publisher_restart_mid_stream_is_reconnected_and_reported() -> None:
+def test_publisher_restart_mid_stream_is_reconnected_and_reported(conformance_report: Any) -> None:
     endpoint = f"tcp://127.0.0.1:{free_port()}"
-    first_args = ["publish", "--endpoint", endpoint, "--type", "bar", "--count", "50", "--wait-for-subscribers", "1"]
+    first_args = [
+        "publish",
+        "--endpoint",
+        endpoint,
+        "--type",
+        "bar",
+        "--count",
+        "50",
+        "--wait-for-subscribers",
+        "1",
+    ]
     with ZMQSubscriber(endpoint) as sub:
         sub.connect(["market"])
         with peer(first_args) as first:
@@ -187,11 +224,12 @@ def test_publisher_restart_mid_stream_is_reconnected_and_reported() -> None:
     seqs = [m.seq for m in after]
     assert seqs == list(range(seqs[0], 400)), "after reconnecting nothing more is lost"
     stats = sub.stats
+    conformance_report.record("transport", "publisher_restart_python_subscriber", stats.as_dict())
     assert stats.restarts == 1
     assert seqs[0] > 0 and stats.gaps == 1 and stats.dropped == seqs[0]
 
 
-def test_a_deliberately_slow_rust_subscriber_reports_its_loss() -> None:
+def test_a_deliberately_slow_rust_subscriber_reports_its_loss(conformance_report: Any) -> None:
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     total = 20_000
     small = BusOptions(send_hwm=20)
@@ -202,6 +240,7 @@ def test_a_deliberately_slow_rust_subscriber_reports_its_loss() -> None:
         pub.publish_many(payload for _ in range(total))
         result = rust.finish(timeout=60)
     stats = result.summary["stats"]
+    conformance_report.record("transport", "slow_rust_subscriber", {"published": total, **stats})
     topic = stats["topics"]["signal"]
     assert 0 < stats["received"] < total
     assert stats["gaps"] >= 1 and stats["dropped"] >= 1
@@ -259,7 +298,9 @@ def _percentile(sorted_values: list[float], q: float) -> float:
 
 
 @pytest.mark.parametrize("transport", ["tcp", "ipc"])
-def test_round_trip_python_rust_python_latency(transport: str, tmp_path: Path, conformance_report: Any) -> None:
+def test_round_trip_python_rust_python_latency(
+    transport: str, tmp_path: Path, conformance_report: Any
+) -> None:
     if transport == "tcp":
         to_rust, from_rust = (f"tcp://127.0.0.1:{free_port()}" for _ in range(2))
     else:

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tradebridge.bus.sync import ZMQSubscriber
 from tradebridge.contracts import BarUpdate
 from tradebridge.testing import free_port
@@ -106,7 +105,9 @@ def test_csv_replay_in_file_order(tmp_path: Path) -> None:
     )
     assert [b.symbol for b in csv_bar_updates(path, ["AAPL"])] == ["AAPL", "AAPL"]
     endpoint = f"tcp://127.0.0.1:{free_port()}"
-    process = start("--endpoint", endpoint, "--from-csv", str(path), "--rate", "0", "--wait-for-subscribers", "1")
+    process = start(
+        "--endpoint", endpoint, "--from-csv", str(path), "--rate", "0", "--wait-for-subscribers", "1"
+    )
     try:
         bars, _ = collect(endpoint, 3)
         _, err = process.communicate(timeout=10)
@@ -123,7 +124,7 @@ def test_csv_replay_in_file_order(tmp_path: Path) -> None:
 def test_a_bad_csv_row_names_its_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_text("symbol,timestamp,open,high,low,close,volume\nAAPL,1,1,1,1,abc,1\n")
-    with pytest.raises(ValueError, match="bad.csv:2"):
+    with pytest.raises(ValueError, match=r"bad\.csv:2"):
         list(csv_bar_updates(path))
 
 

@@ -236,6 +236,13 @@ async def test_cancelling_the_consumer_task_still_cancels() -> None:
             await task
 
 
+async def test_unknown_topics_are_refused_when_subscribing() -> None:
+    async with ZMQSubscriber("tcp://127.0.0.1:1") as sub:
+        with pytest.raises(ValueError, match="unknown topic 'signals'"):
+            await sub.connect(["signals"])
+        assert "not connected" in repr(sub)
+
+
 async def test_receiving_before_connect_is_a_clear_error() -> None:
     async with ZMQSubscriber("tcp://127.0.0.1:1") as sub:
         with pytest.raises(BusError, match="connect"):
@@ -314,14 +321,16 @@ async def test_a_slow_subscriber_loses_messages_visibly() -> None:
     small = BusOptions(send_hwm=50, receive_hwm=50)
     total = 20_000
     payload = signal(features=400)  # about 4 kB a message: far more than socket buffers hold
-    async with ZMQPublisher("tcp://127.0.0.1:*", options=small) as pub:
-        async with ZMQSubscriber(pub.endpoint, options=small) as sub:
-            await sub.connect(["signal"])
-            await pub.wait_for_subscribers(1)
-            await pub.publish_many(payload for _ in range(total))  # the subscriber reads nothing meanwhile
-            got: list[int] = []
-            while (item := await sub.receive_one(timeout=0.5)) is not None:
-                got.append(item[1].seq)
+    async with (
+        ZMQPublisher("tcp://127.0.0.1:*", options=small) as pub,
+        ZMQSubscriber(pub.endpoint, options=small) as sub,
+    ):
+        await sub.connect(["signal"])
+        await pub.wait_for_subscribers(1)
+        await pub.publish_many(payload for _ in range(total))  # the subscriber reads nothing meanwhile
+        got: list[int] = []
+        while (item := await sub.receive_one(timeout=0.5)) is not None:
+            got.append(item[1].seq)
     stats = sub.stats
     assert got == sorted(got) and got[0] == 0
     assert stats.received == len(got) < total
@@ -331,27 +340,31 @@ async def test_a_slow_subscriber_loses_messages_visibly() -> None:
 
 
 async def test_conflate_keeps_only_the_newest() -> None:
-    async with ZMQPublisher("tcp://127.0.0.1:*") as pub:
-        async with ZMQSubscriber(pub.endpoint, options=BusOptions(conflate=True)) as sub:
-            await sub.connect(["market"])
-            await pub.wait_for_subscribers(1)
-            for i in range(1000):
-                await pub.publish(bar(i))
-            await asyncio.sleep(0.3)
-            first = await sub.receive_one(timeout=2)
-            assert first is not None and first[1].seq == 999
-            assert await sub.receive_one(timeout=0.1) is None
+    async with (
+        ZMQPublisher("tcp://127.0.0.1:*") as pub,
+        ZMQSubscriber(pub.endpoint, options=BusOptions(conflate=True)) as sub,
+    ):
+        await sub.connect(["market"])
+        await pub.wait_for_subscribers(1)
+        for i in range(1000):
+            await pub.publish(bar(i))
+        await asyncio.sleep(0.3)
+        first = await sub.receive_one(timeout=2)
+        assert first is not None and first[1].seq == 999
+        assert await sub.receive_one(timeout=0.1) is None
 
 
 async def test_a_shared_context_is_left_open() -> None:
     ctx: zmq.Context[Any] = zmq.Context()
     try:
-        async with ZMQPublisher("inproc://shared", context=ctx) as pub:
-            async with ZMQSubscriber("inproc://shared", context=ctx) as sub:
-                await sub.connect(["market"])
-                await pub.wait_for_subscribers(1)
-                await pub.publish(bar())
-                assert len(await take(sub, 1)) == 1
+        async with (
+            ZMQPublisher("inproc://shared", context=ctx) as pub,
+            ZMQSubscriber("inproc://shared", context=ctx) as sub,
+        ):
+            await sub.connect(["market"])
+            await pub.wait_for_subscribers(1)
+            await pub.publish(bar())
+            assert len(await take(sub, 1)) == 1
         assert not ctx.closed
     finally:
         ctx.term()

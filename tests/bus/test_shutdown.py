@@ -8,11 +8,11 @@ import textwrap
 import time
 
 import pytest
-
-from tests.bus.samples import bar
 from tradebridge.bus import BusOptions, ZMQPublisher
 from tradebridge.bus.sync import ZMQPublisher as SyncPublisher
 from tradebridge.testing import free_port
+
+from tests.bus.samples import bar
 
 
 async def test_close_with_undeliverable_messages_waits_at_most_the_linger() -> None:

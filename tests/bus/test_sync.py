@@ -8,14 +8,14 @@ import time
 
 import msgspec
 import pytest
-
 import tradebridge.bus as asynchronous
 import tradebridge.bus.sync as synchronous
-from tests.bus.samples import bar, one_of_each, signal
 from tradebridge.bus import BusOptions
 from tradebridge.bus.sync import SubscriberTimeoutError, ZMQPublisher, ZMQSubscriber
 from tradebridge.errors import BusError
 from tradebridge.testing import free_port
+
+from tests.bus.samples import bar, one_of_each, signal
 
 
 def strip(message: object) -> object:

@@ -37,6 +37,18 @@ class Engine:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/health", timeout=2) as r:
             return dict(json.loads(r.read())["metrics"])
 
+    def wait_metrics(self, wanted: Callable[[dict[str, str]], bool], timeout: float = 5.0) -> dict[str, str]:
+        """The health metrics once ``wanted`` holds (they refresh every 100 ms)."""
+        deadline = time.monotonic() + timeout
+        while not wanted(metrics := self.metrics()):
+            assert time.monotonic() < deadline, metrics
+            time.sleep(0.05)
+        return metrics
+
+    def acknowledged(self, client_order_id: str) -> OrderUpdate:
+        """The first update of an order: it exists at the broker (so a new price can fill it)."""
+        return self.next_update(lambda u: u.client_order_id == client_order_id)
+
     def send(self, signal_id: str, direction: str = "long", strength: float = 0.5, **changes: Any) -> None:
         fields: dict[str, Any] = {
             "symbol": "AAPL",
@@ -97,7 +109,8 @@ def start_engine(
         assert time.monotonic() < deadline, "engine not ready"
         time.sleep(0.05)
     publisher.wait_for_subscribers(1, timeout=5, topic="signal")
-    time.sleep(0.2)  # the engine's order publisher -> our subscriber (slow joiner) settles
+    # No slow joiner on the way back either: the engine reports the subscriptions it sees.
+    engine.wait_metrics(lambda m: int(m.get("order_subscribers", "0")) >= 1)
     return engine
 
 
@@ -132,15 +145,15 @@ def stop(engine: Engine) -> int:
 
 def test_a_signal_becomes_a_filled_order_and_its_updates(engine: Engine, broker: MockBroker) -> None:
     engine.send("t-1", strength=0.5)  # 5 shares
-    time.sleep(0.2)
+    assert engine.acknowledged("tb-t-1").status in ("new", "accepted")
     broker.advance(1, ["AAPL"])  # deferred fills happen on the next price
     update = engine.outcome("tb-t-1")
     assert (update.status, update.side, update.qty, update.filled_qty) == ("filled", "buy", 5.0, 5.0)
     assert update.filled_avg_price is not None and update.filled_avg_price > 0
     at_broker = {p.symbol: p.qty for p in _positions(broker)}
     assert at_broker == {"AAPL": 5}
-    metrics = engine.metrics()
-    assert (metrics["orders_submitted"], metrics["orders_filled"], metrics["orders_open"]) == ("1", "1", "0")
+    metrics = engine.wait_metrics(lambda m: m["orders_open"] == "0")
+    assert (metrics["orders_submitted"], metrics["orders_filled"]) == ("1", "1")
     assert metrics["positions"] == "AAPL:5"
 
 
@@ -148,7 +161,7 @@ def test_risk_refusals_are_published_and_counted(engine: Engine, broker: MockBro
     engine.send("old", timestamp=int(time.time() * 1000) - 60_000)
     assert engine.outcome("tb-old").reason == "risk:stale"
     engine.send("big", strength=1.0)  # 10 wanted, clipped to the 8-share limit
-    time.sleep(0.1)
+    engine.acknowledged("tb-big")
     broker.advance(1, ["AAPL"])
     assert engine.outcome("tb-big").filled_qty == 8.0
     engine.send("more", strength=0.5)
@@ -158,8 +171,7 @@ def test_risk_refusals_are_published_and_counted(engine: Engine, broker: MockBro
     assert duplicate.client_order_id != "tb-big"  # never confused with the order the first copy placed
     engine.send("unpriced", symbol="MSFT", metadata={"signal_id": "unpriced"})
     assert engine.outcome("tb-unpriced").reason == "risk:no_price"
-    time.sleep(0.3)
-    metrics = engine.metrics()
+    metrics = engine.wait_metrics(lambda m: m["refused_no_price"] == "1")
     assert metrics["refused_stale"] == "1"
     assert metrics["refused_max_position"] == "1"
     assert metrics["refused_duplicate"] == "1"
@@ -218,14 +230,13 @@ def _metrics_or_empty(engine: Engine) -> dict[str, str]:
 
 def test_kill_switch_at_runtime(engine: Engine, broker: MockBroker, tmp_path: Path) -> None:
     engine.process.send_signal(signal.SIGUSR1)
-    time.sleep(0.3)
-    assert engine.metrics()["kill_switch"] == "true"
+    engine.wait_metrics(lambda m: m["kill_switch"] == "true")
     engine.send("k-1")
     assert engine.outcome("tb-k-1").reason == "risk:kill_switch"
     engine.process.send_signal(signal.SIGUSR2)
-    time.sleep(0.3)
+    engine.wait_metrics(lambda m: m["kill_switch"] == "false")
     engine.send("k-2")
-    time.sleep(0.1)
+    engine.acknowledged("tb-k-2")
     broker.advance(1, ["AAPL"])
     assert engine.outcome("tb-k-2").status == "filled"
 
@@ -238,9 +249,9 @@ def test_kill_switch_file(tmp_path: Path, broker: MockBroker) -> None:
         engine.send("f-1")
         assert engine.outcome("tb-f-1").reason == "risk:kill_switch"
         switch.unlink()
-        time.sleep(0.3)
+        engine.wait_metrics(lambda m: m["kill_switch"] == "false")
         engine.send("f-2")
-        time.sleep(0.1)
+        engine.acknowledged("tb-f-2")
         broker.advance(1, ["AAPL"])
         assert engine.outcome("tb-f-2").status == "filled"
     finally:

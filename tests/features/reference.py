@@ -39,7 +39,20 @@ class Periods:
     def lookbacks(self) -> list[int]:
         macd = self.slow_period - 1 + self.signal_period - 1
         sma = self.sma_period - 1
-        return [0, self.rsi_period, macd, macd, macd, self.fast_period - 1, self.slow_period - 1, 0, sma, sma, 0, 0]
+        return [
+            0,
+            self.rsi_period,
+            macd,
+            macd,
+            macd,
+            self.fast_period - 1,
+            self.slow_period - 1,
+            0,
+            sma,
+            sma,
+            0,
+            0,
+        ]
 
 
 class Ema:

@@ -11,22 +11,26 @@ import time
 
 import numpy as np
 import pytest
+from tradebridge import MarketBar, RustFeatureComputer
+from tradebridge import _native as native
 
 from tests.features.reference import FEATURE_NAMES
 from tests.features.series import Series, make_series
-from tradebridge import MarketBar, RustFeatureComputer
-from tradebridge import _native as native
 
 
 def bars_of(series: Series, symbol: str = "AAPL") -> list[MarketBar]:
     return [
         MarketBar(symbol, o, h, lo, c, v, i)
-        for i, (o, h, lo, c, v) in enumerate(zip(*(column.tolist() for column in series.columns())))
+        for i, (o, h, lo, c, v) in enumerate(
+            zip(*(column.tolist() for column in series.columns()), strict=True)
+        )
     ]
 
 
 def same_bits(a: object, b: object) -> bool:
-    return np.array_equal(np.asarray(a, dtype=np.float64).view(np.int64), np.asarray(b, dtype=np.float64).view(np.int64))
+    return np.array_equal(
+        np.asarray(a, dtype=np.float64).view(np.int64), np.asarray(b, dtype=np.float64).view(np.int64)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +96,7 @@ def test_interleaved_symbols_equal_one_computer_per_symbol(series: Series) -> No
     other = make_series(2_000, seed=6, start=3_000.0)
     shared = RustFeatureComputer()
     alone = {"AAPL": RustFeatureComputer(), "ETH/USD": RustFeatureComputer()}
-    for a, b in zip(bars_of(series, "AAPL"), bars_of(other, "ETH/USD")):
+    for a, b in zip(bars_of(series, "AAPL"), bars_of(other, "ETH/USD"), strict=True):
         for bar in (b, a) if a.timestamp % 3 else (a, b):
             assert same_bits(shared.compute_streaming(bar), alone[bar.symbol].compute_streaming(bar))
     assert shared.symbols == ["ETH/USD", "AAPL"] or shared.symbols == ["AAPL", "ETH/USD"]
@@ -158,7 +162,9 @@ def test_compute_streaming_rejects_non_bars() -> None:
 
 
 def test_batch_equals_streaming_bit_for_bit(series: Series) -> None:
-    computer = RustFeatureComputer(rsi_period=9, fast_period=8, slow_period=21, signal_period=5, sma_period=30)
+    computer = RustFeatureComputer(
+        rsi_period=9, fast_period=8, slow_period=21, signal_period=5, sma_period=30
+    )
     batch = computer.compute_batch(*series.columns())
     assert batch.shape == (len(series), 12) and batch.dtype == np.float64 and batch.flags.c_contiguous
     streamed = np.array([computer.compute_streaming(bar) for bar in bars_of(series)])
@@ -184,7 +190,12 @@ def test_batch_accepts_lists_ints_and_strided_views(series: Series) -> None:
     assert not doubled[0].flags.c_contiguous
     assert same_bits(computer.compute_batch(*doubled), expected)
     ints = np.array([10, 12, 11, 13])
-    assert computer.compute_batch(ints, ints + 1, ints - 1, ints, ints)[:, 0].tolist() == [10.0, 12.0, 11.0, 13.0]
+    assert computer.compute_batch(ints, ints + 1, ints - 1, ints, ints)[:, 0].tolist() == [
+        10.0,
+        12.0,
+        11.0,
+        13.0,
+    ]
     assert computer.compute_batch([], [], [], [], []).shape == (0, 12)
 
 
@@ -215,7 +226,7 @@ def test_batch_rejects_bad_columns(series: Series) -> None:
     bad_volume[1999] = -1.0
     with pytest.raises(ValueError, match="bar 1999: volume must be >= 0"):
         computer.compute_batch(o, h, lo, c, bad_volume)
-    with pytest.raises(ValueError, match="bar 0: close .* must be <= high"):
+    with pytest.raises(ValueError, match=r"bar 0: close .* must be <= high"):
         computer.compute_batch(o, h, lo, h * 2, v)
     with pytest.raises(ValueError, match="open must be one-dimensional"):
         computer.compute_batch(np.zeros((3, 2)), h, lo, c, v)
@@ -226,13 +237,13 @@ def test_batch_rejects_bad_columns(series: Series) -> None:
 def test_pickle_round_trip_keeps_warm_state(series: Series) -> None:
     computer = RustFeatureComputer(rsi_period=10, sma_period=15)
     bars_a, bars_b = bars_of(series, "A"), bars_of(series, "B")
-    for a, b in zip(bars_a[:500], bars_b[:300]):
+    for a, b in zip(bars_a[:500], bars_b[:300], strict=False):
         computer.compute_streaming(a)
         computer.compute_streaming(b)
     restored = pickle.loads(pickle.dumps(computer))
     assert restored.periods == computer.periods and restored.symbols == computer.symbols
     assert restored.is_ready("A") and restored.bars_seen("B") == 300
-    for a, b in zip(bars_a[500:], bars_b[300:]):
+    for a, b in zip(bars_a[500:], bars_b[300:], strict=False):
         assert same_bits(restored.compute_streaming(a), computer.compute_streaming(a))
         assert same_bits(restored.compute_streaming(b), computer.compute_streaming(b))
 

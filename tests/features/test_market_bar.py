@@ -7,7 +7,6 @@ import math
 import pickle
 
 import pytest
-
 from tradebridge import MarketBar
 
 GUIDE = {
@@ -23,7 +22,9 @@ GUIDE = {
 
 def test_the_guides_bar() -> None:
     bar = MarketBar(**GUIDE)
-    assert (bar.symbol, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.timestamp) == tuple(GUIDE.values())
+    assert (bar.symbol, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.timestamp) == tuple(
+        GUIDE.values()
+    )
     assert repr(bar) == (
         "MarketBar(symbol='AAPL', open=150.0, high=152.5, low=149.5, close=151.0, volume=1000000.0, "
         "timestamp=1234567890)"

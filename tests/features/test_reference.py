@@ -9,9 +9,9 @@ import struct
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tradebridge import MarketBar, RustFeatureComputer
 
 from tests.features.reference import FEATURE_NAMES, Periods, ReferenceFeatureEngine
-from tradebridge import MarketBar, RustFeatureComputer
 
 SYMBOLS = ("AAPL", "MSFT", "BTC/USD")
 
@@ -70,7 +70,9 @@ def test_rust_equals_reference_on_random_interleaved_streams(
         last_close[symbol] = close
         ours = rust.compute_streaming(MarketBar(symbol, open_, high, low, close, volume, t))
         theirs = reference.update(symbol, high, low, close, volume)
-        assert bits(ours) == bits(theirs), {n: (a, b) for n, a, b in zip(FEATURE_NAMES, ours, theirs) if a != b}
+        assert bits(ours) == bits(theirs), {
+            n: (a, b) for n, a, b in zip(FEATURE_NAMES, ours, theirs, strict=True) if a != b
+        }
     for symbol in SYMBOLS:
         seen = sum(1 for which, *_ in specs if SYMBOLS[which] == symbol)
         assert rust.bars_seen(symbol) == seen

@@ -6,15 +6,17 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import talib
+from tradebridge import MarketBar, RustFeatureComputer
 
 from tests.features.series import Series, make_series
-from tradebridge import MarketBar, RustFeatureComputer
 
 TOLERANCE = 1e-9
 RSI, MACD_LINE, MACD_SIGNAL, MACD_HIST, EMA_FAST, EMA_SLOW, SMA = 1, 2, 3, 4, 5, 6, 8
 
 
-def assert_close_with_same_nans(ours: npt.NDArray[np.float64], theirs: npt.NDArray[np.float64], name: str) -> None:
+def assert_close_with_same_nans(
+    ours: npt.NDArray[np.float64], theirs: npt.NDArray[np.float64], name: str
+) -> None:
     np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs), err_msg=f"{name}: warm-up NaNs differ")
     valid = ~np.isnan(theirs)
     worst = np.max(np.abs(ours[valid] - theirs[valid]))
@@ -33,7 +35,9 @@ def test_rsi_ema_sma_match_talib_from_the_first_value(fixture: str, request: pyt
 
 
 def test_custom_periods_match_talib(long_series: Series) -> None:
-    computer = RustFeatureComputer(rsi_period=7, fast_period=5, slow_period=35, signal_period=4, sma_period=50)
+    computer = RustFeatureComputer(
+        rsi_period=7, fast_period=5, slow_period=35, signal_period=4, sma_period=50
+    )
     features = computer.compute_batch(*long_series.columns())
     close = long_series.close
     assert_close_with_same_nans(features[:, RSI], talib.RSI(close, 7), "rsi(7)")
@@ -43,6 +47,7 @@ def test_custom_periods_match_talib(long_series: Series) -> None:
     line, signal, hist = talib.MACD(close, 5, 35, 4)
     np.testing.assert_array_equal(np.isnan(features[:, MACD_LINE]), np.isnan(line))
     np.testing.assert_allclose(features[300:, MACD_SIGNAL], signal[300:], rtol=0, atol=TOLERANCE)
+    np.testing.assert_allclose(features[300:, MACD_HIST], hist[300:], rtol=0, atol=TOLERANCE)
 
 
 def test_macd_is_the_ema_difference_from_its_first_value(long_series: Series) -> None:
@@ -52,7 +57,9 @@ def test_macd_is_the_ema_difference_from_its_first_value(long_series: Series) ->
     # TA-Lib's look-back for all three MACD outputs is 33 bars.
     assert np.isnan(features[:33, MACD_LINE : MACD_HIST + 1]).all()
     assert not np.isnan(features[33:, MACD_LINE : MACD_HIST + 1]).any()
-    np.testing.assert_array_equal(features[:, MACD_LINE][33:], (features[:, EMA_FAST] - features[:, EMA_SLOW])[33:])
+    np.testing.assert_array_equal(
+        features[:, MACD_LINE][33:], (features[:, EMA_FAST] - features[:, EMA_SLOW])[33:]
+    )
     np.testing.assert_allclose(features[33:, MACD_LINE], ema_line[33:], rtol=0, atol=TOLERANCE)
     # The signal is EMA(9) of that line, seeded with the mean of its first 9 values (bars 25..33).
     signal = np.full(len(close), np.nan)
@@ -66,8 +73,12 @@ def test_talib_macd_agrees_once_its_seeding_quirk_has_decayed(
     # talib.MACD seeds its fast EMA later than talib.EMA does; the difference decays by 11/13 per bar.
     for series, settled_from in ((calm_series, 130), (long_series, 200)):
         features = RustFeatureComputer().compute_batch(*series.columns())
-        for column, theirs in zip((MACD_LINE, MACD_SIGNAL, MACD_HIST), talib.MACD(series.close, 12, 26, 9)):
-            np.testing.assert_allclose(features[settled_from:, column], theirs[settled_from:], rtol=0, atol=TOLERANCE)
+        for column, theirs in zip(
+            (MACD_LINE, MACD_SIGNAL, MACD_HIST), talib.MACD(series.close, 12, 26, 9), strict=True
+        ):
+            np.testing.assert_allclose(
+                features[settled_from:, column], theirs[settled_from:], rtol=0, atol=TOLERANCE
+            )
         # During warm-up the quirk is visible: the comparison above is not vacuous.
         assert np.nanmax(np.abs(features[33:60, MACD_LINE] - talib.MACD(series.close)[0][33:60])) > TOLERANCE
 
@@ -79,7 +90,8 @@ def test_streaming_matches_talib_on_interleaved_symbols() -> None:
     rows: dict[str, list[list[float]]] = {"AAPL": [], "BTC/USD": []}
     for i in range(3_000):
         for symbol, series in (("AAPL", a), ("BTC/USD", b)):
-            bar = MarketBar(symbol, *(float(column[i]) for column in series.columns()), timestamp=i)
+            o, h, lo, c, v = (float(column[i]) for column in series.columns())
+            bar = MarketBar(symbol, o, h, lo, c, v, timestamp=i)
             rows[symbol].append(computer.compute_streaming(bar))
     for symbol, series in (("AAPL", a), ("BTC/USD", b)):
         features = np.array(rows[symbol])

@@ -7,6 +7,8 @@ import asyncio
 import json
 import re
 import socket
+import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -18,6 +20,7 @@ from tradebridge.health import (
     HealthCheck,
     HealthServer,
     HealthServerError,
+    _telemetry,
     start_health_server,
 )
 
@@ -208,3 +211,41 @@ async def test_concurrent_clients_all_answered(server: HealthServer) -> None:
 
     statuses = await asyncio.gather(*(client(i) for i in range(400)))
     assert statuses == [200] * 400
+
+
+async def test_threaded_server_reads_tracked_sources_on_the_owning_loop() -> None:
+    """A bus object's stats may touch its ZeroMQ socket: only the loop that tracked it may read them."""
+    readers: list[int] = []
+
+    def source() -> dict[str, int]:
+        readers.append(threading.get_ident())
+        return {"received": 7}
+
+    health = HealthCheck.healthy("svc").track("bus", source)
+    server = await start_health_server(0, health, host="127.0.0.1", in_thread=True)
+    try:
+        readers.clear()
+        body = json.loads((await request(server.port, "GET", "/health")).body)
+        metrics = (await request(server.port, "GET", "/metrics")).body.decode()
+    finally:
+        await server.stop()
+    assert body["metrics"]["bus_received"] == "7"
+    assert 'tradebridge_received_total{source="bus"} 7.0' in metrics
+    assert readers and set(readers) == {threading.get_ident()}
+
+
+async def test_a_stalled_service_loop_does_not_stall_health(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_telemetry, "SOURCE_READ_TIMEOUT_S", 0.2)
+    health = HealthCheck.healthy("svc").track("bus", lambda: {"received": 1})
+    server = HealthServer(health, port=0, host="127.0.0.1")
+    server.start_in_thread()
+    try:
+        started = time.monotonic()
+        # a blocking call inside the loop that owns the source: the server must answer without it
+        with urllib.request.urlopen(f"{server.url}/health", timeout=5) as reply:
+            body = json.loads(reply.read())
+        assert time.monotonic() - started < 2
+        assert "bus_received" not in body["metrics"]
+        assert body["status"] == "healthy"
+    finally:
+        await server.stop()

@@ -111,7 +111,9 @@ impl Subscriber {
     }
 
     /// The next valid message, waiting as long as it takes. `Ok(None)` never happens here; the
-    /// `Option` matches [`recv_timeout`](Self::recv_timeout) so loops read the same.
+    /// `Option` matches [`recv_timeout`](Self::recv_timeout) so loops read the same. A signal arriving
+    /// while it waits is `Err(BusError::Socket(EINTR))`; loops that must notice a stop flag use
+    /// [`recv_timeout`](Self::recv_timeout) instead.
     pub fn recv(&mut self) -> Result<Option<(Topic, Message)>, BusError> {
         loop {
             self.socket.recv(&mut self.frame, 0)?;

@@ -3,7 +3,7 @@
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 use serde::{Deserialize, Serialize};
 use tradebridge_contracts::{decode, encode, BarUpdate, MarketMessage, Signal};
 
@@ -65,4 +65,70 @@ criterion_group! {
     config = Criterion::default().warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(2));
     targets = codecs
 }
-criterion_main!(benches);
+/// Criterion prints absolute times; the promises are ratios, so read its estimates back and print them.
+fn print_ratios() {
+    let root = std::env::var("CARGO_TARGET_DIR").map_or_else(
+        |_| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+        std::path::PathBuf::from,
+    );
+    let median = |group: &str, id: &str| -> Option<f64> {
+        let path = root
+            .join("criterion")
+            .join(group)
+            .join(id.replace('/', "_"))
+            .join("new/estimates.json");
+        let estimates: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+        estimates["median"]["point_estimate"].as_f64()
+    };
+    println!("\ncontracts codec ratios (criterion medians)");
+    let pairs = [
+        (
+            "BarUpdate",
+            "decode/contracts BarUpdate",
+            "decode/bare serde struct",
+        ),
+        (
+            "BarUpdate",
+            "decode/contracts MarketMessage",
+            "decode/bare serde struct",
+        ),
+        (
+            "BarUpdate",
+            "decode/contracts BarUpdate",
+            "decode/serde_json Value",
+        ),
+        (
+            "BarUpdate",
+            "encode/contracts BarUpdate",
+            "encode/bare serde struct",
+        ),
+        (
+            "Signal",
+            "decode/contracts Signal",
+            "decode/serde_json Value",
+        ),
+    ];
+    for (group, ours, baseline) in pairs {
+        if let (Some(a), Some(b)) = (median(group, ours), median(group, baseline)) {
+            println!(
+                "  {group}: {ours} {a:.0} ns / {baseline} {b:.0} ns = {:.2}x",
+                a / b
+            );
+        }
+    }
+    if let Some(bar) = median("BarUpdate", "decode/contracts BarUpdate") {
+        let verdict = if bar < 300.0 {
+            "met"
+        } else {
+            "NOT met on this machine"
+        };
+        println!("  target: BarUpdate decode < 300 ns -> {bar:.0} ns ({verdict})");
+    }
+}
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    print_ratios();
+}

@@ -46,6 +46,8 @@ pub struct Counters {
     pub fills: u64,
     pub filled_shares: f64,
     pub order_updates: u64,
+    /// Broker requests that failed (after retries for submissions).
+    pub broker_errors: u64,
 }
 
 #[derive(Debug)]
@@ -92,6 +94,7 @@ pub struct Engine {
     counters: Counters,
     run_id: String,
     next_seq: u64,
+    last_broker_error: Option<(Instant, String)>,
 }
 
 impl Engine {
@@ -109,6 +112,7 @@ impl Engine {
             counters: Counters::default(),
             run_id,
             next_seq: 0,
+            last_broker_error: None,
         }
     }
 
@@ -122,6 +126,19 @@ impl Engine {
 
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// The last broker failure, if it happened within `window`: the service is degraded meanwhile.
+    pub fn recent_broker_error(&self, window: Duration) -> Option<&str> {
+        self.last_broker_error
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < window)
+            .map(|(_, text)| text.as_str())
+    }
+
+    fn broker_failed(&mut self, error: &BrokerError) {
+        self.counters.broker_errors += 1;
+        self.last_broker_error = Some((Instant::now(), error.to_string()));
     }
 
     pub fn open_orders(&self) -> usize {
@@ -170,7 +187,7 @@ impl Engine {
             price_hint: intent.price_hint,
             signal_id: intent.signal_id.as_deref(),
         };
-        let run_id = &self.run_id;
+        let run_id = self.run_id.clone();
         let seq = self.next_seq;
         let refused = |reason: Refusal, detail: String| Outcome::Refused {
             // A duplicate must not reuse the id of the order its first copy placed.
@@ -217,6 +234,7 @@ impl Engine {
                 self.book
                     .on_closed(&intent.symbol, intent.side, approved.qty);
                 let reason = if error.is_retryable() {
+                    self.broker_failed(&error);
                     Refusal::BrokerUnavailable
                 } else {
                     Refusal::BrokerRejected
@@ -249,7 +267,8 @@ impl Engine {
             match self.broker.get(&order.order.id) {
                 Ok(fresh) => outcomes.extend(self.apply(order, fresh, &mut timings)),
                 Err(error) => {
-                    tracing::warn!(order_id = %order.order.id, %error, "order poll failed; will retry")
+                    tracing::warn!(order_id = %order.order.id, %error, "order poll failed; will retry");
+                    self.broker_failed(&error);
                 }
             }
         }

@@ -97,8 +97,13 @@ impl Bus {
         self.orders.publish(update)
     }
 
-    /// Subscriber counters for the health metrics (`signal_bus_*`, `market_bus_*`).
-    pub fn stats(&self) -> Vec<(String, u64)> {
+    /// Subscriber counters for the health metrics (`signal_bus_*`, `market_bus_*`), and how many
+    /// subscribers listen to the order updates (so a consumer can wait for its own subscription).
+    pub fn stats(&mut self) -> Vec<(String, u64)> {
+        let order_subscribers = self
+            .orders
+            .subscriber_count(Some(Topic::Order))
+            .unwrap_or(0) as u64;
         let mut out = Vec::new();
         let mut add = |prefix: &str, s: &tradebridge_bus::SubscriberStats| {
             out.push((format!("{prefix}_received"), s.received));
@@ -111,6 +116,7 @@ impl Bus {
             add("market_bus", market.stats());
         }
         out.push(("order_updates_published".into(), self.orders.published()));
+        out.push(("order_subscribers".into(), order_subscribers));
         out
     }
 

@@ -27,10 +27,15 @@ impl Bar {
             & (low <= close)
             & (close <= high)
             & (high < f64::INFINITY)
-            & (volume >= 0.0)
-            & (volume < f64::INFINITY);
+            & (0.0..f64::INFINITY).contains(&volume);
         if valid {
-            return Ok(Self { open, high, low, close, volume });
+            return Ok(Self {
+                open,
+                high,
+                low,
+                close,
+                volume,
+            });
         }
         Self::explain(open, high, low, close, volume)
     }
@@ -85,7 +90,19 @@ mod tests {
 
     #[test]
     fn the_fast_check_accepts_exactly_what_the_detailed_checks_accept() {
-        let values = [f64::NAN, f64::NEG_INFINITY, -1.0, -0.0, 0.0, 1e-300, 1.0, 2.0, 3.0, 1e300, f64::INFINITY];
+        let values = [
+            f64::NAN,
+            f64::NEG_INFINITY,
+            -1.0,
+            -0.0,
+            0.0,
+            1e-300,
+            1.0,
+            2.0,
+            3.0,
+            1e300,
+            f64::INFINITY,
+        ];
         let mut accepted = 0;
         for &o in &values {
             for &h in &values {
@@ -93,7 +110,11 @@ mod tests {
                     for &c in &values {
                         for &v in &values {
                             let fast = Bar::new(o, h, l, c, v).is_ok();
-                            assert_eq!(fast, Bar::explain(o, h, l, c, v).is_ok(), "{o} {h} {l} {c} {v}");
+                            assert_eq!(
+                                fast,
+                                Bar::explain(o, h, l, c, v).is_ok(),
+                                "{o} {h} {l} {c} {v}"
+                            );
                             accepted += usize::from(fast);
                         }
                     }

@@ -131,9 +131,21 @@ impl SeriesState {
     #[inline]
     pub fn update(&mut self, bar: &Bar) -> [f64; NUM_FEATURES] {
         let close = bar.close;
-        let rsi = self.rsi.update(close);
-        let macd = self.macd.update(close);
-        let sma = self.sma.update(close);
+        // Once every indicator is warm (all but the first few dozen bars) a path without any warm-up
+        // bookkeeping runs the same arithmetic.
+        let (rsi, macd, sma) = if self.bars >= self.warmup_bars {
+            (
+                self.rsi.update_warm(close),
+                self.macd.update_warm(close),
+                self.sma.update_warm(close),
+            )
+        } else {
+            (
+                self.rsi.update(close),
+                self.macd.update(close),
+                self.sma.update(close),
+            )
+        };
         let spread = bar.high - bar.low;
         self.bars += 1;
         [
@@ -159,6 +171,10 @@ impl SeriesState {
             && self.macd.lookback() == fresh.macd.lookback()
             && self.warmup_bars == fresh.warmup_bars
             && self.macd.periods() == fresh.macd.periods();
+        let warm = self.rsi.is_ready() && self.macd.is_ready() && self.sma.is_ready();
+        if self.bars >= self.warmup_bars && !warm {
+            return Err(FeatureError::CorruptState("a warm symbol has indicators still warming up"));
+        }
         if same_shape {
             Ok(())
         } else {

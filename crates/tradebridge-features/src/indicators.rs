@@ -84,10 +84,17 @@ impl Ema {
         self.value
     }
 
+    /// The update once warm, without the warm-up bookkeeping. Only valid when [`Ema::is_ready`].
+    #[inline(always)]
+    pub(crate) fn update_warm(&mut self, x: f64) -> f64 {
+        self.value = ((x - self.value) * self.k) + self.value;
+        self.value
+    }
+
     #[inline]
     pub fn update(&mut self, x: f64) -> f64 {
         if self.seen == self.period {
-            self.value = ((x - self.value) * self.k) + self.value;
+            self.update_warm(x);
         } else {
             self.seed_sum += x;
             self.seen += 1;
@@ -175,8 +182,26 @@ impl Sma {
         self.seen == self.period
     }
 
+    /// The update once warm, without the warm-up bookkeeping. Only valid when [`Sma::is_ready`].
+    #[inline(always)]
+    pub(crate) fn update_warm(&mut self, x: f64) -> f64 {
+        self.sum += x;
+        self.ring[self.pos] = x;
+        self.pos = if self.pos + 1 == self.period {
+            0
+        } else {
+            self.pos + 1
+        };
+        let mean = self.sum / self.period as f64;
+        self.sum -= self.ring[self.pos];
+        mean
+    }
+
     #[inline]
     pub fn update(&mut self, x: f64) -> f64 {
+        if self.seen == self.period {
+            return self.update_warm(x);
+        }
         self.sum += x;
         self.ring[self.pos] = x;
         self.pos = if self.pos + 1 == self.period {
@@ -295,22 +320,30 @@ impl Rsi {
         }
     }
 
-    #[inline]
-    pub fn update(&mut self, x: f64) -> f64 {
+    /// The update once warm, without the warm-up bookkeeping. Only valid when [`Rsi::is_ready`].
+    #[inline(always)]
+    pub(crate) fn update_warm(&mut self, x: f64) -> f64 {
         let change = x - self.prev;
         self.prev = x;
-        if self.seen > self.period {
-            self.avg_loss *= self.period_minus_one;
-            self.avg_gain *= self.period_minus_one;
-            if change < 0.0 {
-                self.avg_loss -= change;
-            } else {
-                self.avg_gain += change;
-            }
-            self.avg_loss /= self.period_f;
-            self.avg_gain /= self.period_f;
-            return self.ratio();
+        self.avg_loss *= self.period_minus_one;
+        self.avg_gain *= self.period_minus_one;
+        if change < 0.0 {
+            self.avg_loss -= change;
+        } else {
+            self.avg_gain += change;
         }
+        self.avg_loss /= self.period_f;
+        self.avg_gain /= self.period_f;
+        self.ratio()
+    }
+
+    #[inline]
+    pub fn update(&mut self, x: f64) -> f64 {
+        if self.seen > self.period {
+            return self.update_warm(x);
+        }
+        let change = x - self.prev;
+        self.prev = x;
         self.seen += 1;
         if self.seen == 1 {
             return f64::NAN; // the first input only sets the previous price
@@ -417,7 +450,24 @@ impl Macd {
     }
 
     pub fn is_ready(&self) -> bool {
-        self.signal.is_ready()
+        self.fast.is_ready() && self.slow.is_ready() && self.signal.is_ready()
+    }
+
+    /// The update once warm (signal seeded), without the warm-up bookkeeping. Only valid when
+    /// [`Macd::is_ready`].
+    #[inline(always)]
+    pub(crate) fn update_warm(&mut self, x: f64) -> MacdOutput {
+        let ema_fast = self.fast.update_warm(x);
+        let ema_slow = self.slow.update_warm(x);
+        let line = ema_fast - ema_slow;
+        let signal = self.signal.update_warm(line);
+        MacdOutput {
+            ema_fast,
+            ema_slow,
+            line,
+            signal,
+            histogram: line - signal,
+        }
     }
 
     #[inline]

@@ -80,6 +80,6 @@ pub use check::{
 };
 pub use server::{
     router, spawn_health_server, start_health_server, HealthServer, HealthServerError,
-    RunningHealthServer, SharedHealth, PROMETHEUS_CONTENT_TYPE,
+    RunningHealthServer, SharedHealth, PROMETHEUS_CONTENT_TYPE, SHUTDOWN_GRACE,
 };
 pub use telemetry::{Counter, Histogram, Telemetry, LATENCY_BUCKETS_SECONDS};

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -20,6 +20,9 @@ use crate::check::{HealthCheck, HealthStatus};
 
 /// The state the server reads and the service writes (the guide's `Arc<RwLock<HealthCheck>>`).
 pub type SharedHealth = Arc<RwLock<HealthCheck>>;
+
+/// How long a stopping server waits for open connections before it lets go of them.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 /// Content type of `/metrics` (Prometheus text exposition format 0.0.4).
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -131,7 +134,9 @@ impl HealthServer {
         self.serve_with_shutdown(std::future::pending()).await
     }
 
-    /// Serves until `signal` completes, then finishes in-flight requests and returns.
+    /// Serves until `signal` completes, then gives in-flight requests [`SHUTDOWN_GRACE`] to finish and
+    /// returns. The grace is bounded because an idle keep-alive or half-sent request (a slow client, a
+    /// port scanner) would otherwise hold the service's shutdown forever.
     ///
     /// # Errors
     /// [`HealthServerError::Serve`] when accepting connections fails.
@@ -139,10 +144,25 @@ impl HealthServer {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        axum::serve(self.listener, router(self.health))
-            .with_graceful_shutdown(signal)
-            .await
-            .map_err(HealthServerError::Serve)
+        let (stopping, stopped) = oneshot::channel::<()>();
+        let server =
+            axum::serve(self.listener, router(self.health)).with_graceful_shutdown(async move {
+                signal.await;
+                let _ = stopping.send(());
+            });
+        let grace_expired = async move {
+            if stopped.await.is_ok() {
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            served = server => served.map_err(HealthServerError::Serve),
+            // Dropping the server future closes the listener; connections still open end with the runtime
+            // or when their client goes away.
+            () = grace_expired => Ok(()),
+        }
     }
 
     /// Serves in a background tokio task; the handle stops it (explicitly or when dropped).

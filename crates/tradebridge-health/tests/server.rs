@@ -374,3 +374,31 @@ async fn shutdown_stops_the_listener() {
         "still accepting after shutdown"
     );
 }
+
+#[tokio::test]
+async fn shutdown_is_bounded_by_idle_and_half_sent_connections() {
+    let (_health, server) = serve(HealthCheck::healthy("svc")).await;
+    let addr = server.local_addr();
+    let _idle = TcpStream::connect(addr).await.expect("connect");
+    let mut half = TcpStream::connect(addr).await.expect("connect");
+    half.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    let mut keep_alive = TcpStream::connect(addr).await.expect("connect");
+    keep_alive
+        .write_all(b"GET /live HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let mut buf = [0_u8; 512];
+    let _ = keep_alive.read(&mut buf).await.expect("answer");
+    let started = std::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), server.shutdown())
+        .await
+        .expect("shutdown within 5 s")
+        .expect("clean shutdown");
+    assert!(started.elapsed() < tradebridge_health::SHUTDOWN_GRACE + Duration::from_millis(900));
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "still accepting after shutdown"
+    );
+}

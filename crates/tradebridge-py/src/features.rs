@@ -4,6 +4,8 @@
 //! symbol a shared Python string (no copy), and the 12 floats go straight into a new list or into the
 //! caller's buffer.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
@@ -15,6 +17,7 @@ use tradebridge_features::{
 };
 
 use crate::boundary::guard;
+use crate::prefault;
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<MarketBar>()?;
@@ -320,6 +323,7 @@ impl RustFeatureComputer {
                 volume: volume.as_slice()?,
             };
             let n = columns.checked_len().map_err(value_error)?;
+            let fresh = out.is_none();
             let result = match out {
                 Some(out) => {
                     if out.shape() != [n, NUM_FEATURES] {
@@ -344,7 +348,17 @@ impl RustFeatureComputer {
             let rows = writable
                 .as_slice_mut()
                 .map_err(|_| PyValueError::new_err("out must be C-contiguous"))?;
-            py.detach(|| guard(|| compute_batch(&config, columns, rows).map_err(value_error)))?;
+            let done = AtomicBool::new(false);
+            py.detach(|| {
+                std::thread::scope(|scope| {
+                    if fresh {
+                        prefault::populate_in_background(scope, rows, &done);
+                    }
+                    let outcome = guard(|| compute_batch(&config, columns, rows).map_err(value_error));
+                    done.store(true, Ordering::Relaxed);
+                    outcome
+                })
+            })?;
             drop(writable);
             Ok(result)
         })

@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 
 mod boundary;
 mod features;
+mod prefault;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -3,16 +3,19 @@
 Only the multi-symbol shapes alpaca-py uses: ``{"bars": {SYM: [...]}, "next_page_token": ...}`` and
 ``{"quotes": {SYM: {...}}}``. Bars carry the ``n`` and ``vw`` keys alpaca-py requires. Longer time frames
 are aggregated from the one-minute walk; ``limit`` counts bars across all symbols, as Alpaca does, and a
-``next_page_token`` is returned whenever the answer stops early.
+``next_page_token`` is returned whenever the answer stops early. A window (with a ``start``) that holds no
+live bar of a symbol is answered from the deterministic synthetic history of :mod:`.history`.
 """
 
 from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
+from tradebridge_mocks.broker import history
 from tradebridge_mocks.broker.engine import Refusal
 from tradebridge_mocks.broker.prices import Bar, PriceBook
 
@@ -148,22 +151,61 @@ def bars_response(prices: PriceBook, query: dict[str, str]) -> dict[str, Any]:
     descending = query.get("sort", "asc") == "desc"
     offset = _decode_token(query["page_token"]) if query.get("page_token") else 0
 
-    flat: list[tuple[str, dict[str, Any]]] = []
+    # Each symbol's series is a sequence: its live bars in the window, or, when it has none there and a start
+    # was given, the synthetic history of that window (built lazily: only the page's bars are generated).
+    series: list[tuple[str, Sequence[dict[str, Any]]]] = []
     for symbol in symbols:
-        series = [
+        live = [
             bar
             for bar in aggregate(prices.bars(symbol), timeframe)
             if (start is None or bar["t"] >= start) and (end is None or bar["t"] <= end)
         ]
-        if descending:
-            series.reverse()
-        flat.extend((symbol, bar) for bar in series)
-    page = flat[offset : offset + limit]
+        if live or start is None:
+            series.append((symbol, live[::-1] if descending else live))
+        else:
+            window_end = int(datetime.now(UTC).timestamp() * 1000) if end is None else end
+            seed = prices.market.seed
+            series.append((symbol, _SyntheticSeries(seed, symbol, timeframe, start, window_end, descending)))
     out: dict[str, list[dict[str, Any]]] = {}
-    for symbol, bar in page:
-        out.setdefault(symbol, []).append({**bar, "t": iso_ms(bar["t"])})
-    more = offset + limit < len(flat)
+    skip, room, total = offset, limit, 0
+    for symbol, bars in series:
+        total += len(bars)
+        taken = bars[skip : skip + room] if room else []
+        skip = max(skip - len(bars), 0)
+        room -= len(taken)
+        for bar in taken:
+            out.setdefault(symbol, []).append({**bar, "t": iso_ms(bar["t"])})
+    more = offset + limit < total
     return {"bars": out, "next_page_token": _encode_token(offset + limit) if more else None}
+
+
+class _SyntheticSeries(Sequence[dict[str, Any]]):
+    """The synthetic bars of one symbol over a window, generated only when indexed or sliced."""
+
+    def __init__(
+        self, seed: int, symbol: str, timeframe: str, start_ms: int, end_ms: int, descending: bool
+    ) -> None:
+        match = _TIMEFRAME_RE.match(timeframe)
+        assert match  # aggregate() above already refused anything else
+        self._seed, self._symbol = seed, symbol
+        self._frame = history.frame_of(int(match.group(1)), match.group(2))
+        buckets = self._frame.window(start_ms, end_ms)
+        self._buckets = buckets[::-1] if descending else buckets
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    @overload
+    def __getitem__(self, item: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, item: slice) -> list[dict[str, Any]]: ...
+    def __getitem__(self, item: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(item, slice):
+            return [self._bar(i) for i in self._buckets[item]]
+        return self._bar(self._buckets[item])
+
+    def _bar(self, bucket: int) -> dict[str, Any]:
+        return history.synthetic_bar(self._seed, self._symbol, self._frame, bucket)
 
 
 def latest_quotes(prices: PriceBook, query: dict[str, str]) -> dict[str, Any]:

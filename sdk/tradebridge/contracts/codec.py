@@ -37,7 +37,7 @@ _MISSING = re.compile(r"^Object missing required field `([^`]*)`")
 _GOT = re.compile(r"^Expected `[^`]*`, got `[^`]*`$")
 _BOUND = re.compile(r"^Expected `[^`]*` (<=|>=|<|>) ")
 _OWN_ERROR = re.compile(r"^([a-z_]+) at (\$\S*): (.*)$", re.S)
-_VERSION = re.compile(r"^([0-9]+)\.([0-9]+)$")
+_VERSION = re.compile(r"([0-9]+)\.([0-9]+)")  # used with fullmatch: `$` would allow a trailing newline
 _STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
 _BRACKETS = re.compile(rb"[\[\]{}]")
 
@@ -81,7 +81,7 @@ def _version_override(data: bytes) -> ContractError | None:
     except (msgspec.DecodeError, RecursionError):
         return None
     version = document.get("schema_version") if isinstance(document, dict) else None
-    match = _VERSION.match(version) if isinstance(version, str) else None
+    match = _VERSION.fullmatch(version) if isinstance(version, str) else None
     if match is not None and match.group(1) != "1":
         detail = f"major version {match.group(1)} is not supported (this is v1)"
         return ContractError("unsupported_version", detail, "$.schema_version")
@@ -215,10 +215,10 @@ def encode(message: Any) -> bytes:
 
 
 @overload
-def decode(data: Buffer, *, type: builtins.type[T], max_size: int = ...) -> T: ...
+def decode(data: Buffer, type: builtins.type[T], *, max_size: int = ...) -> T: ...
 @overload
-def decode(data: Buffer, *, type: Any = ..., max_size: int = ...) -> Any: ...
-def decode(data: Buffer, *, type: Any = AnyMessage, max_size: int = DEFAULT_MAX_SIZE) -> Any:
+def decode(data: Buffer, type: Any = ..., *, max_size: int = ...) -> Any: ...
+def decode(data: Buffer, type: Any = AnyMessage, *, max_size: int = DEFAULT_MAX_SIZE) -> Any:
     """Decode one message of ``type`` (any bus message by default); raises ``ContractError``."""
     key = (type, max_size)
     decoder = _DECODERS.get(key)

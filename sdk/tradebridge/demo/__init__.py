@@ -58,9 +58,14 @@ def parse_args(argv: Sequence[str]) -> DemoConfig:
         "--rate", type=float, default=100.0, help="bars per second, all symbols (default 100)"
     )
     parser.add_argument("--threshold", type=float, default=0.5, help="strategy signal threshold (0..1)")
-    parser.add_argument("--max-position", type=float, default=50.0, help="engine limit, shares per symbol")
+    parser.add_argument("--max-position", type=float, default=30.0, help="engine limit, shares per symbol")
     parser.add_argument("--max-notional", type=float, default=20_000.0, help="engine limit, $ per symbol")
-    parser.add_argument("--max-orders-per-sec", type=int, default=3, help="engine order rate limit")
+    parser.add_argument(
+        "--max-orders-per-sec",
+        type=int,
+        default=5,
+        help="engine order rate limit (the mock has no 200/min cap)",
+    )
     parser.add_argument("--timeout", type=float, default=120.0, help="give up after this many seconds")
     parser.add_argument("--broker-port", type=int, default=0, help="mock broker port (0 = a free one)")
     parser.add_argument("--market-port", type=int, default=0, help="market data bus port (0 = a free one)")

@@ -39,9 +39,9 @@ class DemoConfig:
     report_dir: Path = Path("reports/demo")
     rate: float = 100.0
     threshold: float = 0.5
-    max_position: float = 50.0
+    max_position: float = 30.0
     max_notional: float = 20_000.0
-    max_orders_per_sec: int = 3
+    max_orders_per_sec: int = 5
     timeout: float = 120.0
     broker_port: int = 0
     market_port: int = 0
@@ -203,6 +203,8 @@ def run_demo(config: DemoConfig) -> int:
             _say(f"  execution-engine  ready  signals {signals} -> orders {orders}")
             strategy.start()
             strategy.wait(lambda s: s.metrics().get("bus_connected") == "true", "connected", 30)
+            # Both directions subscribed before the first bar: the engine sees the strategy's order feed.
+            engine.wait(lambda s: int(s.metrics().get("order_subscribers", "0")) >= 1, "subscribed to", 10)
             _say(f"  strategy          connected (ready once its indicators are warm)  market {market}")
             alpaca = AlpacaPaperTrading(access.api_key, access.secret_key, base_url=broker_url)
             equity_start = decimal_float(alpaca.get_account_info().equity)

@@ -119,7 +119,8 @@ class HealthCheck:
         """Show ``source``'s numeric stats, read at each request, in ``/health`` (``<name>_<key>``) and in
         ``/metrics`` (``tradebridge_<key>_total{source="<name>"}``). ``source`` may be a
         ``ZMQSubscriber``/``ZMQPublisher`` (its ``stats``), a stats object with ``as_dict()``, a mapping, or
-        a callable returning one."""
+        a callable returning one. Tracked inside a running event loop, it is always read on that loop,
+        even by a server running in its own thread (see :meth:`Telemetry.track`)."""
         self.telemetry.track(name, source)
         return self
 

@@ -9,7 +9,9 @@ global one, so two services or two tests in one process never clash).
 
 from __future__ import annotations
 
+import asyncio
 import bisect
+import concurrent.futures
 import dataclasses
 import math
 import threading
@@ -158,6 +160,43 @@ def _metric_name(raw: str) -> str:
     return "_" + cleaned if not cleaned or cleaned[0].isdigit() else cleaned
 
 
+#: How long a scrape waits for the service's loop to read a tracked source before skipping it.
+SOURCE_READ_TIMEOUT_S: Final = 1.0
+
+
+class _Tracked:
+    """A tracked source and the event loop that owns it (``None``: readable from any thread)."""
+
+    __slots__ = ("owner", "source")
+
+    def __init__(self, source: StatSource, owner: asyncio.AbstractEventLoop | None) -> None:
+        self.source = source
+        self.owner = owner
+
+    def read(self) -> dict[str, int | float]:
+        owner = self.owner
+        if owner is None or owner.is_closed() or not owner.is_running() or _running_loop() is owner:
+            return read_stats(self.source)
+        # Hand the read to the owner's thread and wait for it there: one tiny callback on its loop.
+        result: concurrent.futures.Future[dict[str, int | float]] = concurrent.futures.Future()
+
+        def read_on_owner() -> None:
+            try:
+                result.set_result(read_stats(self.source))
+            except Exception as exc:
+                result.set_exception(exc)
+
+        owner.call_soon_threadsafe(read_on_owner)
+        return result.result(timeout=SOURCE_READ_TIMEOUT_S)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 class Telemetry:
     """The instruments of one service: uptime, standard counters, latency per stage, tracked sources.
 
@@ -171,7 +210,7 @@ class Telemetry:
         self.malformed_messages = Counter()
         self.sequence_gaps = Counter()
         self._latency: dict[str, LatencyHistogram] = {}
-        self._sources: dict[str, StatSource] = {}
+        self._sources: dict[str, _Tracked] = {}
         self._lock = threading.Lock()
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_TelemetryCollector(self))
@@ -195,23 +234,34 @@ class Telemetry:
 
     def track(self, name: str, source: StatSource) -> None:
         """Read ``source`` at every scrape; tracking a name again replaces it. Fails now, not at scrape,
-        when ``source`` cannot be read."""
+        when ``source`` cannot be read.
+
+        When called inside a running event loop, later reads happen *on that loop* even if the server
+        runs in its own thread: a bus object's ``stats`` may touch its ZeroMQ socket, which only its own
+        thread may use. Elsewhere (a synchronous program) the source is read from the server's thread and
+        must be safe to read from there (plain counters are).
+        """
         read_stats(source)
+        try:
+            owner: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            owner = None
         with self._lock:
-            self._sources[name] = source
+            self._sources[name] = _Tracked(source, owner)
 
     def untrack(self, name: str) -> None:
         with self._lock:
             self._sources.pop(name, None)
 
     def tracked_stats(self) -> Iterator[tuple[str, dict[str, int | float]]]:
-        """``(source name, stats)`` for every tracked source; a source that fails to read is skipped so
-        one broken source cannot take ``/health`` or ``/metrics`` down."""
+        """``(source name, stats)`` for every tracked source; a source that fails or takes too long to
+        read is skipped, so one broken source (or a stalled service loop) cannot take ``/health`` or
+        ``/metrics`` down."""
         with self._lock:
             sources = list(self._sources.items())
-        for name, source in sources:
+        for name, tracked in sources:
             try:
-                yield name, read_stats(source)
+                yield name, tracked.read()
             except Exception:
                 continue
 

@@ -23,8 +23,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import statistics
 import sys
+import threading
 from collections.abc import Sequence
 
 from tradebridge.health._check import OPERATIONAL_MESSAGE, HealthCheck, HealthStatus
@@ -107,11 +109,26 @@ def apply(command: str, health: HealthCheck, lag: TickLag) -> str:
     return "ok"
 
 
+def _stdin_lines(loop: asyncio.AbstractEventLoop) -> asyncio.Queue[str]:
+    """Lines of stdin ('' at its end), read by a daemon thread so that neither the event loop nor the
+    process exit ever waits on a blocked read."""
+    lines: asyncio.Queue[str] = asyncio.Queue()
+
+    def pump() -> None:
+        while True:
+            line = sys.stdin.readline()
+            loop.call_soon_threadsafe(lines.put_nowait, line)
+            if not line:
+                return
+
+    threading.Thread(target=pump, name="probe-stdin", daemon=True).start()
+    return lines
+
+
 async def _control(health: HealthCheck, lag: TickLag) -> None:
-    loop = asyncio.get_running_loop()
+    lines = _stdin_lines(asyncio.get_running_loop())
     while True:
-        # stdin is read in the default executor so the event loop (and the server in it) keeps running
-        line = await loop.run_in_executor(None, sys.stdin.readline)
+        line = await lines.get()
         if not line or line.strip() == "quit":
             return
         if not line.strip():
@@ -137,11 +154,18 @@ async def _run(args: argparse.Namespace) -> int:
     print(f"listening {args.host}:{server.port}", flush=True)
     lag = TickLag()
     ticking = asyncio.create_task(tick_loop(args.tick_ms / 1000, lag)) if args.tick_ms else None
+    terminated = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, terminated.set)
+    controlling = asyncio.create_task(_control(health, lag))
+    stopping = asyncio.create_task(terminated.wait())
     try:
-        await _control(health, lag)
+        await asyncio.wait({controlling, stopping}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        if ticking is not None:
-            ticking.cancel()
+        for task in (controlling, stopping, ticking):
+            if task is not None:
+                task.cancel()
         await server.stop()
     return 0
 

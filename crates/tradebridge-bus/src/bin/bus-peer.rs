@@ -525,7 +525,7 @@ fn sample(kind: Kind, i: u64) -> Message {
         }),
         Kind::Signal => Message::Signal(Signal {
             symbol: "AAPL".into(),
-            direction: if i % 2 == 0 {
+            direction: if i & 1 == 0 {
                 Direction::Long
             } else {
                 Direction::Short

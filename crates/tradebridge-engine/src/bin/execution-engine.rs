@@ -17,7 +17,9 @@ use tradebridge_engine::engine::{Engine, Outcome, Timing};
 use tradebridge_engine::mapping::{intent_from_signal, order_update};
 use tradebridge_engine::risk::RiskBook;
 use tradebridge_engine::service::{Bus, BusEvent};
-use tradebridge_health::{spawn_health_server, HealthCheck, Telemetry};
+use tradebridge_health::{
+    spawn_health_server, HealthCheck, HealthStatus, Telemetry, OPERATIONAL_MESSAGE,
+};
 
 /// Kill switch requests from signals: 0 = none, 1 = engage, 2 = release.
 static KILL_REQUEST: AtomicU8 = AtomicU8::new(0);
@@ -215,7 +217,7 @@ fn serve(
     refresh_health(engine, bus, health);
 }
 
-fn refresh_health(engine: &Engine, bus: &Bus, health: &Arc<RwLock<HealthCheck>>) {
+fn refresh_health(engine: &Engine, bus: &mut Bus, health: &Arc<RwLock<HealthCheck>>) {
     let c = engine.counters();
     let book = engine.book();
     let mut h = health.blocking_write();
@@ -245,16 +247,16 @@ fn refresh_health(engine: &Engine, bus: &Bus, health: &Arc<RwLock<HealthCheck>>)
     positions.sort_by(|a, b| a.0.cmp(b.0));
     let text: Vec<String> = positions.iter().map(|(s, q)| format!("{s}:{q}")).collect();
     h.set_metric("positions", text.join(","));
+    h.set_metric("broker_errors", c.broker_errors);
     if book.kill_switch() {
         h.set_status(
-            tradebridge_health::HealthStatus::Degraded,
+            HealthStatus::Degraded,
             "kill switch engaged: every signal is refused",
         );
-    } else if h.status() == tradebridge_health::HealthStatus::Degraded {
-        h.set_status(
-            tradebridge_health::HealthStatus::Healthy,
-            tradebridge_health::OPERATIONAL_MESSAGE,
-        );
+    } else if let Some(error) = engine.recent_broker_error(Duration::from_secs(5)) {
+        h.set_status(HealthStatus::Degraded, format!("broker errors: {error}"));
+    } else if h.status() == HealthStatus::Degraded {
+        h.set_status(HealthStatus::Healthy, OPERATIONAL_MESSAGE);
     }
 }
 

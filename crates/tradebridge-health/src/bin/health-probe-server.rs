@@ -224,14 +224,20 @@ async fn terminated() {
 }
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
-    let args = Args::parse();
+async fn main() {
+    let code = run(Args::parse()).await;
+    // Exit here rather than by returning: tokio's stdin reader sits in a blocking thread the runtime
+    // would wait for on shutdown, so a SIGTERM while stdin is open would otherwise never finish.
+    std::process::exit(code);
+}
+
+async fn run(args: Args) -> i32 {
     let health: SharedHealth = Arc::new(RwLock::new(HealthCheck::healthy(args.component.clone())));
     let server = match HealthServer::bind((args.host.as_str(), args.port), health.clone()).await {
         Ok(server) => server,
         Err(e) => {
             eprintln!("health-probe-server: {e}");
-            return std::process::ExitCode::FAILURE;
+            return 1;
         }
     };
     println!("listening {}", server.local_addr());
@@ -248,13 +254,13 @@ async fn main() -> std::process::ExitCode {
     };
     if let Err(e) = running.shutdown().await {
         eprintln!("health-probe-server: {e}");
-        return std::process::ExitCode::FAILURE;
+        return 1;
     }
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => 0,
         Err(e) => {
             eprintln!("health-probe-server: stdin: {e}");
-            std::process::ExitCode::FAILURE
+            1
         }
     }
 }

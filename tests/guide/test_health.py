@@ -1,0 +1,101 @@
+"""Guide section "4. Health Check Endpoints": the guide's Rust service (``crates/tradebridge-health/examples/
+guide.rs``, built by ``make build``) answers ``/health``, ``/ready`` and ``/live`` as the guide shows, and the
+guide's example bodies follow the contract schemas."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from tradebridge.testing import free_port, rust_binary
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "contracts" / "v1"
+
+# Copied character for character from the guide.
+GUIDE_HEALTH = """{
+  "status": "healthy",
+  "component": "market-data",
+  "message": "All systems operational",
+  "metrics": {
+    "websocket_connected": "true",
+    "messages_processed": "1234",
+    "uptime_seconds": "3600"
+  },
+  "timestamp": "2025-10-21T17:00:00Z"
+}"""
+GUIDE_READY = """{
+  "ready": true,
+  "component": "market-data",
+  "timestamp": "2025-10-21T17:00:00Z"
+}"""
+
+
+def _validator(name: str) -> jsonschema.Draft202012Validator:
+    schema = json.loads((SCHEMAS / f"{name}.schema.json").read_text())
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+
+
+def _get(url: str, deadline: float) -> tuple[int, bytes]:
+    """GET ``url``, retrying refused connections until ``deadline`` (the example is still binding)."""
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                return reply.status, reply.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+        except urllib.error.URLError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def test_the_guides_example_bodies_follow_the_contract() -> None:
+    _validator("health").validate(json.loads(GUIDE_HEALTH))
+    _validator("readiness").validate(json.loads(GUIDE_READY))
+
+
+def test_the_guides_rust_service_answers_as_the_guide_shows() -> None:
+    port = free_port()
+    service = subprocess.Popen(
+        [str(rust_binary("examples/guide")), str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 10
+        # the guide updates the metrics right after spawning the server: wait until they show
+        while True:
+            status, body = _get(f"http://127.0.0.1:{port}/health", deadline)
+            health: dict[str, Any] = json.loads(body)
+            if "messages_processed" in health["metrics"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        ready_status, ready_body = _get(f"http://127.0.0.1:{port}/ready", deadline)
+        live_status, live_body = _get(f"http://127.0.0.1:{port}/live", deadline)
+    finally:
+        service.send_signal(signal.SIGTERM)
+        _, err = service.communicate(timeout=10)
+    assert service.returncode == 0, err.decode()
+
+    guide_health, guide_ready = json.loads(GUIDE_HEALTH), json.loads(GUIDE_READY)
+    assert status == 200
+    _validator("health").validate(health)
+    assert {k: health[k] for k in ("status", "component", "message")} == {
+        k: guide_health[k] for k in ("status", "component", "message")
+    }
+    assert set(health["metrics"]) >= set(guide_health["metrics"])
+    assert health["metrics"]["websocket_connected"] == "true"
+    assert health["metrics"]["messages_processed"] == "1234"
+    assert int(health["metrics"]["uptime_seconds"]) >= 0
+
+    ready = json.loads(ready_body)
+    assert ready_status == 200
+    _validator("readiness").validate(ready)
+    assert (ready["ready"], ready["component"]) == (guide_ready["ready"], guide_ready["component"])
+
+    assert (live_status, json.loads(live_body)) == (200, "alive")
