@@ -10,6 +10,8 @@ numbers from the same run, and look at the cpu probe.
 
 from __future__ import annotations
 
+import statistics
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +21,7 @@ import pytest
 import talib
 from tradebridge import MarketBar, RustFeatureComputer
 
-from benches.features.conftest import PER_BAR
+from benches.features.conftest import INTERLEAVED, PER_BAR
 from tests.features.reference import ReferenceFeatureEngine
 from tests.features.series import Series, make_series
 
@@ -68,47 +70,59 @@ def test_cpu_probe_start(benchmark: Any) -> None:
     record(benchmark, "probe/cpu_start", PROBE_LOOPS, cpu_probe)
 
 
-def test_streaming_rust(benchmark: Any, stream_bars: list[MarketBar]) -> None:
-    def run() -> None:
-        compute = RustFeatureComputer().compute_streaming
-        for bar in stream_bars:
-            compute(bar)
+def stream_rust(bars: list[MarketBar]) -> None:
+    compute = RustFeatureComputer().compute_streaming
+    for bar in bars:
+        compute(bar)
 
-    record(benchmark, "streaming/rust_compute_streaming", STREAM_BARS, run)
+
+def stream_rust_into(bars: list[MarketBar]) -> None:
+    out = np.empty(12)
+    compute = RustFeatureComputer().compute_into
+    for bar in bars:
+        compute(bar, out)
+
+
+def stream_reference(bars: list[MarketBar]) -> None:
+    update = ReferenceFeatureEngine().update
+    for bar in bars:
+        update(bar.symbol, bar.high, bar.low, bar.close, bar.volume)
+
+
+class Floor:
+    """What any Python-facing engine pays per bar: the loop, a method call, an attribute read and a new
+    12-float list, with no maths at all."""
+
+    def update(self, bar: MarketBar) -> list[float]:
+        c = bar.close
+        return [c, c, c, c, c, c, c, c, c, c, c, c]
+
+
+def make_floor() -> Floor:
+    return Floor()
+
+
+def stream_floor(floor: Floor, bars: list[MarketBar]) -> None:
+    update = floor.update
+    for bar in bars:
+        update(bar)
+
+
+def test_streaming_rust(benchmark: Any, stream_bars: list[MarketBar]) -> None:
+    record(benchmark, "streaming/rust_compute_streaming", STREAM_BARS, lambda: stream_rust(stream_bars))
 
 
 def test_streaming_rust_into(benchmark: Any, stream_bars: list[MarketBar]) -> None:
-    out = np.empty(12)
-
-    def run() -> None:
-        compute = RustFeatureComputer().compute_into
-        for bar in stream_bars:
-            compute(bar, out)
-
-    record(benchmark, "streaming/rust_compute_into", STREAM_BARS, run)
+    record(benchmark, "streaming/rust_compute_into", STREAM_BARS, lambda: stream_rust_into(stream_bars))
 
 
 def test_streaming_reference(benchmark: Any, stream_bars: list[MarketBar]) -> None:
-    def run() -> None:
-        update = ReferenceFeatureEngine().update
-        for bar in stream_bars:
-            update(bar.symbol, bar.high, bar.low, bar.close, bar.volume)
-
-    record(benchmark, "streaming/python_reference", STREAM_BARS, run)
+    record(benchmark, "streaming/python_reference", STREAM_BARS, lambda: stream_reference(stream_bars))
 
 
 def test_streaming_floor(benchmark: Any, stream_bars: list[MarketBar]) -> None:
-    class Floor:
-        def update(self, bar: MarketBar) -> list[float]:
-            c = bar.close
-            return [c, c, c, c, c, c, c, c, c, c, c, c]
-
-    def run() -> None:
-        update = Floor().update
-        for bar in stream_bars:
-            update(bar)
-
-    record(benchmark, "streaming/python_floor", STREAM_BARS, run)
+    floor = make_floor()
+    record(benchmark, "streaming/python_floor", STREAM_BARS, lambda: stream_floor(floor, stream_bars))
 
 
 def talib_columns(o: Array, h: Array, lo: Array, c: Array, v: Array) -> list[Array]:
@@ -167,6 +181,41 @@ def test_batch_talib_matrix(benchmark: Any, batch_series: Series) -> None:
 
 def test_batch_talib_columns(benchmark: Any, batch_series: Series) -> None:
     record(benchmark, "batch/talib_columns", BATCH_BARS, lambda: talib_columns(*batch_series.columns()))
+
+
+def test_interleaved_side_by_side(benchmark: Any, stream_bars: list[MarketBar], batch_series: Series) -> None:
+    """Every candidate once per round, round after round (A B C A B C ...), so the shared CPU's drift hits
+    all of them alike; the printed ratios come from these medians."""
+    floor = make_floor()
+    out = np.empty((BATCH_BARS, 12))
+    columns = batch_series.columns()
+    candidates: dict[str, tuple[Callable[[], object], int]] = {
+        "streaming/rust_compute_streaming": (lambda: stream_rust(stream_bars), STREAM_BARS),
+        "streaming/rust_compute_into": (lambda: stream_rust_into(stream_bars), STREAM_BARS),
+        "streaming/python_reference": (lambda: stream_reference(stream_bars), STREAM_BARS),
+        "streaming/python_floor": (lambda: stream_floor(floor, stream_bars), STREAM_BARS),
+        "batch/rust_compute_batch": (lambda: RustFeatureComputer().compute_batch(*columns), BATCH_BARS),
+        "batch/rust_compute_batch_out": (
+            lambda: RustFeatureComputer().compute_batch(*columns, out=out),
+            BATCH_BARS,
+        ),
+        "batch/talib_matrix": (lambda: talib_matrix(*columns), BATCH_BARS),
+        "batch/talib_columns": (lambda: talib_columns(*columns), BATCH_BARS),
+        "probe/cpu": (cpu_probe, PROBE_LOOPS),
+    }
+    samples: dict[str, list[float]] = {name: [] for name in candidates}
+
+    def one_round() -> None:
+        for name, (run, bars) in candidates.items():
+            started = time.perf_counter()
+            run()
+            samples[name].append((time.perf_counter() - started) / bars)
+
+    benchmark.group = "interleaved"
+    benchmark.name = "all candidates, one round"
+    benchmark.pedantic(one_round, rounds=ROUNDS, iterations=1, warmup_rounds=1)
+    for name, values in samples.items():
+        INTERLEAVED[name] = statistics.median(values[1:] if len(values) > 1 else values)
 
 
 def test_same_numbers(batch_series: Series) -> None:

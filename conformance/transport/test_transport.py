@@ -213,6 +213,8 @@ def test_publisher_restart_mid_stream_is_reconnected_and_reported(conformance_re
         # so it only re-subscribes (from inside receive) after the first messages went to nobody.
         second_args = ["publish", "--endpoint", endpoint, "--type", "bar", "--count", "400", "--rate", "1000"]
         with peer(second_args) as second:
+            assert second.process.stderr is not None
+            assert b"publishing on" in second.process.stderr.readline()  # bound: it publishes now
             time.sleep(0.2)
             after = []
             while (item := sub.receive_one(timeout=2)) is not None:

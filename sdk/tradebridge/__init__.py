@@ -64,23 +64,29 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from tradebridge._native import MarketBar, RustFeatureComputer
-    from tradebridge.alpaca import AlpacaPaperTrading, OrderType
-    from tradebridge.bus import ZMQPublisher, ZMQSubscriber
-    from tradebridge.contracts import (
-        BarUpdate,
-        Decoder,
-        Encoder,
-        Health,
-        Heartbeat,
-        MarketMessage,
-        OrderUpdate,
-        QuoteUpdate,
-        Readiness,
-        Signal,
-        TradeUpdate,
-        decode,
-        encode,
-    )
-    from tradebridge.errors import BusError, ContractError, TradebridgeError
-    from tradebridge.health import HealthCheck, HealthServer, start_health_server
+    # "X as X": an explicit re-export, so `from tradebridge import Signal` type-checks under mypy --strict
+    from tradebridge._native import MarketBar as MarketBar
+    from tradebridge._native import RustFeatureComputer as RustFeatureComputer
+    from tradebridge.alpaca import AlpacaPaperTrading as AlpacaPaperTrading
+    from tradebridge.alpaca import OrderType as OrderType
+    from tradebridge.bus import ZMQPublisher as ZMQPublisher
+    from tradebridge.bus import ZMQSubscriber as ZMQSubscriber
+    from tradebridge.contracts import BarUpdate as BarUpdate
+    from tradebridge.contracts import Decoder as Decoder
+    from tradebridge.contracts import Encoder as Encoder
+    from tradebridge.contracts import Health as Health
+    from tradebridge.contracts import Heartbeat as Heartbeat
+    from tradebridge.contracts import MarketMessage as MarketMessage
+    from tradebridge.contracts import OrderUpdate as OrderUpdate
+    from tradebridge.contracts import QuoteUpdate as QuoteUpdate
+    from tradebridge.contracts import Readiness as Readiness
+    from tradebridge.contracts import Signal as Signal
+    from tradebridge.contracts import TradeUpdate as TradeUpdate
+    from tradebridge.contracts import decode as decode
+    from tradebridge.contracts import encode as encode
+    from tradebridge.errors import BusError as BusError
+    from tradebridge.errors import ContractError as ContractError
+    from tradebridge.errors import TradebridgeError as TradebridgeError
+    from tradebridge.health import HealthCheck as HealthCheck
+    from tradebridge.health import HealthServer as HealthServer
+    from tradebridge.health import start_health_server as start_health_server

@@ -225,3 +225,24 @@ def test_a_live_broker_url_is_refused_by_the_engine(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "execution-engine exited" in done.stderr and "paper trading only" in done.stderr
     assert "live-secret-77" not in done.stderr + done.stdout
+
+
+def test_a_service_dying_mid_run_is_named_and_everything_else_stops(tmp_path: Path) -> None:
+    rust_binary("execution-engine")
+    demo = subprocess.Popen(
+        [*DEMO, "--quiet", "--bars", "5000", "--rate", "50", "--report", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 40
+    while len(_children(demo.pid)) < 4:
+        assert demo.poll() is None, demo.communicate()
+        assert time.monotonic() < deadline, "the demo did not start its four services"
+        time.sleep(0.1)
+    children = _children(demo.pid)
+    engine = next(p for p in children if "execution-engine" in Path(f"/proc/{p}/cmdline").read_text())
+    os.kill(engine, signal.SIGKILL)
+    _, err = demo.communicate(timeout=30)
+    assert demo.returncode == 1
+    assert "execution-engine exited with code -9" in err
+    for pid in children:
+        assert not Path(f"/proc/{pid}").exists()

@@ -152,8 +152,8 @@ def test_a_signal_becomes_a_filled_order_and_its_updates(engine: Engine, broker:
     assert update.filled_avg_price is not None and update.filled_avg_price > 0
     at_broker = {p.symbol: p.qty for p in _positions(broker)}
     assert at_broker == {"AAPL": 5}
-    metrics = engine.wait_metrics(lambda m: m["orders_open"] == "0")
-    assert (metrics["orders_submitted"], metrics["orders_filled"]) == ("1", "1")
+    metrics = engine.wait_metrics(lambda m: m["orders_filled"] == "1")
+    assert (metrics["orders_submitted"], metrics["orders_open"]) == ("1", "0")
     assert metrics["positions"] == "AAPL:5"
 
 

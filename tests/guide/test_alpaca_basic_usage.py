@@ -69,8 +69,9 @@ def test_basic_usage(alpaca_env: MockBroker, capsys: pytest.CaptureFixture[str])
     # ten days of daily bars, deterministic for the broker's seed, inside the window asked for
     assert 9 <= len(bars) <= 11
     assert all(isinstance(bar, BarUpdate) and bar.symbol == "AAPL" for bar in bars)
-    now_ms = datetime.now(UTC).timestamp() * 1000
-    assert all(now_ms - 11 * 86_400_000 <= bar.timestamp <= now_ms for bar in bars)
+    # (a day of slack either side: the guide's naive datetime.now() is local time, alpaca-py sends it as UTC)
+    now_ms, day_ms = datetime.now(UTC).timestamp() * 1000, 86_400_000
+    assert all(now_ms - 12 * day_ms <= bar.timestamp <= now_ms + day_ms for bar in bars)
     assert [b.timestamp for b in bars] == sorted({b.timestamp for b in bars})
     again = client.get_historical_bars("AAPL", start=datetime.now() - timedelta(days=10), end=datetime.now())
     assert [b.close for b in again[:5]] == [b.close for b in bars[:5]]

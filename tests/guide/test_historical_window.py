@@ -11,6 +11,7 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 from alpaca.data.historical import StockHistoricalDataClient
+from alpaca.data.models import BarSet
 from alpaca.data.requests import StockBarsRequest
 from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 from tradebridge_mocks.broker import MockBroker
@@ -24,6 +25,7 @@ START = END - timedelta(days=10)
 def _bars(url: str, **request: object) -> list[tuple[int, float, float, float, float, float]]:
     client = StockHistoricalDataClient(API_KEY, SECRET_KEY, url_override=url)
     answer = client.get_stock_bars(StockBarsRequest(symbol_or_symbols="AAPL", **request))  # type: ignore[arg-type]
+    assert isinstance(answer, BarSet)
     return [
         (int(b.timestamp.timestamp() * 1000), b.open, b.high, b.low, b.close, b.volume)
         for b in answer.data.get("AAPL", [])

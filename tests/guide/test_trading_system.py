@@ -25,7 +25,7 @@ import pytest
 import tradebridge
 from tradebridge.testing import free_port, rust_binary
 from tradebridge_mocks.broker import MockBroker
-from tradebridge_mocks.market import Market
+from tradebridge_mocks.market import Market, RandomWalk
 
 from tests.guide.conftest import use_broker
 
@@ -33,6 +33,8 @@ BARS = 9
 SEED = 7
 #: the stand-in model's answers, bar after bar: a buy signal, nothing, a short signal (no order)
 PREDICTIONS = (0.9, 0.2, -0.8)
+#: (bar index, prediction) of the bars on which the guide's code sends a signal
+STRONG = [(i, p) for i in range(BARS) if abs(p := PREDICTIONS[i % len(PREDICTIONS)]) > 0.7]
 
 
 class StandInModel:
@@ -70,7 +72,7 @@ async def test_complete_trading_system_flow(
             subscribers.append(self)
 
         async def receive(self) -> AsyncIterator[tuple[str, Any]]:
-            async for item in itertools_islice(super().receive(), BARS):
+            async for item in first(super().receive(), BARS):
                 yield item
 
     from tradebridge import AlpacaPaperTrading, MarketBar, OrderType, RustFeatureComputer, Signal
@@ -140,16 +142,13 @@ async def test_complete_trading_system_flow(
         # fmt: on
         # ---- end of the guide's code ----
 
-        signals_expected = sum(
-            abs(p) > 0.7 for _, p in zip(range(BARS), itertools.cycle(PREDICTIONS), strict=False)
-        )
         engine = await asyncio.create_subprocess_exec(
             str(rust_binary("bus-peer")), "subscribe", "--endpoint", signal_endpoint, "--topics", "signal",
-            "--count", str(signals_expected), "--print", "--idle-timeout-ms", "15000",
+            "--count", str(len(STRONG)), "--print", "--idle-timeout-ms", "15000",
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
         feed: asyncio.subprocess.Process | None = None
-        system = asyncio.ensure_future(trading_system())
+        system = asyncio.ensure_future(trading_system())  # type: ignore[no-untyped-call]
         try:
             async with asyncio.timeout(30):
                 # the harness, not the guide, makes the start-up lossless: bars flow only once the execution
@@ -174,8 +173,10 @@ async def test_complete_trading_system_flow(
                 if process is not None and process.returncode is None:
                     process.kill()
                     await process.wait()
-            for socket in [*publishers, *subscribers]:
-                await socket.close()
+            for publisher in publishers:
+                await publisher.close()
+            for subscriber in subscribers:
+                await subscriber.close()
         account = AlpacaPaperTrading()
         positions = {p.symbol: p for p in account.get_positions()}
         filled = account.get_orders(status="closed")
@@ -191,31 +192,32 @@ async def test_complete_trading_system_flow(
     # the execution engine (Rust) decoded every signal: directions and features as the strategy sent them
     frames = [line.partition(" ") for line in engine_out.decode().splitlines() if not line.startswith("{")]
     received = [json.loads(body) for topic, _, body in frames if topic == "signal"]
-    strong = [(i, p) for i, p in zip(range(BARS), itertools.cycle(PREDICTIONS), strict=False) if abs(p) > 0.7]
     assert [(s["direction"], s["strength"]) for s in received] == [
-        ("long" if p > 0 else "short", abs(p)) for _, p in strong
+        ("long" if p > 0 else "short", abs(p)) for _, p in STRONG
     ]
-    assert [s["timestamp"] for s in received] == [int(walk.timestamp[i]) for i, _ in strong]
-    for signal, (i, _) in zip(received, strong, strict=True):
+    assert [s["timestamp"] for s in received] == [int(walk.timestamp[i]) for i, _ in STRONG]
+    for signal, (i, _) in zip(received, STRONG, strict=True):
         sent = [None if math.isnan(v) else v for v in your_ml_model.seen[i]]
         assert signal["features"] == sent  # NaN (an indicator still warming up) travels as null
 
     # one market buy of 10 per long signal, filled by the broker at a close of the bars on the bus
     printed = capsys.readouterr().out.splitlines()
-    buys = sum(p > 0.7 for _, p in strong)
+    buys = sum(p > 0.7 for _, p in STRONG)
     assert len(printed) == buys and all(
         re.fullmatch(r"Order placed: [0-9a-f-]{36}", line) for line in printed
     )
     assert positions["AAPL"].qty == 10 * buys
     # with no spread a market order fills at the broker's last trade: the close of a bar it took from the bus
-    # (the strategy's order may overtake the broker's copy of the bar, so not necessarily the same bar)
-    closes = {Decimal(repr(c)) for c in walk.close.tolist()}
+    # (the strategy's order may overtake the broker's copy of a bar: then the previous close, or the walk's
+    # start price before the first bar)
+    start = RandomWalk("AAPL", SEED).last_close
+    closes = {Decimal(repr(c)).quantize(Decimal("0.01")) for c in [start, *walk.close.tolist()]}
     assert len(filled) == buys and {o.status for o in filled} == {"filled"}
     assert all(o.filled_qty == 10 and o.filled_avg_price in closes for o in filled)
 
 
-async def itertools_islice(source: AsyncIterator[Any], n: int) -> AsyncIterator[Any]:
-    """``itertools.islice`` for an async iterator: the first ``n`` items, then stop."""
+async def first(source: AsyncIterator[Any], n: int) -> AsyncIterator[Any]:
+    """The first ``n`` items of an async iterator (``itertools.islice`` has no async twin)."""
     if n <= 0:
         return
     count = 0

@@ -38,6 +38,8 @@ pub struct Subscriber {
     strict: bool,
     log: MalformedLog,
     frame: zmq::Message,
+    /// the socket's RCVTIMEO, changed only when a call needs another
+    receive_timeout_ms: i32,
     _context: zmq::Context,
 }
 
@@ -85,6 +87,7 @@ impl Subscriber {
             strict: false,
             log: MalformedLog::default(),
             frame: zmq::Message::new(),
+            receive_timeout_ms: -1,
             _context: context,
         })
     }
@@ -115,6 +118,7 @@ impl Subscriber {
     /// while it waits is `Err(BusError::Socket(EINTR))`; loops that must notice a stop flag use
     /// [`recv_timeout`](Self::recv_timeout) instead.
     pub fn recv(&mut self) -> Result<Option<(Topic, Message)>, BusError> {
+        self.set_receive_timeout(-1)?;
         loop {
             self.socket.recv(&mut self.frame, 0)?;
             if let Some(item) = self.take_frame()? {
@@ -123,31 +127,38 @@ impl Subscriber {
         }
     }
 
-    /// The next valid message, or `Ok(None)` if none arrives within `timeout`.
+    /// The next valid message, or `Ok(None)` if none arrives within `timeout` (or a signal
+    /// interrupts the wait). `Duration::ZERO` only takes what is already queued.
     pub fn recv_timeout(
         &mut self,
         timeout: Duration,
     ) -> Result<Option<(Topic, Message)>, BusError> {
         let deadline = Instant::now() + timeout;
         loop {
-            match self.socket.recv(&mut self.frame, zmq::DONTWAIT) {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let wait_ms = remaining.as_millis().min(i32::MAX as u128) as i32;
+            // a blocking recv with a receive timeout rather than poll-then-recv: the poll would cost
+            // a second wake-up per message
+            self.set_receive_timeout(wait_ms)?;
+            let flags = if wait_ms == 0 { zmq::DONTWAIT } else { 0 };
+            match self.socket.recv(&mut self.frame, flags) {
                 Ok(()) => {
                     if let Some(item) = self.take_frame()? {
                         return Ok(Some(item));
                     }
                 }
-                Err(zmq::Error::EAGAIN) => {
-                    let remaining = deadline.saturating_duration_since(Instant::now());
-                    if remaining.is_zero() {
-                        return Ok(None);
-                    }
-                    self.socket
-                        .poll(zmq::POLLIN, remaining.as_millis().max(1) as i64)?;
-                }
-                Err(zmq::Error::EINTR) => return Ok(None),
+                Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => return Ok(None),
                 Err(error) => return Err(error.into()),
             }
         }
+    }
+
+    fn set_receive_timeout(&mut self, ms: i32) -> Result<(), BusError> {
+        if self.receive_timeout_ms != ms {
+            self.socket.set_rcvtimeo(ms)?;
+            self.receive_timeout_ms = ms;
+        }
+        Ok(())
     }
 
     fn take_frame(&mut self) -> Result<Option<(Topic, Message)>, BusError> {

@@ -107,12 +107,17 @@ fn check_limits<'a>(bytes: &'a [u8], limits: &Limits) -> Result<&'a str, Contrac
 /// fields in order, which the schema (and msgspec) refuse.
 fn ensure_object(json: &str) -> Result<(), ContractError> {
     let start = json.trim_start_matches([' ', '\t', '\n', '\r']);
+    // Like msgspec: an array is refused on sight, a scalar once it has been read (a malformed scalar is
+    // invalid JSON), whatever follows it.
+    let first_scalar_parses = || {
+        let mut values =
+            serde_json::Deserializer::from_str(start).into_iter::<serde::de::IgnoredAny>();
+        matches!(values.next(), Some(Ok(_)))
+    };
     match start.as_bytes().first() {
         Some(b'{') => Ok(()),
-        Some(b'[' | b'"' | b'-' | b'0'..=b'9') => Err(not_an_object()),
-        Some(_) if serde_json::from_str::<serde::de::IgnoredAny>(json).is_ok() => {
-            Err(not_an_object())
-        }
+        Some(b'[') => Err(not_an_object()),
+        Some(_) if first_scalar_parses() => Err(not_an_object()),
         _ => Err(ContractError::at_root(
             ErrorCode::InvalidJson,
             "not a JSON document",
@@ -259,8 +264,14 @@ pub(crate) fn peek_tag(json: &str) -> Result<Option<Cow<'_, str>>, ContractError
     }
     #[derive(Deserialize)]
     struct TagOnly<'a> {
-        #[serde(rename = "type", borrow, default)]
+        // `"type": null` is a wrong type, not an absent tag.
+        #[serde(rename = "type", borrow, default, deserialize_with = "present")]
         kind: Option<Cow<'a, str>>,
+    }
+    fn present<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Cow<'de, str>>, D::Error> {
+        Cow::<'de, str>::deserialize(deserializer).map(Some)
     }
     parse::<TagOnly>(json).map(|found| found.kind)
 }

@@ -67,9 +67,10 @@ pub struct Args {
     #[arg(long, default_value_t = 10.0)]
     pub max_order_qty: f64,
 
-    /// How often each open order is polled at the broker.
-    #[arg(long, default_value_t = 50)]
-    pub poll_interval_ms: u64,
+    /// How often each open order is polled at the broker. Default: 50 ms on loopback (the mock), 1000 ms
+    /// at Alpaca, whose 200 requests a minute polling must not exhaust.
+    #[arg(long)]
+    pub poll_interval_ms: Option<u64>,
     /// Cancel an order still open after this long.
     #[arg(long, default_value_t = 30_000)]
     pub order_timeout_ms: u64,
@@ -121,9 +122,10 @@ impl Args {
         })
     }
 
-    pub fn settings(&self) -> ExecutionSettings {
+    pub fn settings(&self, broker: &BrokerUrl) -> ExecutionSettings {
+        let default_poll = if broker.is_loopback() { 50 } else { 1_000 };
         ExecutionSettings {
-            poll_interval: Duration::from_millis(self.poll_interval_ms),
+            poll_interval: Duration::from_millis(self.poll_interval_ms.unwrap_or(default_poll)),
             order_timeout: Duration::from_millis(self.order_timeout_ms),
         }
     }
@@ -186,6 +188,22 @@ mod tests {
         let live =
             args(&["--broker-url", "https://api.alpaca.markets"]).broker(|_| Some("x".into()));
         assert!(matches!(live, Err(ConfigError::Url(UrlError::NotPaper(_)))));
+    }
+
+    #[test]
+    fn polling_is_gentler_on_alpaca() {
+        let mock = BrokerUrl::parse("http://127.0.0.1:1").unwrap();
+        let paper = BrokerUrl::parse(ALPACA_PAPER_URL).unwrap();
+        assert_eq!(
+            args(&[]).settings(&mock).poll_interval,
+            Duration::from_millis(50)
+        );
+        assert_eq!(
+            args(&[]).settings(&paper).poll_interval,
+            Duration::from_millis(1_000)
+        );
+        let set = args(&["--poll-interval-ms", "7"]);
+        assert_eq!(set.settings(&paper).poll_interval, Duration::from_millis(7));
     }
 
     #[test]

@@ -173,7 +173,9 @@ impl SeriesState {
             && self.macd.periods() == fresh.macd.periods();
         let warm = self.rsi.is_ready() && self.macd.is_ready() && self.sma.is_ready();
         if self.bars >= self.warmup_bars && !warm {
-            return Err(FeatureError::CorruptState("a warm symbol has indicators still warming up"));
+            return Err(FeatureError::CorruptState(
+                "a warm symbol has indicators still warming up",
+            ));
         }
         if same_shape {
             Ok(())

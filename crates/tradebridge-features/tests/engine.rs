@@ -293,6 +293,13 @@ fn corrupt_snapshots_are_errors_not_panics() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("fast_period"), "{err}");
+    value["config"]["slow_period"] = serde_json::json!(26);
+    value["series"][0][1]["bars"] = serde_json::json!(1000); // "warm", yet its indicators saw one bar
+    let err = serde_json::from_value::<FeatureComputer>(value.clone())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("still warming up"), "{err}");
+    value["series"][0][1]["bars"] = serde_json::json!(1);
     value["config"]["slow_period"] = serde_json::json!(30);
     let err = serde_json::from_value::<FeatureComputer>(value)
         .unwrap_err()

@@ -354,7 +354,8 @@ impl RustFeatureComputer {
                     if fresh {
                         prefault::populate_in_background(scope, rows, &done);
                     }
-                    let outcome = guard(|| compute_batch(&config, columns, rows).map_err(value_error));
+                    let outcome =
+                        guard(|| compute_batch(&config, columns, rows).map_err(value_error));
                     done.store(true, Ordering::Relaxed);
                     outcome
                 })
@@ -402,21 +403,21 @@ impl RustFeatureComputer {
     }
 
     /// Bars consumed for `symbol` (0 if unknown).
-    fn bars_seen(&self, symbol: &str) -> u64 {
-        self.inner.series(symbol).map_or(0, |s| s.bars())
+    fn bars_seen(&self, symbol: &str) -> PyResult<u64> {
+        guard(|| Ok(self.inner.series(symbol).map_or(0, |s| s.bars())))
     }
 
     /// Whether `symbol` is warm (no feature NaN any more); with no symbol, whether at least one symbol
     /// has state and all of them are warm.
     #[pyo3(signature = (symbol = None))]
-    fn is_ready(&self, symbol: Option<&str>) -> bool {
-        self.inner.is_ready(symbol)
+    fn is_ready(&self, symbol: Option<&str>) -> PyResult<bool> {
+        guard(|| Ok(self.inner.is_ready(symbol)))
     }
 
     /// Forgets `symbol`'s state, or every symbol's with no argument. Returns whether anything was forgotten.
     #[pyo3(signature = (symbol = None))]
-    fn reset(&mut self, symbol: Option<&str>) -> bool {
-        self.inner.reset(symbol)
+    fn reset(&mut self, symbol: Option<&str>) -> PyResult<bool> {
+        guard(|| Ok(self.inner.reset(symbol)))
     }
 
     fn __getstate__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {

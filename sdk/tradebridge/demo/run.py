@@ -157,7 +157,9 @@ def run_demo(config: DemoConfig) -> int:
             "--market-endpoint", market, "--broker-url", broker_url,
             "--health-port", str(ports["engine_health"]),
             "--max-position", str(config.max_position), "--max-notional", str(config.max_notional),
-            "--max-orders-per-sec", str(config.max_orders_per_sec), "--poll-interval-ms", "20",
+            "--max-orders-per-sec", str(config.max_orders_per_sec),
+            # The mock has no request limit: follow orders closely (the engine's default at Alpaca is 1 s).
+            *([] if access.url else ["--poll-interval-ms", "20"]),
             # After the last bar nothing can fill a resting order: the engine cancels it after 2 s.
             "--order-timeout-ms", "2000",
         ],

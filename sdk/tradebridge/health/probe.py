@@ -141,6 +141,11 @@ async def _control(health: HealthCheck, lag: TickLag) -> None:
 
 
 async def _run(args: argparse.Namespace) -> int:
+    # Handlers first: a signal sent right after "listening" must not meet the default, fatal action.
+    terminated = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, terminated.set)
     health = HealthCheck.healthy(args.component)
     server = HealthServer(health, port=args.port, host=args.host)
     try:
@@ -154,10 +159,6 @@ async def _run(args: argparse.Namespace) -> int:
     print(f"listening {args.host}:{server.port}", flush=True)
     lag = TickLag()
     ticking = asyncio.create_task(tick_loop(args.tick_ms / 1000, lag)) if args.tick_ms else None
-    terminated = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, terminated.set)
     controlling = asyncio.create_task(_control(health, lag))
     stopping = asyncio.create_task(terminated.wait())
     try:

@@ -84,7 +84,7 @@ fn run(args: Args) -> Result<(), String> {
     let mut book = RiskBook::new(limits);
     book.set_kill_switch(args.kill_switch);
     let run_id = format!("{:x}", now_ms() % 0xff_ffff_ffff);
-    let mut engine = Engine::new(book, broker, args.settings(), run_id);
+    let mut engine = Engine::new(book, broker, args.settings(&url), run_id);
 
     let result = (|| {
         let held = engine

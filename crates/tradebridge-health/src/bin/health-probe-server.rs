@@ -201,26 +201,26 @@ async fn control(health: SharedHealth, lag: Arc<Mutex<TickLag>>) -> std::io::Res
     Ok(())
 }
 
-async fn terminated() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+/// Resolves on SIGINT or SIGTERM. Built (and the handlers installed) before the probe says it is
+/// listening, so a signal sent right after that line is never the default, fatal one.
+#[cfg(unix)]
+fn terminated() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
+    })
+}
+
+#[cfg(not(unix))]
+fn terminated() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
         let _ = tokio::signal::ctrl_c().await;
-    }
+    })
 }
 
 #[tokio::main]
@@ -232,6 +232,13 @@ async fn main() {
 }
 
 async fn run(args: Args) -> i32 {
+    let terminated = match terminated() {
+        Ok(terminated) => terminated,
+        Err(e) => {
+            eprintln!("health-probe-server: cannot install signal handlers: {e}");
+            return 1;
+        }
+    };
     let health: SharedHealth = Arc::new(RwLock::new(HealthCheck::healthy(args.component.clone())));
     let server = match HealthServer::bind((args.host.as_str(), args.port), health.clone()).await {
         Ok(server) => server,
@@ -250,7 +257,7 @@ async fn run(args: Args) -> i32 {
 
     let result = tokio::select! {
         r = control(health, lag) => r,
-        () = terminated() => Ok(()),
+        () = terminated => Ok(()),
     };
     if let Err(e) = running.shutdown().await {
         eprintln!("health-probe-server: {e}");
