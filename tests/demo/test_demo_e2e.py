@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from tradebridge.testing import free_port, rust_binary
 
+pytestmark = pytest.mark.slow  # real runs of the whole flow: about a minute in all
+
 DEMO = [sys.executable, "-m", "tradebridge.cli", "demo"]
 
 

@@ -117,12 +117,50 @@ fn ensure_object(json: &str) -> Result<(), ContractError> {
     match start.as_bytes().first() {
         Some(b'{') => Ok(()),
         Some(b'[') => Err(not_an_object()),
+        Some(b'-' | b'0'..=b'9') if number_token_is_valid(start.as_bytes()) => Err(not_an_object()),
+        Some(b'-' | b'0'..=b'9') => Err(ContractError::at_root(
+            ErrorCode::InvalidJson,
+            "malformed number",
+        )),
         Some(_) if first_scalar_parses() => Err(not_an_object()),
         _ => Err(ContractError::at_root(
             ErrorCode::InvalidJson,
             "not a JSON document",
         )),
     }
+}
+
+/// Whether the number at the start of `bytes` is well formed, reading as far as msgspec does: digits,
+/// then a fraction and an exponent once begun must be complete; whatever follows is not looked at.
+fn number_token_is_valid(bytes: &[u8]) -> bool {
+    let digits = |at: usize| {
+        bytes[at.min(bytes.len())..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count()
+    };
+    let mut at = usize::from(bytes.first() == Some(&b'-'));
+    let integer = digits(at);
+    // JSON forbids leading zeros (`01`).
+    if integer == 0 || (integer > 1 && bytes[at] == b'0') {
+        return false;
+    }
+    at += integer;
+    if bytes.get(at) == Some(&b'.') {
+        let fraction = digits(at + 1);
+        if fraction == 0 {
+            return false;
+        }
+        at += 1 + fraction;
+    }
+    if matches!(bytes.get(at), Some(b'e' | b'E')) {
+        at += 1;
+        if matches!(bytes.get(at), Some(b'+' | b'-')) {
+            at += 1;
+        }
+        return digits(at) > 0;
+    }
+    true
 }
 
 fn not_an_object() -> ContractError {

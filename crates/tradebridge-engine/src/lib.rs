@@ -10,3 +10,4 @@ pub mod engine;
 pub mod mapping;
 pub mod risk;
 pub mod service;
+pub mod transit;

@@ -94,6 +94,12 @@ impl FeatureConfig {
     }
 }
 
+/// `part / whole * 100`, lane by lane.
+#[inline(always)]
+fn percent_of(part: [f64; 2], whole: [f64; 2]) -> [f64; 2] {
+    [part[0] / whole[0] * 100.0, part[1] / whole[1] * 100.0]
+}
+
 /// The indicator state of one symbol (one series).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeriesState {
@@ -148,6 +154,9 @@ impl SeriesState {
         };
         let spread = bar.high - bar.low;
         self.bars += 1;
+        // dist_from_sma = (close - sma) / sma * 100 and range_pct = spread / close * 100, written as one
+        // pair so the compiler can issue a single two-lane division (IEEE per lane: same bits).
+        let [dist_from_sma, range_pct] = percent_of([close - sma, spread], [sma, close]);
         [
             close,
             rsi,
@@ -158,9 +167,9 @@ impl SeriesState {
             macd.ema_slow,
             spread,
             sma,
-            (close - sma) / sma * 100.0,
+            dist_from_sma,
             bar.volume,
-            spread / close * 100.0,
+            range_pct,
         ]
     }
 

@@ -17,12 +17,20 @@ use tradebridge_engine::engine::{Engine, Outcome, Timing};
 use tradebridge_engine::mapping::{intent_from_signal, order_update};
 use tradebridge_engine::risk::RiskBook;
 use tradebridge_engine::service::{Bus, BusEvent};
+use tradebridge_engine::transit::TransitSamples;
 use tradebridge_health::{
     spawn_health_server, HealthCheck, HealthStatus, Telemetry, OPERATIONAL_MESSAGE,
 };
 
 /// Kill switch requests from signals: 0 = none, 1 = engage, 2 = release.
 static KILL_REQUEST: AtomicU8 = AtomicU8::new(0);
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -136,6 +144,8 @@ fn serve(
 ) {
     let to_ack = telemetry.latency("signal_to_ack");
     let to_fill = telemetry.latency("signal_to_fill");
+    let bus_transit = telemetry.latency("signal_bus_transit");
+    let mut transit = TransitSamples::new(10_000);
     let mut last_refresh = Instant::now() - Duration::from_secs(1);
     let mut last_file_check = last_refresh;
     let mut file_engaged = false;
@@ -154,6 +164,9 @@ fn serve(
             match event {
                 BusEvent::Signal(signal, received) => {
                     telemetry.messages_processed().inc();
+                    if let Some(ms) = transit.observe(&signal, now_us()) {
+                        bus_transit.observe_seconds(ms / 1_000.0);
+                    }
                     let intent = intent_from_signal(&signal, args.max_order_qty);
                     let (o, t) = engine.on_intent(&intent, now_ms(), received);
                     outcomes.extend(o);
@@ -211,13 +224,18 @@ fn serve(
         }
         if now.duration_since(last_refresh) >= Duration::from_millis(100) {
             last_refresh = now;
-            refresh_health(engine, bus, health);
+            refresh_health(engine, bus, health, &transit);
         }
     }
-    refresh_health(engine, bus, health);
+    refresh_health(engine, bus, health, &transit);
 }
 
-fn refresh_health(engine: &Engine, bus: &mut Bus, health: &Arc<RwLock<HealthCheck>>) {
+fn refresh_health(
+    engine: &Engine,
+    bus: &mut Bus,
+    health: &Arc<RwLock<HealthCheck>>,
+    transit: &TransitSamples,
+) {
     let c = engine.counters();
     let book = engine.book();
     let mut h = health.blocking_write();
@@ -248,6 +266,16 @@ fn refresh_health(engine: &Engine, bus: &mut Bus, health: &Arc<RwLock<HealthChec
     let text: Vec<String> = positions.iter().map(|(s, q)| format!("{s}:{q}")).collect();
     h.set_metric("positions", text.join(","));
     h.set_metric("broker_errors", c.broker_errors);
+    // Signal published -> received here, from the publisher's `metadata.published_us` (same host clock).
+    h.set_metric("signal_transit_samples", transit.len());
+    for (name, q) in [
+        ("signal_transit_p50_ms", 50.0),
+        ("signal_transit_p99_ms", 99.0),
+    ] {
+        if let Some(ms) = transit.percentile(q) {
+            h.set_metric(name, format!("{ms:.3}"));
+        }
+    }
     if book.kill_switch() {
         h.set_status(
             HealthStatus::Degraded,
