@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import msgspec
+import pytest
 import tradebridge.contracts as contracts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -101,3 +102,40 @@ def test_the_size_limit_is_configurable(rust_testee: RustTestee) -> None:
         assert py.ok == rs.ok == ok
         assert ok or py.code == rs.code == "too_large"
     assert msgspec.json.decode(payload)["type"] == "Heartbeat"
+
+
+NOT_OBJECTS = [
+    b"-",
+    b"1x",
+    b'"abc',
+    b"[1,",
+    b"tru",
+    b"1",
+    b"-1",
+    b'"x"',
+    b"0.5e",
+    b'"\\x"',
+    b"nan",
+    b"true false",
+]
+NOT_OBJECTS += [
+    b"1 2",
+    b"null,",
+    b"",
+    b"1.",
+    b"1.5.3",
+    b"1e5x",
+    b"-x",
+    b"01",
+    b"1E+",
+    b"1e-7]",
+    b"-0.0e+1",
+    b"00",
+]
+
+
+@pytest.mark.parametrize("payload", NOT_OBJECTS, ids=[repr(p) for p in NOT_OBJECTS])
+def test_documents_that_are_not_objects_get_the_same_code(payload: bytes, rust_testee: RustTestee) -> None:
+    """msgspec refuses an array on sight and a scalar once read; the Rust codec reads exactly as far."""
+    py, rs = python.decode("signal", payload), rust_testee.decode("signal", payload)
+    assert py.code == rs.code and py.code in ("wrong_type", "invalid_json"), (py.describe(), rs.describe())

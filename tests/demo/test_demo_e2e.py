@@ -106,7 +106,8 @@ def test_latency_of_each_hop_is_reported(
     _, data = demo_run
     latency = data["summary"]["latency"]
     assert latency["bar_to_features"]["count"] == 240
-    for hop in ("features_to_signal", "signal_to_ack", "ack_to_fill", "bar_to_fill"):
+    assert latency["signal_to_engine"]["count"] == data["summary"]["signals"]  # measured by the engine
+    for hop in ("features_to_signal", "signal_to_engine", "signal_to_ack", "ack_to_fill", "bar_to_fill"):
         assert latency[hop]["count"] > 0
         assert 0 < latency[hop]["p50_ms"] <= latency[hop]["p99_ms"]
 

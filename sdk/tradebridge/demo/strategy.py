@@ -9,7 +9,8 @@ What it does, per ``BarUpdate`` on the market bus:
 4. follows the engine's :class:`OrderUpdate`s for its signals, and samples the account's equity through
    :class:`~tradebridge.AlpacaPaperTrading`.
 
-Each signal carries ``metadata.signal_id`` (the engine's client order id is ``tb-<signal_id>``, so every
+Each signal carries ``metadata.published_us`` (wall clock when it was sent, for the engine's bus-transit
+metric), ``metadata.signal_id`` (the engine's client order id is ``tb-<signal_id>``, so every
 order update maps back to its signal), ``metadata.price`` (the bar's close, a reference price for the
 engine's notional limit) and ``metadata.bar_timestamp``. Its ``timestamp`` is the wall-clock time at which
 the signal was made, which is what the engine's staleness check compares against; the bar's own time is
@@ -332,6 +333,8 @@ class MomentumStrategy:
                 continue
             signal = self.on_bar(message, t_bar)
             if signal is not None:
+                # The engine measures the bus hop from this stamp (same host, same wall clock).
+                signal.metadata["published_us"] = time.time_ns() // 1000  # type: ignore[index]
                 await out.publish_signal(signal)
                 self.records[signal.metadata["signal_id"]].t_signal = time.perf_counter_ns()  # type: ignore[index]
             self.update_health()
