@@ -1,11 +1,11 @@
 """The feature engine against its baselines on the same generated bars, in one run.
 
-Streaming (100,000 bars per round, one symbol): ``compute_streaming``, ``compute_into``, the pure-Python
-reference engine, and the floor any Python engine pays (loop + method call + a 12-float list). Batch
-(1,000,000 bars): ``compute_batch`` (fresh result, and into a reused ``out=`` buffer) against TA-Lib
-computing the same 12 columns, as loose arrays and as the ``(N, 12)`` matrix ``compute_batch`` returns.
-Ratios are printed by ``conftest.py`` after the run. The machine is shared and noisy: compare only
-numbers from the same run, and look at the cpu probe.
+Streaming (100,000 bars per round): ``compute_streaming`` (one symbol, and four interleaved symbols),
+``compute_into``, the pure-Python reference engine, and the floor any Python engine pays (loop + method
+call + a 12-float list). Batch (1,000,000 bars): ``compute_batch`` (fresh result, and into a reused
+``out=`` buffer) against TA-Lib computing the same 12 columns, as loose arrays and as the ``(N, 12)``
+matrix ``compute_batch`` returns. Ratios are printed by ``conftest.py`` after the run. The machine is
+shared and noisy: compare only numbers from the same run, and look at the cpu probe.
 """
 
 from __future__ import annotations
@@ -38,6 +38,16 @@ def stream_bars() -> list[MarketBar]:
     return [
         MarketBar("AAPL", *row, 1_700_000_000_000 + 60_000 * i)
         for i, row in enumerate(zip(*(c.tolist() for c in s.columns()), strict=True))
+    ]
+
+
+@pytest.fixture(scope="module")
+def four_symbol_bars(stream_bars: list[MarketBar]) -> list[MarketBar]:
+    """The same bars dealt round-robin to four symbols, as a multi-symbol strategy loop sees them."""
+    symbols = ("AAPL", "MSFT", "BRK.B", "BTC/USD")
+    return [
+        MarketBar(symbols[i % 4], b.open, b.high, b.low, b.close, b.volume, b.timestamp)
+        for i, b in enumerate(stream_bars)
     ]
 
 
@@ -112,6 +122,12 @@ def test_streaming_rust(benchmark: Any, stream_bars: list[MarketBar]) -> None:
     record(benchmark, "streaming/rust_compute_streaming", STREAM_BARS, lambda: stream_rust(stream_bars))
 
 
+def test_streaming_rust_four_symbols(benchmark: Any, four_symbol_bars: list[MarketBar]) -> None:
+    record(
+        benchmark, "streaming/rust_compute_streaming_4sym", STREAM_BARS, lambda: stream_rust(four_symbol_bars)
+    )
+
+
 def test_streaming_rust_into(benchmark: Any, stream_bars: list[MarketBar]) -> None:
     record(benchmark, "streaming/rust_compute_into", STREAM_BARS, lambda: stream_rust_into(stream_bars))
 
@@ -183,7 +199,9 @@ def test_batch_talib_columns(benchmark: Any, batch_series: Series) -> None:
     record(benchmark, "batch/talib_columns", BATCH_BARS, lambda: talib_columns(*batch_series.columns()))
 
 
-def test_interleaved_side_by_side(benchmark: Any, stream_bars: list[MarketBar], batch_series: Series) -> None:
+def test_interleaved_side_by_side(
+    benchmark: Any, stream_bars: list[MarketBar], four_symbol_bars: list[MarketBar], batch_series: Series
+) -> None:
     """Every candidate once per round, round after round (A B C A B C ...), so the shared CPU's drift hits
     all of them alike; the printed ratios come from these medians."""
     floor = make_floor()
@@ -191,6 +209,7 @@ def test_interleaved_side_by_side(benchmark: Any, stream_bars: list[MarketBar], 
     columns = batch_series.columns()
     candidates: dict[str, tuple[Callable[[], object], int]] = {
         "streaming/rust_compute_streaming": (lambda: stream_rust(stream_bars), STREAM_BARS),
+        "streaming/rust_compute_streaming_4sym": (lambda: stream_rust(four_symbol_bars), STREAM_BARS),
         "streaming/rust_compute_into": (lambda: stream_rust_into(stream_bars), STREAM_BARS),
         "streaming/python_reference": (lambda: stream_reference(stream_bars), STREAM_BARS),
         "streaming/python_floor": (lambda: stream_floor(floor, stream_bars), STREAM_BARS),

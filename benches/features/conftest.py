@@ -40,9 +40,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         return
     write = terminalreporter.write_line
     terminalreporter.section("features: ours vs baselines (medians, same run)")
-    write(f"  {'candidate':<34} {'own benchmark':>16} {'interleaved':>16}")
+    write(f"  {'candidate':<40} {'own benchmark':>16} {'interleaved':>16}")
     for name in sorted(set(PER_BAR) | set(INTERLEAVED)):
-        write(f"  {name:<34} {_ns(name, PER_BAR):>16} {_ns(name, INTERLEAVED):>16}")
+        write(f"  {name:<40} {_ns(name, PER_BAR):>16} {_ns(name, INTERLEAVED):>16}")
     write("")
     write(f"  ratios from the {'interleaved' if INTERLEAVED else 'per-candidate'} medians:")
     write(

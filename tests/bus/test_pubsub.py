@@ -301,7 +301,8 @@ async def test_publisher_restart_is_found_again_and_reported() -> None:
             for i in range(10):
                 await first.publish(bar(i))
             before = await take(sub, 10)
-        async with ZMQPublisher(endpoint) as second:
+        # without the start-up hold (startup_grace=0), as a publisher restarting after its grace ran out
+        async with ZMQPublisher(endpoint, options=BusOptions(startup_grace=0)) as second:
             for i in range(5):  # before the subscriber is back: lost, and the numbering shows it
                 await second.publish(bar(100 + i))
             # the subscriber re-subscribes after reconnecting from inside receive()

@@ -78,7 +78,8 @@ def test_restart_is_reported_by_the_sync_subscriber() -> None:
             first.wait_for_subscribers(1)
             first.publish_signal(signal(0))
             assert sub.receive_one(timeout=5) is not None
-        with ZMQPublisher(endpoint) as second:
+        # without the start-up hold (startup_grace=0), as a publisher restarting after its grace ran out
+        with ZMQPublisher(endpoint, options=BusOptions(startup_grace=0)) as second:
             second.publish_signal(signal(1))  # nobody listens yet: lost, and seen as a gap later
             # the subscriber re-subscribes from inside its receive calls
             while second.subscriber_count() < 1:

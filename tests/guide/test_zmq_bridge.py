@@ -37,10 +37,6 @@ async def test_python_publisher_to_rust_subscriber() -> None:
                     features=[1.0, 2.0, 3.0],
                     metadata={"strategy": "ml-predictor"}
                 )
-                # GUIDE CHANGE: wait until the subscriber's subscription has arrived. ZeroMQ drops what a
-                # PUB socket sends before then (the "slow joiner"), so the guide's snippet, publishing right
-                # after binding, would lose this signal to a subscriber that connects as it binds.
-                await pub.wait_for_subscribers(1, timeout=5.0)
                 await pub.publish_signal(signal)
             # fmt: on
             # ---- end of the guide's code ----

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::bar::Bar;
 use crate::error::{BatchError, FeatureError};
 use crate::indicators::{check_period, Macd, Rsi, Sma};
+use crate::symbol_hash::BuildSymbolHasher;
 
 /// Number of features per bar.
 pub const NUM_FEATURES: usize = 12;
@@ -203,7 +204,7 @@ impl SeriesState {
 pub struct FeatureComputer {
     config: FeatureConfig,
     series: Vec<(Box<str>, SeriesState)>,
-    index: HashMap<Box<str>, usize>,
+    index: HashMap<Box<str>, usize, BuildSymbolHasher>,
     /// Index of the symbol used last: consecutive bars of one symbol skip the hash lookup.
     last: usize,
 }
@@ -220,7 +221,7 @@ impl FeatureComputer {
         Ok(Self {
             config,
             series: Vec::new(),
-            index: HashMap::new(),
+            index: HashMap::default(),
             last: usize::MAX,
         })
     }

@@ -325,15 +325,15 @@ impl Rsi {
     pub(crate) fn update_warm(&mut self, x: f64) -> f64 {
         let change = x - self.prev;
         self.prev = x;
-        self.avg_loss *= self.period_minus_one;
-        self.avg_gain *= self.period_minus_one;
-        if change < 0.0 {
-            self.avg_loss -= change;
+        // TA-Lib adds the change to one average only; adding +0.0 to the other is exact (both averages
+        // are >= +0), and doing it to both keeps the loop free of an unpredictable branch.
+        let (up, down) = if change < 0.0 {
+            (0.0, -change)
         } else {
-            self.avg_gain += change;
-        }
-        self.avg_loss /= self.period_f;
-        self.avg_gain /= self.period_f;
+            (change, 0.0)
+        };
+        self.avg_loss = (self.avg_loss * self.period_minus_one + down) / self.period_f;
+        self.avg_gain = (self.avg_gain * self.period_minus_one + up) / self.period_f;
         self.ratio()
     }
 

@@ -46,6 +46,7 @@ mod computer;
 mod error;
 mod exact;
 mod indicators;
+mod symbol_hash;
 
 pub use bar::Bar;
 pub use computer::{

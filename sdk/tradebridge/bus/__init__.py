@@ -4,7 +4,16 @@
 - Every message goes out as one frame ``<topic> <json>``, numbered per topic (``seq``) and stamped with
   the publisher's instance id (``source``), so a subscriber's :attr:`ZMQSubscriber.stats` shows gaps,
   drops and publisher restarts.
-- ``wait_for_subscribers(n)`` removes the slow-joiner loss at start-up.
+- No slow-joiner loss at start-up: ZeroMQ drops what a publisher sends before a subscriber's subscription
+  has arrived, so for ``BusOptions.startup_grace`` seconds after connecting (default 3 s), until the first
+  subscription arrives, a publisher holds its messages (at most ``BusOptions.startup_queue``) and sends
+  them in order as soon as one comes; closing waits for one for the rest of the grace. The guide's
+  ``async with ZMQPublisher(...) as pub: await pub.publish_signal(signal)`` thus delivers its signal to a
+  subscriber started alongside. What the hold had to drop is counted in ``publisher.stats.dropped``; once
+  a subscriber has been seen, ``publish`` goes straight to the socket. ``wait_for_subscribers(n)`` waits
+  for more than one subscriber, or for one explicitly.
+- ``publisher.stats`` is safe to read from another thread (a health server): only the publisher's own
+  thread touches its socket.
 - Malformed frames are counted, logged without flooding and skipped (``strict=True`` raises instead).
 - Socket options (:class:`BusOptions`) bound linger, so closing or exiting never hangs.
 

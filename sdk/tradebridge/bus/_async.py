@@ -63,8 +63,10 @@ class ZMQPublisher:
         source: str | None = None,
     ) -> None:
         self._core = PublisherCore(endpoint, bind=bind, options=options, source=source)
+        self._core.on_hold = self._flush_in_background
         self._context = context
         self._sockets: _Sockets | None = None
+        self._flusher: asyncio.Task[None] | None = None  # sends held messages when a subscriber comes
 
     @property
     def endpoint(self) -> str:
@@ -77,7 +79,8 @@ class ZMQPublisher:
 
     @property
     def stats(self) -> PublisherStats:
-        """Messages published (in total and per topic) and subscriptions seen: a snapshot."""
+        """Messages published (in total and per topic), subscriptions seen, and what the start-up hold
+        holds or dropped: a snapshot, safe to take from any thread (see ``BusOptions.startup_grace``)."""
         return self._core.snapshot()
 
     @property
@@ -117,7 +120,7 @@ class ZMQPublisher:
 
     def subscriber_count(self, topic: str | None = None) -> int:
         """Subscriptions seen so far (see :meth:`wait_for_subscribers`)."""
-        self._core.drain_subscriptions()
+        self._core.refresh()
         return self._core.subscriber_count(topic)
 
     async def wait_for_subscribers(
@@ -149,12 +152,42 @@ class ZMQPublisher:
             core.drain_subscriptions()
         return count
 
+    def _flush_in_background(self) -> None:
+        """The core held a first message: send it as soon as a subscriber comes, without a publish."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # driven without a loop: the next publish, stats or close flushes instead
+            return
+        if self._flusher is None or self._flusher.done():
+            self._flusher = loop.create_task(self._await_first_subscriber())
+
+    async def _await_first_subscriber(self) -> None:
+        """Wait while messages are held (up to the rest of the start-up grace), then end the hold."""
+        core = self._core
+        while (sockets := self._sockets) is not None and (remaining := core.hold_remaining()) > 0:
+            # short polls, as in wait_for_subscribers: libzmq's edge-triggered descriptor can miss a wake-up
+            await sockets.async_socket.poll(timeout=max(1, int(min(remaining, 0.02) * 1000)))
+            core.drain_subscriptions()  # the first subscription sends what is held
+        if self._sockets is not None:
+            core.release()
+
     async def close(self) -> None:
-        """Close the socket (waiting at most ``options.linger_ms`` to flush) and the owned context."""
-        sockets, self._sockets = self._sockets, None
-        if sockets is not None:
-            self._core.detach()
-            sockets.close(self._core.options.linger_ms)
+        """Close the socket (waiting at most ``options.linger_ms`` to flush) and the owned context.
+
+        Messages still held for a first subscriber wait for one for the rest of the start-up grace
+        (``BusOptions.startup_grace``) and are then sent, or dropped and counted in ``stats.dropped``.
+        """
+        flusher, self._flusher = self._flusher, None
+        if flusher is not None:
+            flusher.cancel()
+        if self._sockets is not None:
+            try:
+                await self._await_first_subscriber()
+            finally:
+                sockets, self._sockets = self._sockets, None
+                if sockets is not None:
+                    self._core.detach()
+                    sockets.close(self._core.options.linger_ms)
 
     async def __aenter__(self) -> Self:
         await self.connect()
@@ -289,12 +322,12 @@ class ZMQSubscriber:
             self._waiting.cancel()
 
     async def close(self) -> None:
-        """Stop receiving and close the socket (bounded linger) and the owned context."""
+        """Stop receiving and close the socket (at once: a subscriber has nothing to flush) and the owned context."""
         self.stop()
         sockets, self._sockets = self._sockets, None
         if sockets is not None:
             self._core.detach()
-            sockets.close(self._core.options.linger_ms)
+            sockets.close(0)  # a SUB only ever sends (un)subscriptions: nothing to flush
 
     async def __aenter__(self) -> Self:
         return self

@@ -6,6 +6,10 @@ reads frames it is handed and does non-blocking socket work, so both shells shar
 
 Wire form v1 (DESIGN.md): one frame ``<topic> <json>``. The publisher writes the envelope fields ``seq``
 (per topic, from 0) and ``source`` (this instance's id) into every message it sends.
+
+Threads: a ZeroMQ socket belongs to one thread. The publisher's socket is only used by the thread that
+connected it (its *owner*); :meth:`PublisherCore.snapshot` from any other thread (a health server's)
+reads plain counters only, as of the owner's last look at the socket.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, Final, Literal
 
@@ -88,11 +94,20 @@ def _attach(socket: zmq.Socket[bytes], endpoint: str, bind: bool) -> str:
 
 
 class PublisherCore:
-    """Numbers and frames messages, and keeps count of the subscriptions the XPUB socket reports.
+    """Numbers and frames messages, holds them through the start-up grace, and keeps count of the
+    subscriptions the XPUB socket reports.
 
-    The socket is an XPUB with ``XPUB_VERBOSE``: it behaves exactly like PUB for subscribers and also hands
+    The socket is an XPUB with ``XPUB_VERBOSER``: it behaves exactly like PUB for subscribers and also hands
     us every (un)subscription, which is how ``wait_for_subscribers`` knows that a subscriber's filter is in
-    place (its messages would otherwise vanish: the slow-joiner problem).
+    place (its messages would otherwise vanish: the slow-joiner problem), and how the start-up hold knows
+    when to let go.
+
+    Start-up hold: until the first subscription arrives, and for at most ``options.startup_grace`` seconds
+    after connecting, frames are queued here (at most ``options.startup_queue``; the oldest make room and
+    are counted in ``dropped``) instead of being handed to a socket that would drop them. The first
+    subscription flushes them in order; from then on ``publish`` sends straight to the socket (the hold
+    costs nothing once a subscriber exists). When the grace ends with nobody subscribed, what is held is
+    dropped and counted.
     """
 
     __slots__ = (
@@ -100,12 +115,18 @@ class PublisherCore:
         "_counters",
         "_encode",
         "_endpoint",
+        "_hold_deadline",
+        "_held",
+        "_owner",
         "_routes",
         "_send",
         "_socket",
+        "_subscription_total",
         "_subscriptions",
         "bind",
+        "dropped",
         "last_seq",
+        "on_hold",
         "options",
         "published",
         "source",
@@ -125,9 +146,16 @@ class PublisherCore:
         # contract v1 JSON is msgspec's default encoding (tests/bus/test_framing.py checks it stays equal)
         self._encode = msgspec.json.Encoder().encode
         self._subscriptions: dict[bytes, int] = {}
+        self._subscription_total = 0  # sum of _subscriptions, readable from any thread
         self._socket: zmq.Socket[bytes] | None = None
-        self._send: Callable[[bytes], Any] = _not_connected  # the socket's bound send, once connected
+        self._send: Callable[[bytes], Any] = _not_connected  # socket.send, or _hold during the start-up grace
+        self._owner = 0  # the thread that connected the socket: the only one that may touch it
+        self._held: deque[bytes] = deque()
+        self._hold_deadline = 0.0
+        #: called (on the owner's thread) when a first frame is held, so a shell can flush in the background
+        self.on_hold: Callable[[], None] | None = None
         self.published = 0
+        self.dropped = 0  # frames the start-up hold had to drop (queue full, or nobody came in time)
         self.last_seq = -1  # the seq of the last frame built
 
     # -- socket ------------------------------------------------------------------------------------------
@@ -148,9 +176,18 @@ class PublisherCore:
         socket.setsockopt(zmq.XPUB_VERBOSER, 1)  # every subscribe and unsubscribe, from every peer
         self._endpoint = _attach(socket, self._endpoint, self.bind)
         self._socket = socket
-        self._send = socket.send
+        self._owner = threading.get_ident()
+        grace = self.options.startup_grace
+        if grace > 0 and self.options.startup_queue > 0 and self._subscription_total == 0:
+            self._hold_deadline = time.monotonic() + grace
+            self._send = self._hold
+        else:
+            self._send = socket.send
 
     def detach(self) -> None:
+        """Forget the socket; whatever is still held is dropped (and counted)."""
+        self.dropped += len(self._held)
+        self._held.clear()
         self._socket = None
         self._send = _not_connected
 
@@ -186,14 +223,79 @@ class PublisherCore:
         return self.last_seq
 
     def publish_many(self, messages: Iterable[Any]) -> int:
-        send, frame = self._send, self.frame
+        frame = self.frame
         count = 0
-        for message in messages:
+        remaining = iter(messages)
+        if self._send == self._hold:
+            for message in remaining:  # one at a time while held: the hold may end inside the batch
+                self._send(frame(message))
+                count += 1
+                if self._send != self._hold:
+                    break
+        send = self._send
+        for message in remaining:
             send(frame(message))
             count += 1
         self.published += count
         return count
 
+    # -- start-up hold -----------------------------------------------------------------------------------
+    @property
+    def holding(self) -> bool:
+        """True while frames are held for a first subscriber (see the class docstring)."""
+        return self._send == self._hold
+
+    @property
+    def held(self) -> int:
+        return len(self._held)
+
+    def hold_remaining(self) -> float:
+        """Seconds a closing publisher should still wait for a first subscriber (0: nothing held)."""
+        if not self._held or not self.holding:
+            return 0.0
+        return max(0.0, self._hold_deadline - time.monotonic())
+
+    def _hold(self, frame: bytes) -> None:
+        """``_send`` during the start-up grace: queue ``frame`` unless a subscriber (or the deadline) came."""
+        self.drain_subscriptions()  # may end the hold
+        if self._send != self._hold:
+            self._send(frame)
+            return
+        if time.monotonic() >= self._hold_deadline:
+            self.release()
+            self._send(frame)
+            return
+        held = self._held
+        if len(held) >= self.options.startup_queue:
+            held.popleft()  # the newest matter most (market data): the oldest make room
+            self.dropped += 1
+        held.append(frame)
+        if len(held) == 1 and self.on_hold is not None:
+            self.on_hold()
+
+    def release(self) -> None:
+        """End the start-up hold: send what is held in order if anyone subscribed, else drop and count it.
+
+        A held frame whose topic no subscription matches is counted as dropped (ZeroMQ would discard it).
+        """
+        socket = self._socket
+        if socket is None:
+            return
+        self._send = send = socket.send
+        held, self._held = self._held, deque()
+        if not held:
+            return
+        if self._subscription_total == 0:
+            self.dropped += len(held)
+            return
+        prefixes = [prefix for prefix, n in self._subscriptions.items() if n > 0]
+        for frame in held:
+            if any(frame.startswith(prefix) for prefix in prefixes):
+                send(frame)
+            else:
+                self.dropped += 1
+
+    # -- stats -------------------------------------------------------------------------------------------
     def heartbeat(self, component: str, status: HealthStatusName | None) -> Heartbeat:
         return Heartbeat(
             component=component,
@@ -204,11 +306,24 @@ class PublisherCore:
     def timeout_error(self, count: int, n: int, timeout: float) -> SubscriberTimeoutError:
         return SubscriberTimeoutError(f"{count} of {n} subscriber(s) on {self.endpoint} after {timeout:g} s")
 
-    def snapshot(self) -> PublisherStats:
-        if self._socket is not None:
+    def on_owner_thread(self) -> bool:
+        return self._socket is not None and threading.get_ident() == self._owner
+
+    def refresh(self) -> None:
+        """Read pending subscription notifications, if this is the socket's own thread (else nothing)."""
+        if self.on_owner_thread():
             self.drain_subscriptions()
+
+    def snapshot(self) -> PublisherStats:
+        """The counters; safe from any thread: only the owner's thread reads the socket first."""
+        self.refresh()
+        counters = dict(self._counters)  # one C-level copy: the owner may add a topic meanwhile
         return PublisherStats(
-            self.published, self.subscriber_count(), {topic: c[0] for topic, c in self._counters.items()}
+            self.published,
+            self._subscription_total,
+            {topic: c[0] for topic, c in counters.items()},
+            dropped=self.dropped,
+            held=len(self._held),
         )
 
     def next_seq(self, topic: str) -> int:
@@ -218,14 +333,19 @@ class PublisherCore:
 
     # -- subscriptions -----------------------------------------------------------------------------------
     def drain_subscriptions(self) -> None:
-        """Read every (un)subscription notification queued on the socket, without waiting."""
+        """Read every (un)subscription notification queued on the socket, without waiting (owner only).
+
+        The first subscription ends the start-up hold and flushes what it held.
+        """
         socket = self.socket
         while True:
             try:
                 note = socket.recv(zmq.NOBLOCK)
             except zmq.Again:
-                return
+                break
             self.note_subscription(note)
+        if self._subscription_total > 0 and self._send == self._hold:
+            self.release()
 
     def note_subscription(self, note: bytes) -> None:
         if not note:
@@ -233,8 +353,10 @@ class PublisherCore:
         prefix = note[1:]
         if note[0] == _SUBSCRIBE:
             self._subscriptions[prefix] = self._subscriptions.get(prefix, 0) + 1
+            self._subscription_total += 1
         elif note[0] == _UNSUBSCRIBE and self._subscriptions.get(prefix, 0) > 0:
             self._subscriptions[prefix] -= 1
+            self._subscription_total -= 1
 
     def subscriber_count(self, topic: str | None = None) -> int:
         """Live subscriptions seen so far; with ``topic``, only those whose prefix filter matches it.
@@ -243,9 +365,9 @@ class PublisherCore:
         when ``topic`` is None; asking for one topic counts each subscriber that will receive it once.
         """
         if topic is None:
-            return sum(self._subscriptions.values())
+            return self._subscription_total
         wanted = topic.encode()
-        return sum(n for prefix, n in self._subscriptions.items() if wanted.startswith(prefix))
+        return sum(n for prefix, n in dict(self._subscriptions).items() if wanted.startswith(prefix))
 
 
 class _MalformedLog:

@@ -24,7 +24,8 @@ class BusOptions:
       (its ``stats.gaps``), instead of the publisher's memory growing without end. ``0`` means unbounded.
     - ``linger_ms``: how long closing waits to flush queued messages. Bounded, so an absent peer can never
       make ``close()`` or interpreter exit hang; the default of one second lets a publisher that exits right
-      after its last ``publish`` still deliver it to connected subscribers.
+      after its last ``publish`` still deliver it to connected subscribers. Subscribers close with no
+      linger: all they ever send are (un)subscriptions, which a closing subscriber no longer needs.
     - ``reconnect_ivl_ms`` / ``reconnect_ivl_max_ms``: a connecting socket retries after 100 ms, backing
       off to 5 s, so a restarted publisher is found again within about a second without a retry storm.
     - ``conflate`` (subscribers only): keep only the newest message, for a subscriber that only wants the
@@ -33,6 +34,15 @@ class BusOptions:
     - ``tcp_keepalive``: detect a dead peer behind a silent network (default off, as libzmq).
     - ``max_message_bytes``: libzmq refuses bigger frames before they are read (``-1``: no limit); the
       default matches the contract's 1 MiB payload limit plus room for the topic.
+    - ``startup_grace`` / ``startup_queue`` (publishers only): ZeroMQ drops what a publisher sends before
+      a subscriber's subscription has arrived (the slow joiner), so the guide's "bind, publish at once,
+      exit" would lose its message. For ``startup_grace`` seconds after connecting, until the first
+      subscription arrives, a publisher *holds* its messages (at most ``startup_queue``; beyond that the
+      oldest are dropped) and sends them in order as soon as a subscriber is there. Closing while
+      messages are held waits for a subscriber for the rest of the grace, then sends or drops them.
+      What the hold drops is counted in ``publisher.stats.dropped``. Once a subscriber has been seen the
+      hold is over for good and adds nothing to ``publish``. ``startup_grace=0`` turns it off (plain
+      ZeroMQ: no subscriber, no delivery). Three seconds covers a subscriber started alongside.
     """
 
     send_hwm: int = 100_000
@@ -43,8 +53,14 @@ class BusOptions:
     conflate: bool = False
     tcp_keepalive: bool = False
     max_message_bytes: int = 1_048_576 + 64
+    startup_grace: float = 3.0
+    startup_queue: int = 10_000
 
     def __post_init__(self) -> None:
+        if not 0 <= self.startup_grace < float("inf"):
+            raise ValueError(f"BusOptions.startup_grace must be >= 0 seconds, got {self.startup_grace}")
+        if self.startup_queue < 0:
+            raise ValueError(f"BusOptions.startup_queue must be >= 0, got {self.startup_queue}")
         for name in ("send_hwm", "receive_hwm", "linger_ms", "reconnect_ivl_ms", "reconnect_ivl_max_ms"):
             if getattr(self, name) < 0:
                 raise ValueError(f"BusOptions.{name} must be >= 0, got {getattr(self, name)}")

@@ -85,15 +85,26 @@ class SubscriberStats:
 
 @dataclass(frozen=True, slots=True)
 class PublisherStats:
-    """A snapshot of a publisher's counters: messages handed to ZeroMQ, in total and per topic, and the
-    live subscriptions it has seen (see ``wait_for_subscribers``)."""
+    """A snapshot of a publisher's counters: messages published, in total and per topic, the live
+    subscriptions it has seen (see ``wait_for_subscribers``), and the start-up hold (``BusOptions.
+    startup_grace``): messages ``held`` for a first subscriber right now, and those it had to drop
+    (``dropped``: its queue was full, nobody subscribed within the grace, or no subscription matched
+    their topic)."""
 
     published: int
     subscriptions: int
     topics: dict[str, int]
+    dropped: int = 0
+    held: int = 0
 
     def as_dict(self) -> dict[str, object]:
-        return {"published": self.published, "subscriptions": self.subscriptions, "topics": dict(self.topics)}
+        return {
+            "published": self.published,
+            "subscriptions": self.subscriptions,
+            "dropped": self.dropped,
+            "held": self.held,
+            "topics": dict(self.topics),
+        }
 
 
 class SequenceTracker:

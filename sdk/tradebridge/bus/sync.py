@@ -71,7 +71,9 @@ class ZMQPublisher:
 
     @property
     def stats(self) -> PublisherStats:
-        """Messages published (in total and per topic) and subscriptions seen: a snapshot."""
+        """Messages published (in total and per topic), subscriptions seen, and what the start-up hold
+        holds or dropped: a snapshot, safe to take from any thread (a health server's); only the
+        publisher's own thread reads the socket for fresh subscriptions."""
         return self._core.snapshot()
 
     @property
@@ -104,7 +106,7 @@ class ZMQPublisher:
         return self._core.publish(self._core.heartbeat(component, status))
 
     def subscriber_count(self, topic: str | None = None) -> int:
-        self._core.drain_subscriptions()
+        self._core.refresh()
         return self._core.subscriber_count(topic)
 
     def wait_for_subscribers(self, n: int = 1, timeout: float = 10.0, *, topic: str | None = None) -> int:
@@ -121,10 +123,21 @@ class ZMQPublisher:
         return count
 
     def close(self) -> None:
-        owned, self._socket = self._socket, None
-        if owned is not None:
-            self._core.detach()
-            owned.close(self._core.options.linger_ms)
+        """Close the socket (bounded linger). Messages still held for a first subscriber wait for one
+        for the rest of the start-up grace, then are sent, or dropped and counted in ``stats.dropped``."""
+        if self._socket is None:
+            return
+        core = self._core
+        try:
+            while (remaining := core.hold_remaining()) > 0:
+                core.socket.poll(timeout=max(1, int(min(remaining, 0.1) * 1000)))
+                core.drain_subscriptions()  # the first subscription sends what is held
+            core.release()
+        finally:
+            owned, self._socket = self._socket, None
+            if owned is not None:
+                core.detach()
+                owned.close(core.options.linger_ms)
 
     def __enter__(self) -> Self:
         self.connect()
@@ -239,7 +252,7 @@ class ZMQSubscriber:
         owned, self._socket = self._socket, None
         if owned is not None:
             self._core.detach()
-            owned.close(self._core.options.linger_ms)
+            owned.close(0)  # a SUB only ever sends (un)subscriptions: nothing to flush
 
     def __enter__(self) -> Self:
         return self

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -25,6 +26,7 @@ from tradebridge.demo.services import (
     python_module,
     scrubbed_environment,
 )
+from tradebridge.errors import TradebridgeError
 from tradebridge.testing import free_port, rust_binary
 
 #: Any non-empty pair works with the mock broker; real credentials are never sent to it.
@@ -230,9 +232,20 @@ def run_demo(config: DemoConfig) -> int:
         progress.close()
         _say(f"demo: {exc}")
         code = 1
+    except TradebridgeError as exc:  # the broker refused us (credentials, paper-only, unreachable)
+        progress.close()
+        _say(f"demo: broker at {broker_url}: {type(exc).__name__}: {exc}")
+        code = 1
     finally:
-        for service in reversed(services):
-            service.stop()
+        # A second Ctrl-C must not cut the cleanup short (the services would still die with us, but
+        # without closing their sockets cleanly).
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            for service in reversed(services):
+                service.stop()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            shutil.rmtree(work, ignore_errors=True)
     return code
 
 

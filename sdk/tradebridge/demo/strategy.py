@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tradebridge._native import MarketBar, RustFeatureComputer
-from tradebridge.alpaca import AlpacaPaperTrading
+from tradebridge.alpaca import AlpacaPaperTrading, RetryPolicy
 from tradebridge.bus import ZMQPublisher, ZMQSubscriber
 from tradebridge.contracts import BarUpdate, OrderUpdate, Signal
 from tradebridge.health import HealthCheck, start_health_server
@@ -293,7 +293,13 @@ class MomentumStrategy:
         server = None
         if config.health_port:
             server = await start_health_server(config.health_port, self.health, host="127.0.0.1")
-        alpaca = AlpacaPaperTrading(base_url=config.broker_url) if config.broker_url else AlpacaPaperTrading()
+        # Portfolio reads are samples for a chart: short timeouts and one retry, so a slow or stopping broker
+        # never holds up the strategy (or its shutdown).
+        alpaca = AlpacaPaperTrading(
+            base_url=config.broker_url,
+            timeout=2.0,
+            retry=RetryPolicy(max_retries=1, base_delay=0.1, max_delay=0.5),
+        )
         try:
             async with (
                 ZMQPublisher(config.signal_endpoint) as signals_out,
@@ -321,7 +327,6 @@ class MomentumStrategy:
                 for task in tasks:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
-                await self._sample_portfolio(alpaca)
         finally:
             if server is not None:
                 await server.stop()

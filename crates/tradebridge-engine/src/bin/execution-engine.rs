@@ -42,6 +42,8 @@ fn now_ms() -> u64 {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: log files stay plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
@@ -110,22 +112,24 @@ fn run(args: Args) -> Result<(), String> {
         Ok(())
     })();
 
-    let c = engine.counters();
-    let refused: Vec<String> = engine
-        .book()
-        .refusal_counts()
-        .iter()
-        .filter(|(_, n)| **n > 0)
-        .map(|(r, n)| format!("{}={n}", r.as_str()))
-        .collect();
-    tracing::info!(
-        signals = c.signals_received,
-        orders = c.orders_submitted,
-        filled = c.orders_filled,
-        open = engine.open_orders(),
-        refused = %refused.join(","),
-        "execution-engine stopped"
-    );
+    if result.is_ok() {
+        let c = engine.counters();
+        let refused: Vec<String> = engine
+            .book()
+            .refusal_counts()
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(r, n)| format!("{}={n}", r.as_str()))
+            .collect();
+        tracing::info!(
+            signals = c.signals_received,
+            orders = c.orders_submitted,
+            filled = c.orders_filled,
+            open = engine.open_orders(),
+            refused = %refused.join(","),
+            "execution-engine stopped"
+        );
+    }
     if let Some(server) = server {
         let _ = runtime.block_on(server.shutdown());
     }
