@@ -9,8 +9,7 @@ import time
 from typing import Any
 
 import pytest
-from tradebridge.bus import BusOptions, ZMQPublisher, ZMQSubscriber
-from tradebridge.bus import sync
+from tradebridge.bus import BusOptions, ZMQPublisher, ZMQSubscriber, sync
 from tradebridge.testing import free_port
 
 from tests.bus.samples import bar, signal

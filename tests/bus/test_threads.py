@@ -111,4 +111,3 @@ def test_a_health_server_thread_scraping_the_publisher_while_it_publishes() -> N
     assert snapshots
     published = [s.published for s in snapshots]
     assert published == sorted(published) and published[-1] <= MESSAGES + MESSAGES // 1000
-

@@ -322,7 +322,8 @@ class ZMQSubscriber:
             self._waiting.cancel()
 
     async def close(self) -> None:
-        """Stop receiving and close the socket (at once: a subscriber has nothing to flush) and the owned context."""
+        """Stop receiving and close the socket (at once: a subscriber has nothing to flush) and the
+        owned context."""
         self.stop()
         sockets, self._sockets = self._sockets, None
         if sockets is not None:

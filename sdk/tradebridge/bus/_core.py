@@ -115,8 +115,8 @@ class PublisherCore:
         "_counters",
         "_encode",
         "_endpoint",
-        "_hold_deadline",
         "_held",
+        "_hold_deadline",
         "_owner",
         "_routes",
         "_send",
@@ -217,10 +217,23 @@ class PublisherCore:
         return route
 
     def publish(self, message: Any) -> int:
-        """Frame and send one message (PUB never blocks: at the high-water mark libzmq drops); its seq."""
-        self._send(self.frame(message))
+        """Frame and send one message (PUB never blocks: at the high-water mark libzmq drops); its seq.
+
+        :meth:`frame` inlined: a Python call costs about a tenth of a publish.
+        """
+        route = self._routes.get(message.__class__)
+        if route is None:
+            route = self._route(message)
+        prefix, counter = route
+        seq = counter[0]
+        if message.seq is not UNSET or message.source is not UNSET:
+            message = msgspec.structs.replace(message, seq=UNSET, source=UNSET)
+        body = self._encode(message)
+        counter[0] = seq + 1
+        self.last_seq = seq
+        self._send(b'%s%s,"seq":%d%s' % (prefix, body[:-1], seq, self._body_suffix))
         self.published += 1
-        return self.last_seq
+        return seq
 
     def publish_many(self, messages: Iterable[Any]) -> int:
         frame = self.frame
@@ -237,6 +250,9 @@ class PublisherCore:
             send(frame(message))
             count += 1
         self.published += count
+        if self._socket is not None:
+            # keeps the subscription count fresh for snapshots from other threads, once per batch
+            self.drain_subscriptions()
         return count
 
     # -- start-up hold -----------------------------------------------------------------------------------
@@ -315,7 +331,9 @@ class PublisherCore:
             self.drain_subscriptions()
 
     def snapshot(self) -> PublisherStats:
-        """The counters; safe from any thread: only the owner's thread reads the socket first."""
+        """The counters; safe from any thread: only the owner's thread reads the socket first. From another
+        thread, ``subscriptions`` is as of the owner's last look (``publish_many``, ``subscriber_count``,
+        ``wait_for_subscribers``, its own ``stats``, a publish during the start-up hold)."""
         self.refresh()
         counters = dict(self._counters)  # one C-level copy: the owner may add a topic meanwhile
         return PublisherStats(

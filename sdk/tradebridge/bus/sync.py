@@ -212,20 +212,31 @@ class ZMQSubscriber:
         ``idle_timeout`` seconds (None: wait for ever; Ctrl-C still interrupts)."""
         socket = self._core.socket
         handle = self._core.handle
-        idle_since = time.monotonic()
+        recv = socket.recv
+        idle_since: float | None = None  # when the current wait for a frame began
         while not self._stopping:
             try:
-                # waits in short slices, so that stop() from another thread ends the loop promptly
-                frame = self._recv(socket, _STOP_CHECK_MS)
+                # a frame already queued needs no timeout bookkeeping (the common case under load)
+                frame = recv(zmq.NOBLOCK)
+            except zmq.Again:
+                if idle_since is None:
+                    idle_since = time.monotonic()
+                try:
+                    # waits in short slices, so that stop() from another thread ends the loop promptly
+                    waited = self._recv(socket, _STOP_CHECK_MS)
+                except zmq.ZMQError:
+                    if self._stopping or self._socket is None:
+                        return
+                    raise
+                if waited is None:
+                    if idle_timeout is not None and time.monotonic() - idle_since >= idle_timeout:
+                        return
+                    continue
+                frame, idle_since = waited, None
             except zmq.ZMQError:
                 if self._stopping or self._socket is None:
                     return
                 raise
-            if frame is None:
-                if idle_timeout is not None and time.monotonic() - idle_since >= idle_timeout:
-                    return
-                continue
-            idle_since = time.monotonic()
             item = handle(frame)
             if item is not None:
                 yield item
@@ -235,10 +246,17 @@ class ZMQSubscriber:
         socket = self._core.socket
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            wait_ms = -1 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
+            if deadline is None:
+                wait_ms = -1
+            else:
+                remaining_ms = max(0, int((deadline - time.monotonic()) * 1000))
+                # whole slices keep RCVTIMEO unchanged from call to call (setting it costs a syscall)
+                wait_ms = min(remaining_ms, _STOP_CHECK_MS)
             frame = self._recv(socket, wait_ms)
             if frame is None:
-                return None
+                if deadline is None or wait_ms == remaining_ms:
+                    return None
+                continue
             item = self._core.handle(frame)
             if item is not None:
                 return item

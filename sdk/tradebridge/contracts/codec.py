@@ -1,17 +1,20 @@
 """Encode and decode contract v1 messages, turning every refusal into a ``ContractError`` with a stable code.
 
-The happy path is msgspec's typed decoder plus three cheap C-level pre-checks (size, ASCII, bracket
-count). All the work of classifying an error happens only once decoding has failed, so validation costs
-nothing extra on valid input.
+The happy path is msgspec's typed decoder plus two C-level pre-checks (size, ASCII); the nesting-depth
+scan runs only for payloads long enough to be both decodable and too deep (see ``_deep_floor``). All the
+work of classifying an error happens only once decoding has failed, so validation costs nothing extra on
+valid input.
 """
 
 from __future__ import annotations
 
 import builtins
 import re
-from typing import Any, Generic, TypeVar, cast, overload
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar, overload
 
 import msgspec
+import msgspec.inspect as inspect
 
 from tradebridge.contracts.messages import AnyMessage, BusMessage, Signal
 from tradebridge.errors import ContractError
@@ -46,8 +49,14 @@ class _NeverMessage(BusMessage, tag="\x00never", gc=False):
     """Union partner that makes msgspec require ``type`` when decoding one tagged message type.
 
     msgspec only insists on the tag inside a union; contract v1 requires it on every bus message but
-    Signal, so single-type decoders decode ``T | _NeverMessage`` and refuse the partner if it ever matches.
+    Signal, so single-type decoders decode ``T | _NeverMessage``. The partner refuses itself in
+    ``__post_init__`` (after the envelope checks, as any message would), which keeps the refusal off the
+    decoder's hot path.
     """
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        raise ContractError("unknown_type", "type '\\u0000never' is not a contract v1 message", "$.type")
 
 
 def _limit_errors(data: bytes, max_size: int, max_depth: int) -> None:
@@ -72,6 +81,35 @@ def _check_depth(data: bytes, max_depth: int) -> None:
                 raise ContractError("too_deep", f"nesting deeper than {max_depth} levels")
         else:
             depth -= 1
+
+
+_SCALARS = (inspect.StrType, inspect.IntType, inspect.FloatType, inspect.BoolType, inspect.LiteralType)
+
+
+def _deep_floor(type: Any, max_depth: int) -> int:
+    """The shortest payload that could both decode as ``type`` and nest deeper than ``max_depth``.
+
+    A document deeper than ``max_depth`` holds a chain of ``max_depth + 1`` containers (the outer object
+    included): at least ``2 * (max_depth + 1)`` bracket bytes, plus its member's key (``"":``, 3 bytes).
+    Every required scalar field of the message takes ``"name":v`` bytes of its own, disjoint from that
+    chain, and one comma. A shorter payload that decodes is therefore shallow enough, so the bracket scan
+    is skipped; one that fails to decode gets the exact checks on the error path, before it is classified.
+    """
+    if max_depth < 1:
+        return 0  # the outer object alone is too deep: no member chain to count on
+    info = inspect.type_info(type)
+    members = info.types if isinstance(info, inspect.UnionType) else (info,)
+    floors = []
+    for member in members:
+        if not isinstance(member, inspect.StructType):
+            return 0  # a non-message in the union: no floor known, always scan
+        own = 0
+        for field in member.fields:
+            kind = field.type.type if isinstance(field.type, inspect.Metadata) else field.type
+            if field.required and isinstance(kind, _SCALARS):
+                own += len(field.encode_name) + 4 + 1  # "name":v and a comma
+        floors.append(own)
+    return 2 * (max_depth + 1) + 3 + min(floors)
 
 
 def _version_override(data: bytes) -> ContractError | None:
@@ -147,7 +185,7 @@ class Decoder(Generic[T]):
     ``max_size`` (bytes, 1 MiB by default) and ``max_depth`` (64) bound what a peer can make us parse.
     """
 
-    __slots__ = ("_decoder", "_max_depth", "_max_size", "_needs_tag", "type")
+    __slots__ = ("_decode", "_max_depth", "_max_size", "_scan_from", "type")
 
     def __init__(
         self,
@@ -158,32 +196,29 @@ class Decoder(Generic[T]):
     ) -> None:
         self.type = type
         is_bus_class = isinstance(type, builtins.type) and issubclass(type, BusMessage)
-        self._needs_tag = is_bus_class and type is not Signal
-        self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(
-            type | _NeverMessage if self._needs_tag else type
-        )
+        needs_tag = is_bus_class and type is not Signal
+        decoder: msgspec.json.Decoder[T] = msgspec.json.Decoder(type | _NeverMessage if needs_tag else type)
+        self._decode: Callable[[bytes], T] = decoder.decode
         self._max_size = max_size
         self._max_depth = max_depth
+        # Payloads this long get the limit checks before parsing (too_large is always among them).
+        self._scan_from = min(_deep_floor(type, max_depth), max_size + 1)
 
     def decode(self, data: Buffer) -> T:
         """Decode and validate one JSON document; raise ``ContractError`` (code, path) on any refusal."""
         raw = data if data.__class__ is bytes else _as_bytes(data)
-        # One line of C-level tests on the hot path; the precise (raising) checks only when one trips.
-        if (
-            len(raw) > self._max_size
-            or not raw.isascii()
-            or raw.count(b"{") + raw.count(b"[") > self._max_depth
-        ):
+        # msgspec skips unknown fields without checking their UTF-8, hence the ASCII test on every payload.
+        if len(raw) >= self._scan_from or not raw.isascii():
             _limit_errors(raw, self._max_size, self._max_depth)
         try:
-            message = self._decoder.decode(raw)
+            return self._decode(raw)
         except msgspec.ValidationError as exc:
+            # The limit errors win, exactly as if they had all been checked before parsing.
+            _limit_errors(raw, self._max_size, self._max_depth)
             raise _from_validation_error(exc, raw) from None
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+            _limit_errors(raw, self._max_size, self._max_depth)
             raise _from_decode_error(exc) from None
-        if self._needs_tag and message.__class__ is _NeverMessage:
-            raise ContractError("unknown_type", "type '\\u0000never' is not a contract v1 message", "$.type")
-        return cast(T, message)
 
     def __repr__(self) -> str:
         return f"Decoder({getattr(self.type, '__name__', self.type)!r}, max_size={self._max_size})"

@@ -111,14 +111,25 @@ class BusMessage(_ItemAccess, Struct, kw_only=True, tag_field="type"):
             check_version(self.schema_version)
 
 
+# Symbols that passed check_symbol. A service sees few distinct symbols, so on the hot path (every decode
+# of every market message) one set lookup replaces the check. Bounded: past the limit, symbols are simply
+# checked every time, so hostile input cannot grow it.
+_VALID_SYMBOLS: set[str] = set()
+_VALID_SYMBOLS_LIMIT = 4096
+
+
+def _admit_symbol(symbol: str) -> None:
+    check_symbol(symbol)
+    if len(_VALID_SYMBOLS) < _VALID_SYMBOLS_LIMIT:
+        _VALID_SYMBOLS.add(symbol)
+
+
 class _WithSymbol(BusMessage):
     symbol: Symbol
 
     def __post_init__(self) -> None:
-        symbol = self.symbol
-        # Inlined fast path of check_symbol: this runs on every decode of every market message.
-        if not (symbol.isalnum() and symbol.isupper() and symbol.isascii()):
-            check_symbol(symbol)
+        if self.symbol not in _VALID_SYMBOLS:
+            _admit_symbol(self.symbol)
         if self.schema_version != CURRENT_VERSION:
             check_version(self.schema_version)
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import math
@@ -162,6 +161,10 @@ class MomentumStrategy:
         self.equity_curve: list[tuple[float, float, float]] = []  # (seconds since start, equity, total P&L)
         self.portfolio_errors = 0
         self.feature_ms: list[float] = []  # bar received -> features, for every bar
+        # Kept as running counts so the per-message health refresh stays O(1) however long the run.
+        self.pending_count = 0
+        self.fill_count = 0
+        self.refused_count = 0
         self.started = time.monotonic()
         self._next_signal = 0
 
@@ -220,6 +223,7 @@ class MomentumStrategy:
             t_features=t_features,
             t_signal=0,
         )
+        self.pending_count += 1
         return signal
 
     # -- order updates ---------------------------------------------------------------------------------------
@@ -230,6 +234,7 @@ class MomentumStrategy:
         if record is None:
             self.unmatched_updates += 1  # another strategy's order, or a refused duplicate
             return
+        was_final, had_fill = record.final, record.filled_qty > 0
         if record.t_ack is None and update.status != "rejected":
             record.t_ack = t_seen
         if update.status == "filled" and record.t_fill is None:
@@ -241,21 +246,23 @@ class MomentumStrategy:
         record.filled_avg_price = update.filled_avg_price
         if isinstance(update.reason, str):
             record.reason = update.reason
+        if record.final and not was_final:
+            self.pending_count -= 1
+            self.refused_count += record.status == "rejected"
+        self.fill_count += record.filled_qty > 0 and not had_fill
 
     # -- reporting -------------------------------------------------------------------------------------------
 
     def pending(self) -> int:
-        return sum(1 for r in self.records.values() if not r.final)
+        return self.pending_count
 
     def update_health(self) -> None:
-        fills = sum(1 for r in self.records.values() if r.filled_qty > 0)
-        refused = sum(1 for r in self.records.values() if r.status == "rejected")
         for name, value in (
             ("bars", self.bars),
             ("signals", len(self.records)),
-            ("pending_signals", self.pending()),
-            ("fills", fills),
-            ("refused", refused),
+            ("pending_signals", self.pending_count),
+            ("fills", self.fill_count),
+            ("refused", self.refused_count),
             ("warm_symbols", len(self.warm)),
         ):
             self.health.with_metric(name, value)
@@ -319,14 +326,18 @@ class MomentumStrategy:
                     asyncio.create_task(self._order_loop(orders)),
                     asyncio.create_task(self._portfolio_loop(alpaca, stop)),
                 ]
-                await stop.wait()
+                # Run until asked to stop, or until a loop fails (then the process exits 1 saying why).
+                stopping = asyncio.create_task(stop.wait())
+                done, _ = await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
+                stopping.cancel()
+                failed = [t for t in done if t is not stopping and not t.cancelled() and t.exception()]
                 market.stop()
                 orders.stop()
                 for task in tasks:
                     task.cancel()
-                for task in tasks:
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                await asyncio.gather(*tasks, return_exceptions=True)
+                if failed:
+                    raise failed[0].exception()  # type: ignore[misc]
         finally:
             if server is not None:
                 await server.stop()
