@@ -61,9 +61,10 @@ def messages() -> list[Any]:
 
 @pytest.fixture(scope="module")
 def drain() -> Iterator[str]:
-    """A raw subscriber process that receives everything, for as long as the module runs."""
+    """A raw subscriber process, bound, that receives everything for as long as the module runs (the
+    publishers connect to it and wait for its subscription: they measure real sends, not sends to nobody)."""
     endpoint = f"tcp://127.0.0.1:{free_port()}"
-    process = spawn(sys.executable, str(RAW_PEERS), "count", endpoint, str(10**12))
+    process = spawn(sys.executable, str(RAW_PEERS), "drain", endpoint)
     yield endpoint
     process.kill()
     process.communicate()
@@ -72,6 +73,7 @@ def drain() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def sync_publisher(drain: str) -> Iterator[ZMQPublisher]:
     with ZMQPublisher(drain, bind=False, options=UNBOUNDED) as pub:
+        pub.wait_for_subscribers(1, timeout=10)
         yield pub
 
 
@@ -80,10 +82,11 @@ def test_publish_raw_pyzmq(
 ) -> None:
     frames = [sync_publisher._core.frame(m) for m in messages]  # exactly the SDK's frames
     context: zmq.Context[Any] = zmq.Context()
-    socket = context.socket(zmq.PUB)
+    socket = context.socket(zmq.XPUB)  # a PUB that shows when the drain's subscription has arrived
     socket.setsockopt(zmq.SNDHWM, 0)
     socket.setsockopt(zmq.LINGER, 0)
     socket.connect(drain)
+    socket.recv()
     send = socket.send
 
     def run() -> None:
@@ -119,6 +122,7 @@ def test_publish_sdk_async(benchmark: Any, drain: str, messages: list[Any]) -> N
     loop = asyncio.new_event_loop()
     pub = AsyncPublisher(drain, bind=False, options=UNBOUNDED)
     loop.run_until_complete(pub.connect())
+    loop.run_until_complete(pub.wait_for_subscribers(1, timeout=10))
 
     async def many() -> None:
         for message in messages:

@@ -1,6 +1,7 @@
 """Baseline peers in raw pyzmq, run as separate processes by the bus benchmarks.
 
     python raw_peers.py count ENDPOINT N      # SUB: receive N frames, print the seconds it took
+    python raw_peers.py drain ENDPOINT        # SUB bound on ENDPOINT: receive everything, for ever
     python raw_peers.py echo FROM TO          # SUB on FROM, PUB bound on TO: echo every frame as is
 
 No SDK code runs here: these are what a hand-written pyzmq service would do.
@@ -31,6 +32,19 @@ def count(endpoint: str, n: int) -> None:
     context.term()
 
 
+def drain(endpoint: str) -> None:
+    """A bound sink the publish benchmarks connect to (so their frames really cross a socket)."""
+    context = zmq.Context()
+    socket = context.socket(zmq.SUB)
+    socket.setsockopt(zmq.RCVHWM, 0)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.setsockopt(zmq.SUBSCRIBE, b"")
+    socket.bind(endpoint)
+    recv = socket.recv
+    while True:
+        recv()
+
+
 def echo(source: str, target: str) -> None:
     context = zmq.Context()
     out = context.socket(zmq.XPUB)
@@ -56,5 +70,7 @@ def echo(source: str, target: str) -> None:
 if __name__ == "__main__":
     if sys.argv[1] == "count":
         count(sys.argv[2], int(sys.argv[3]))
+    elif sys.argv[1] == "drain":
+        drain(sys.argv[2])
     else:
         echo(sys.argv[2], sys.argv[3])

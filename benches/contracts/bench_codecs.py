@@ -22,6 +22,13 @@ BAR = (
     b'{"type":"BarUpdate","symbol":"AAPL","open":150.0,"high":152.5,"low":149.5,"close":151.0,'
     b'"volume":1000000.0,"timestamp":1729530000123,"schema_version":"1.0"}'
 )
+# Every optional field, the envelope and a field from a newer minor: long enough (> 226 bytes) that the
+# SDK runs its nesting-depth count, which the short BAR is spared (see codec._deep_floor).
+BAR_FULL = (
+    b'{"type":"BarUpdate","symbol":"AAPL","open":150.0,"high":152.5,"low":149.5,"close":151.0,'
+    b'"volume":1000000.0,"timestamp":1729530000123,"vwap":150.875,"trade_count":1234,'
+    b'"schema_version":"1.0","seq":123456,"source":"market-data-alpaca","exchange_code":"XNAS"}'
+)
 SIGNAL = (
     b'{"type":"Signal","symbol":"AAPL","direction":"long","strength":0.85,"timestamp":1729530000123,'
     b'"features":[151.0,55.2,0.12,0.1,0.02,150.8,150.1,0.02,150.5,0.003,1000000.0,0.02],'
@@ -77,6 +84,7 @@ def encoders(payload: bytes, sdk_type: Any, bare_type: Any) -> dict[str, Callabl
 
 CASES = {
     "BarUpdate decode": decoders(BAR, BarUpdate, BareBar),
+    "BarUpdate full decode": decoders(BAR_FULL, BarUpdate, BareBar),
     "Signal decode": decoders(SIGNAL, Signal, BareSignal),
     "BarUpdate encode": encoders(BAR, BarUpdate, BareBar),
     "Signal encode": encoders(SIGNAL, Signal, BareSignal),

@@ -140,3 +140,38 @@ def test_bad_grace_options_are_refused() -> None:
         BusOptions(startup_grace=float("nan"))
     with pytest.raises(ValueError, match="startup_queue"):
         BusOptions(startup_queue=-1)
+
+
+def test_a_publisher_connected_again_holds_again() -> None:
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    with sync.ZMQSubscriber(endpoint) as sub:
+        sub.connect(["market"])
+        pub = sync.ZMQPublisher(endpoint, options=BusOptions(startup_grace=0.5))
+        pub.connect()
+        while pub.subscriber_count() < 1:
+            sub.receive_one(timeout=0.02)
+        pub.close()
+        pub.connect()  # a new socket: the old subscription says nothing about it
+        try:
+            assert pub.subscriber_count() == 0
+            pub.publish(bar(0))
+            assert pub.stats.held == 1
+        finally:
+            pub.close()
+
+
+async def test_leaving_on_cancellation_does_not_wait_for_a_subscriber() -> None:
+    async def publish_then_hang(pub: ZMQPublisher) -> None:
+        async with pub:
+            await pub.publish(bar(0))
+            await asyncio.sleep(60)
+
+    pub = ZMQPublisher(f"tcp://127.0.0.1:{free_port()}")
+    task = asyncio.create_task(publish_then_hang(pub))
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert time.monotonic() - started < 1.0  # not the 3 s grace
+    assert (pub.stats.held, pub.stats.dropped) == (0, 1)

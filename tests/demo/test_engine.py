@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import zmq
 from tradebridge.bus.sync import ZMQPublisher, ZMQSubscriber
 from tradebridge.contracts import OrderUpdate, Signal, encode_frame
 from tradebridge.testing import free_port, rust_binary
-from tradebridge_mocks.broker import MockBroker
+from tradebridge_mocks.broker import Fault, MockBroker
 
 SECRET = "sEcReT-never-in-logs-93b1"
 FINAL = {"filled", "canceled", "expired", "rejected"}
@@ -182,7 +183,7 @@ def test_risk_refusals_are_published_and_counted(engine: Engine, broker: MockBro
 
 def test_malformed_signal_frames_are_counted_and_skipped(tmp_path: Path, broker: MockBroker) -> None:
     # Signals from a bare socket, which can send what our publisher never would.
-    raw = zmq.Context.instance().socket(zmq.PUB)
+    raw: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUB)
     port = free_port()
     raw.bind(f"tcp://127.0.0.1:{port}")
     log = tmp_path / "engine.log"
@@ -291,3 +292,179 @@ def test_unreachable_broker_is_a_one_line_failure() -> None:
     )  # fmt: skip
     assert done.returncode == 1
     assert f"cannot reach the broker at http://127.0.0.1:{port}" in done.stderr.decode()
+
+
+# ------------------------------------------------------------------ broker rate limits, faults, lookups
+ENGINE_KEY = "engine-key"
+
+
+def _broker_get(broker: MockBroker, path: str, key: str = ENGINE_KEY) -> tuple[int, dict[str, str]]:
+    """One authenticated request in ``key``'s rate-limit window: (status, headers)."""
+    request = urllib.request.Request(
+        f"{broker.url}{path}", headers={"APCA-API-KEY-ID": key, "APCA-API-SECRET-KEY": "s"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as r:
+            return r.status, dict(r.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers)
+
+
+def _spend_fresh_window(broker: MockBroker) -> float:
+    """Wait for a fresh rate-limit window of the engine's key, spend it, return its reset (epoch s)."""
+    _, headers = _broker_get(broker, "/v2/clock")
+    time.sleep(max(float(headers["X-RateLimit-Reset"]) - time.time(), 0) + 0.05)
+    while (answer := _broker_get(broker, "/v2/clock"))[0] != 429:
+        pass
+    return float(answer[1]["X-RateLimit-Reset"])
+
+
+def _posts(broker: MockBroker, client_order_id: str) -> list[int]:
+    return [r.status for r in broker.requests if r.method == "POST" and r.client_order_id == client_order_id]
+
+
+def _order_posts(broker: MockBroker) -> list[tuple[int, str | None]]:
+    """Every order submission: a 429 is answered before the body is read, so it carries no id."""
+    return [
+        (r.status, r.client_order_id) for r in broker.requests if (r.method, r.path) == ("POST", "/v2/orders")
+    ]
+
+
+def _reason(update: OrderUpdate) -> str:
+    return update.reason if isinstance(update.reason, str) else ""
+
+
+def _engine_env() -> dict[str, str]:
+    return {**os.environ, "ALPACA_API_KEY": ENGINE_KEY, "ALPACA_SECRET_KEY": "s"}
+
+
+def _prometheus(engine: Engine) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{engine.health_port}/metrics", timeout=2) as r:
+        return str(r.read().decode())
+
+
+def test_a_429_is_waited_out_until_the_reset_without_hammering(tmp_path: Path) -> None:
+    with MockBroker(seed=3, rate_limit=3, rate_window=2.0) as broker:
+        broker.set_price("AAPL", 100.0)
+        engine = start_engine(tmp_path, broker, env=_engine_env())
+        try:
+            reset = _spend_fresh_window(broker)
+            assert reset - time.time() > 1.0  # the engine's first POST will meet a 429
+            engine.send("rl-1")
+            update = engine.outcome("tb-rl-1")
+            assert update.status == "filled" and update.filled_qty == 5.0
+            # Seen once, then waited for the window the broker named (X-RateLimit-Reset), not hammered.
+            assert _order_posts(broker) == [(429, None), (200, "tb-rl-1")]
+            assert time.time() >= reset
+            assert {p.symbol: p.qty for p in _positions(broker)} == {"AAPL": 5}
+            metrics = engine.wait_metrics(lambda m: m["orders_filled"] == "1")
+            assert metrics["broker_rate_limited"] == "1"
+            assert int(metrics["broker_waited_ms"]) >= 500
+        finally:
+            assert stop(engine) == 0
+
+
+def test_a_rate_limit_wait_beyond_the_budget_is_not_started(tmp_path: Path) -> None:
+    with MockBroker(seed=3, rate_limit=3, rate_window=60.0) as broker:
+        broker.set_price("AAPL", 100.0)
+        engine = start_engine(tmp_path, broker, "--broker-retry-budget-ms", "1500", env=_engine_env())
+        try:
+            while _broker_get(broker, "/v2/clock")[0] != 429:
+                pass
+            started = time.monotonic()
+            engine.send("rb-1")
+            refused = _reason(engine.outcome("tb-rb-1"))
+            assert refused.startswith("broker:broker_unavailable") and "rate limit" in refused
+            assert time.monotonic() - started < 1.5  # gave up at once: the reset is a minute away
+            assert _order_posts(broker) == [(429, None)]
+            # The engine now knows the window is spent: the next signal costs the broker nothing.
+            engine.send("rb-2")
+            assert _reason(engine.outcome("tb-rb-2")).startswith("broker:broker_unavailable")
+            assert _order_posts(broker) == [(429, None)]
+            metrics = engine.wait_metrics(lambda m: m["refused_broker_unavailable"] == "2")
+            assert metrics["broker_rate_limited"] == "1"
+            # Every refusal reason and counter is in the Prometheus text too, zeros included.
+            text = _prometheus(engine)
+            assert 'tradebridge_refused_broker_unavailable_total{source="engine"} 2' in text
+            assert 'tradebridge_broker_rate_limited_total{source="engine"} 1' in text
+            assert 'tradebridge_signals_received_total{source="engine"} 2' in text
+            for reason in ("kill_switch", "malformed", "stale", "max_position", "no_price", "duplicate"):
+                assert f'tradebridge_refused_{reason}_total{{source="engine"}} 0' in text
+        finally:
+            assert stop(engine) == 0
+
+
+def test_an_ambiguous_failure_is_resolved_by_client_order_id_not_by_resending(tmp_path: Path) -> None:
+    with MockBroker(seed=3) as broker:
+        broker.set_price("AAPL", 100.0)
+        engine = start_engine(tmp_path, broker, "--max-orders-per-sec", "50")
+        try:
+            # The order is placed, then its answer is lost: a resend would meet a duplicate id at best.
+            broker.inject(Fault(status=503, when="after", method="POST", path="/v2/orders"))
+            engine.send("am-1")
+            assert engine.outcome("tb-am-1").status == "filled"
+            assert _posts(broker, "tb-am-1") == [503]
+            lookups = [r for r in broker.requests if r.path == "/v2/orders:by_client_order_id"]
+            assert [r.status for r in lookups] == [200]
+            # Refused before it took effect: the lookup finds nothing and the same id is sent again.
+            broker.inject(Fault(status=502, when="before", method="POST", path="/v2/orders", count=2))
+            engine.send("am-2")
+            assert engine.outcome("tb-am-2").status == "filled"
+            assert _order_posts(broker) == [(503, "tb-am-1"), (502, None), (502, None), (200, "tb-am-2")]
+            assert {p.symbol: p.qty for p in _positions(broker)} == {"AAPL": 10}
+            metrics = engine.wait_metrics(lambda m: m["orders_filled"] == "2")
+            assert (metrics["broker_recovered_by_lookup"], metrics["broker_ambiguous_lookups"]) == ("1", "3")
+        finally:
+            assert stop(engine) == 0
+
+
+def test_random_broker_errors_never_duplicate_an_order(tmp_path: Path) -> None:
+    with MockBroker(seed=11) as broker:
+        broker.set_price("AAPL", 100.0)
+        engine = start_engine(
+            tmp_path, broker, "--max-orders-per-sec", "50", "--max-position", "1000", "--max-order-qty", "1"
+        )
+        try:
+            broker.config.error_rate = 0.35  # half of the 5xx come after the request took effect
+            ids = [f"er-{i}" for i in range(12)]
+            for signal_id in ids:
+                engine.send(signal_id, strength=1.0)
+            outcomes = {signal_id: engine.outcome(f"tb-{signal_id}", timeout=20) for signal_id in ids}
+            engine.wait_metrics(lambda m: m["orders_open"] == "0", timeout=20)
+            broker.config.error_rate = 0.0
+            filled = [i for i, u in outcomes.items() if u.status == "filled"]
+            assert len(filled) >= 10, {i: u.reason for i, u in outcomes.items()}
+            # A refused signal left nothing at the broker either (an ambiguous failure was looked up).
+            request = urllib.request.Request(
+                f"{broker.url}/v2/orders?status=all&limit=500",
+                headers={"APCA-API-KEY-ID": "k", "APCA-API-SECRET-KEY": "s"},
+            )
+            with urllib.request.urlopen(request, timeout=5) as r:
+                placed = [o["client_order_id"] for o in json.loads(r.read())]
+            assert sorted(placed) == sorted(f"tb-{i}" for i in filled)
+            assert sorted(placed) == sorted(set(placed))  # one order per client order id, ever
+            assert {p.symbol: p.qty for p in _positions(broker)} == {"AAPL": len(filled)}
+        finally:
+            stop(engine)
+
+
+def test_an_order_whose_status_cannot_be_read_is_given_up_and_reported(
+    tmp_path: Path, broker: MockBroker
+) -> None:
+    engine = start_engine(tmp_path, broker, "--lookup-max-failures", "4", "--lookup-deadline-ms", "3000")
+    try:
+        engine.send("lf-1")
+        acknowledged = engine.acknowledged("tb-lf-1")
+        path = f"/v2/orders/{acknowledged.order_id}"
+        broker.inject(Fault(status=500, method="GET", path=path, count=10_000))
+        given_up = engine.next_update(lambda u: u.client_order_id == "tb-lf-1" and bool(_reason(u)))
+        assert _reason(given_up).startswith("broker:lookup_failed: 4 failed lookups")
+        assert given_up.status == acknowledged.status  # the last state seen: the truth is unknown
+        metrics = engine.wait_metrics(lambda m: m["orders_lookup_failed"] == "1")
+        assert (metrics["orders_open"], metrics["orders_lookup_failed_ids"]) == ("0", "tb-lf-1")
+        polls = sum(1 for r in broker.requests if r.path == path and r.status == 500)
+        time.sleep(0.5)
+        assert sum(1 for r in broker.requests if r.path == path and r.status == 500) == polls == 4  # stopped
+        assert 'tradebridge_orders_lookup_failed_total{source="engine"} 1' in _prometheus(engine)
+    finally:
+        assert stop(engine) == 0

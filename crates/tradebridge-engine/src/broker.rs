@@ -7,11 +7,14 @@
 //! whose `Debug` never shows them.
 
 use std::fmt;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::retry::{wait_hint, Jitter, RetryPolicy};
 use crate::risk::Side;
 
 /// Alpaca's paper trading origin.
@@ -204,17 +207,61 @@ pub enum BrokerError {
         code: Option<i64>,
         message: String,
     },
-    /// 429, 5xx, timeouts, connection errors: worth a retry with the same `client_order_id`.
-    #[error("broker unavailable: {0}")]
-    Unavailable(String),
+    /// 429: refused before it took effect. `retry_after` is the wait the broker asked for, if any.
+    #[error("broker rate limit reached{}", hint_text(.retry_after))]
+    RateLimited { retry_after: Option<Duration> },
+    /// 5xx, timeouts, connection errors: the request may or may not have taken effect.
+    #[error("broker unavailable: {detail}{}", hint_text(.retry_after))]
+    Unavailable {
+        detail: String,
+        retry_after: Option<Duration>,
+    },
+    /// Retries stopped (attempt cap or wait budget); `last` is the final failure.
+    #[error("{last} (gave up after {attempts} attempts, {} ms waited)", .waited.as_millis())]
+    GaveUp {
+        attempts: u32,
+        waited: Duration,
+        last: Box<BrokerError>,
+    },
     /// The broker answered 2xx with a body we cannot read.
     #[error("unexpected broker answer: {0}")]
     Protocol(String),
 }
 
+fn hint_text(wait: &Option<Duration>) -> String {
+    wait.map(|w| format!(" (retry in {} ms)", w.as_millis()))
+        .unwrap_or_default()
+}
+
 impl BrokerError {
+    /// Worth another attempt with the same `client_order_id`.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, BrokerError::Unavailable(_))
+        matches!(
+            self,
+            BrokerError::RateLimited { .. } | BrokerError::Unavailable { .. }
+        )
+    }
+
+    /// The broker could not serve us (now or after retries), as opposed to refusing the request.
+    pub fn is_transient(&self) -> bool {
+        self.is_retryable() || matches!(self, BrokerError::GaveUp { .. })
+    }
+
+    /// A failure after which a submission may or may not exist at the broker.
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(self, BrokerError::Unavailable { .. })
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            BrokerError::RateLimited { retry_after }
+            | BrokerError::Unavailable { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    fn is_not_found(&self) -> bool {
+        matches!(self, BrokerError::Rejected { status: 404, .. })
     }
 
     fn is_duplicate_client_order_id(&self) -> bool {
@@ -230,13 +277,56 @@ struct AlpacaErrorBody {
     message: Option<String>,
 }
 
+/// What the client saw of the broker's limits and failures (for `/health` and `/metrics`).
+#[derive(Debug, Default)]
+pub struct BrokerStats {
+    requests: AtomicU64,
+    rate_limited: AtomicU64,
+    server_errors: AtomicU64,
+    retries: AtomicU64,
+    waited_ms: AtomicU64,
+    ambiguous_lookups: AtomicU64,
+    recovered_by_lookup: AtomicU64,
+    rate_limit_remaining: AtomicU64,
+}
+
+impl BrokerStats {
+    /// `(name, value)` pairs, names as in the metrics (`broker_<name>`).
+    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        vec![
+            ("broker_requests", read(&self.requests)),
+            ("broker_rate_limited", read(&self.rate_limited)),
+            ("broker_server_errors", read(&self.server_errors)),
+            ("broker_retries", read(&self.retries)),
+            ("broker_waited_ms", read(&self.waited_ms)),
+            ("broker_ambiguous_lookups", read(&self.ambiguous_lookups)),
+            (
+                "broker_recovered_by_lookup",
+                read(&self.recovered_by_lookup),
+            ),
+        ]
+    }
+
+    /// The broker's last `X-RateLimit-Remaining`, once it sent one.
+    pub fn rate_limit_remaining(&self) -> Option<u64> {
+        Some(self.rate_limit_remaining.load(Ordering::Relaxed)).filter(|n| *n != u64::MAX)
+    }
+
+    fn bump(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
 /// Blocking Alpaca REST client (one keep-alive connection pool).
 pub struct BrokerClient {
     agent: ureq::Agent,
     base: BrokerUrl,
     credentials: Credentials,
-    retries: u32,
-    retry_backoff: Duration,
+    policy: RetryPolicy,
+    /// No request before this instant: the broker said its rate-limit window is spent.
+    hold_off_until: Mutex<Option<Instant>>,
+    stats: BrokerStats,
 }
 
 impl fmt::Debug for BrokerClient {
@@ -244,6 +334,7 @@ impl fmt::Debug for BrokerClient {
         f.debug_struct("BrokerClient")
             .field("base", &self.base)
             .field("credentials", &self.credentials)
+            .field("policy", &self.policy)
             .finish()
     }
 }
@@ -255,40 +346,188 @@ impl BrokerClient {
             .http_status_as_error(false)
             .build()
             .into();
+        let stats = BrokerStats::default();
+        stats
+            .rate_limit_remaining
+            .store(u64::MAX, Ordering::Relaxed);
         BrokerClient {
             agent,
             base,
             credentials,
-            retries: 3,
-            retry_backoff: Duration::from_millis(50),
+            policy: RetryPolicy::default(),
+            hold_off_until: Mutex::new(None),
+            stats,
         }
+    }
+
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.policy = policy;
+        self
     }
 
     pub fn base(&self) -> &BrokerUrl {
         &self.base
     }
 
-    /// Submit an order. Transient failures are retried with the same `client_order_id`, so the broker
-    /// never holds two orders for one signal; if a retry meets "client_order_id must be unique", the first
-    /// attempt did reach the broker and that order is fetched instead.
+    pub fn stats(&self) -> &BrokerStats {
+        &self.stats
+    }
+
+    /// While the broker's rate-limit window is spent: the instant it refills (callers skip optional
+    /// requests, such as status polls, until then).
+    pub fn held_off_until(&self) -> Option<Instant> {
+        let mut guard = self
+            .hold_off_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if guard.is_some_and(|until| until <= Instant::now()) {
+            *guard = None;
+        }
+        *guard
+    }
+
+    fn hold_off(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut guard = self
+            .hold_off_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if guard.is_none_or(|current| current < until) {
+            *guard = Some(until);
+        }
+    }
+
+    /// Submit an order, never twice. Every attempt carries the same `client_order_id`. After an
+    /// ambiguous failure (5xx, timeout: the order may exist) the order is looked up by that id before it
+    /// is sent again; if a resend meets "client_order_id must be unique", the earlier attempt landed and
+    /// that order is fetched. Waits honour the broker's `Retry-After`/`X-RateLimit-Reset`, are jittered,
+    /// and stop at the policy's attempt cap or wait budget (a wait past the budget is not started).
     pub fn submit(&self, order: &OrderRequest) -> Result<BrokerOrder, BrokerError> {
         let url = format!("{}/v2/orders", self.base);
-        let mut attempt = 0;
+        let client_order_id = order.client_order_id.as_str();
+        let mut jitter = Jitter::new(client_order_id);
+        let mut waited = Duration::ZERO;
+        let mut maybe_placed = false;
+        let mut failed = 0;
+        // A window already known to be spent: wait for it (or refuse now) instead of earning a 429.
+        if let Some(until) = self.held_off_until() {
+            let wait = until.saturating_duration_since(Instant::now());
+            if wait > self.policy.budget {
+                return Err(BrokerError::GaveUp {
+                    attempts: 0,
+                    waited,
+                    last: Box::new(BrokerError::RateLimited {
+                        retry_after: Some(wait),
+                    }),
+                });
+            }
+            self.sleep(wait);
+            waited += wait;
+        }
         loop {
-            let result = self.post_json(&url, order);
-            match result {
-                Err(e) if e.is_retryable() && attempt < self.retries => {
-                    attempt += 1;
-                    std::thread::sleep(self.retry_backoff * attempt);
+            let error = match self.post_json(&url, order) {
+                Ok(placed) => return Ok(placed),
+                Err(e) if maybe_placed && e.is_duplicate_client_order_id() => {
+                    self.stats
+                        .recovered_by_lookup
+                        .fetch_add(1, Ordering::Relaxed);
+                    return self.lookup_with_retries(client_order_id);
                 }
-                Err(e) if attempt > 0 && e.is_duplicate_client_order_id() => {
-                    return self.get_by_client_order_id(&order.client_order_id);
+                Err(e) => e,
+            };
+            failed += 1;
+            if error.is_ambiguous() {
+                maybe_placed = true;
+                if let Some(found) = self.find_placed(client_order_id) {
+                    return Ok(found);
                 }
-                other => return other,
+            }
+            match self.next_wait(&error, failed, waited, &mut jitter) {
+                Some(wait) => {
+                    BrokerStats::bump(&self.stats.retries, 1);
+                    tracing::info!(%client_order_id, %error, wait_ms = wait.as_millis() as u64, "order submission will be retried");
+                    self.sleep(wait);
+                    waited += wait;
+                }
+                None => {
+                    // A 429 after an ambiguous failure: one last look before reporting failure.
+                    if maybe_placed && !error.is_ambiguous() {
+                        if let Some(found) = self.find_placed(client_order_id) {
+                            return Ok(found);
+                        }
+                    }
+                    return Err(gave_up(error, failed, waited));
+                }
             }
         }
     }
 
+    /// The wait before the next attempt, or `None` to give up.
+    fn next_wait(
+        &self,
+        error: &BrokerError,
+        failed: u32,
+        waited: Duration,
+        jitter: &mut Jitter,
+    ) -> Option<Duration> {
+        if !error.is_retryable() || failed >= self.policy.max_attempts {
+            return None;
+        }
+        let wait = self.policy.delay(failed, error.retry_after(), jitter);
+        (waited + wait <= self.policy.budget).then_some(wait)
+    }
+
+    fn sleep(&self, wait: Duration) {
+        if !wait.is_zero() {
+            BrokerStats::bump(&self.stats.waited_ms, wait.as_millis() as u64);
+            std::thread::sleep(wait);
+        }
+    }
+
+    /// After an ambiguous failure: the order if the broker holds it, `None` if not (or unknown).
+    fn find_placed(&self, client_order_id: &str) -> Option<BrokerOrder> {
+        BrokerStats::bump(&self.stats.ambiguous_lookups, 1);
+        match self.get_by_client_order_id(client_order_id) {
+            Ok(found) => {
+                BrokerStats::bump(&self.stats.recovered_by_lookup, 1);
+                tracing::info!(%client_order_id, "order found at the broker after an ambiguous failure");
+                Some(found)
+            }
+            Err(e) if e.is_not_found() => None,
+            Err(e) => {
+                tracing::warn!(%client_order_id, error = %e, "lookup after an ambiguous failure failed");
+                None
+            }
+        }
+    }
+
+    /// Idempotent reads are retried like submissions (no ambiguity: reading twice is harmless).
+    fn retrying<R>(&self, read: impl Fn() -> Result<R, BrokerError>) -> Result<R, BrokerError> {
+        let mut jitter = Jitter::new("read");
+        let mut waited = Duration::ZERO;
+        let mut failed = 0;
+        loop {
+            let error = match read() {
+                Ok(value) => return Ok(value),
+                Err(e) => e,
+            };
+            failed += 1;
+            match self.next_wait(&error, failed, waited, &mut jitter) {
+                Some(wait) => {
+                    BrokerStats::bump(&self.stats.retries, 1);
+                    self.sleep(wait);
+                    waited += wait;
+                }
+                None => return Err(gave_up(error, failed, waited)),
+            }
+        }
+    }
+
+    fn lookup_with_retries(&self, client_order_id: &str) -> Result<BrokerOrder, BrokerError> {
+        self.retrying(|| self.get_by_client_order_id(client_order_id))
+    }
+
+    /// One status lookup, not retried: the caller polls again later.
     pub fn get(&self, order_id: &str) -> Result<BrokerOrder, BrokerError> {
         self.get_json(
             self.agent
@@ -314,15 +553,16 @@ impl BrokerClient {
             self.agent
                 .delete(format!("{}/v2/orders/{}", self.base, order_id)),
         );
-        let response = request.call().map_err(unavailable)?;
+        let response = self.answer(request.call())?;
         match response.status().as_u16() {
             200..=299 | 422 => Ok(()),
-            status => Err(error_from(status, response)),
+            status => Err(self.observe(error_from(status, response))),
         }
     }
 
+    /// Positions, retried within the policy (startup must survive a throttled or flaky broker).
     pub fn positions(&self) -> Result<Vec<BrokerPosition>, BrokerError> {
-        self.get_json(self.agent.get(format!("{}/v2/positions", self.base)))
+        self.retrying(|| self.get_json(self.agent.get(format!("{}/v2/positions", self.base))))
     }
 
     fn authorize<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
@@ -335,7 +575,8 @@ impl BrokerClient {
         &self,
         request: ureq::RequestBuilder<ureq::typestate::WithoutBody>,
     ) -> Result<R, BrokerError> {
-        read_json(self.authorize(request).call().map_err(unavailable)?)
+        let response = self.answer(self.authorize(request).call())?;
+        self.read_json(response)
     }
 
     fn post_json<R: DeserializeOwned, T: Serialize>(
@@ -343,35 +584,104 @@ impl BrokerClient {
         url: &str,
         body: &T,
     ) -> Result<R, BrokerError> {
-        read_json(
-            self.authorize(self.agent.post(url))
-                .send_json(body)
-                .map_err(unavailable)?,
-        )
+        let response = self.answer(self.authorize(self.agent.post(url)).send_json(body))?;
+        self.read_json(response)
+    }
+
+    /// Count the request and read the broker's rate-limit headers, which come with every answer: when
+    /// the window is spent (`X-RateLimit-Remaining: 0`) further requests wait for its reset.
+    fn answer(
+        &self,
+        result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<ureq::http::Response<ureq::Body>, BrokerError> {
+        BrokerStats::bump(&self.stats.requests, 1);
+        let response = result.map_err(|e| {
+            self.observe(BrokerError::Unavailable {
+                detail: e.to_string(),
+                retry_after: None,
+            })
+        })?;
+        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
+        if let Some(remaining) = header("x-ratelimit-remaining").and_then(|v| v.trim().parse().ok())
+        {
+            self.stats
+                .rate_limit_remaining
+                .store(remaining, Ordering::Relaxed);
+            if remaining == 0 && response.status().is_success() {
+                if let Some(wait) =
+                    wait_hint(429, None, header("x-ratelimit-reset"), SystemTime::now())
+                {
+                    self.hold_off(wait);
+                }
+            }
+        }
+        Ok(response)
+    }
+
+    fn read_json<R: DeserializeOwned>(
+        &self,
+        mut response: ureq::http::Response<ureq::Body>,
+    ) -> Result<R, BrokerError> {
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            return Err(self.observe(error_from(status, response)));
+        }
+        response
+            .body_mut()
+            .read_json::<R>()
+            .map_err(|e| BrokerError::Protocol(e.to_string()))
+    }
+
+    /// Count a failure; a 429 with a known wait holds every request off until then.
+    fn observe(&self, error: BrokerError) -> BrokerError {
+        match &error {
+            BrokerError::RateLimited { retry_after } => {
+                BrokerStats::bump(&self.stats.rate_limited, 1);
+                if let Some(wait) = retry_after {
+                    self.hold_off(*wait);
+                }
+            }
+            BrokerError::Unavailable { .. } => BrokerStats::bump(&self.stats.server_errors, 1),
+            _ => {}
+        }
+        error
     }
 }
 
-fn unavailable(error: ureq::Error) -> BrokerError {
-    BrokerError::Unavailable(error.to_string())
-}
-
-fn read_json<R: DeserializeOwned>(
-    mut response: ureq::http::Response<ureq::Body>,
-) -> Result<R, BrokerError> {
-    let status = response.status().as_u16();
-    if !(200..300).contains(&status) {
-        return Err(error_from(status, response));
+fn gave_up(error: BrokerError, attempts: u32, waited: Duration) -> BrokerError {
+    if attempts <= 1 && !error.is_retryable() {
+        return error; // a plain refusal: nothing was retried
     }
-    response
-        .body_mut()
-        .read_json::<R>()
-        .map_err(|e| BrokerError::Protocol(e.to_string()))
+    BrokerError::GaveUp {
+        attempts,
+        waited,
+        last: Box::new(error),
+    }
 }
 
 fn error_from(status: u16, mut response: ureq::http::Response<ureq::Body>) -> BrokerError {
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let retry_after = wait_hint(
+        status,
+        header("retry-after").as_deref(),
+        header("x-ratelimit-reset").as_deref(),
+        SystemTime::now(),
+    );
     let text = response.body_mut().read_to_string().unwrap_or_default();
-    if status == 429 || status >= 500 {
-        return BrokerError::Unavailable(format!("HTTP {status}"));
+    if status == 429 {
+        return BrokerError::RateLimited { retry_after };
+    }
+    if status >= 500 {
+        return BrokerError::Unavailable {
+            detail: format!("HTTP {status}"),
+            retry_after,
+        };
     }
     let parsed: Option<AlpacaErrorBody> = serde_json::from_str(&text).ok();
     let (code, message) = match parsed {

@@ -7,6 +7,7 @@ use clap::Parser;
 
 use crate::broker::{BrokerUrl, Credentials, UrlError, ALPACA_PAPER_URL};
 use crate::engine::ExecutionSettings;
+use crate::retry::RetryPolicy;
 use crate::risk::RiskLimits;
 
 /// The mock broker's address when nothing else is said (`tradebridge mock-broker --port 8090`).
@@ -77,6 +78,20 @@ pub struct Args {
     /// Timeout of one broker request.
     #[arg(long, default_value_t = 5_000)]
     pub broker_timeout_ms: u64,
+    /// Attempts per order submission (the first included) on 429/5xx/timeouts; the client order id stays
+    /// the same, so a retry never places a second order.
+    #[arg(long, default_value_t = 6)]
+    pub broker_max_attempts: u32,
+    /// The most time one submission may spend waiting between attempts, the broker's `Retry-After` /
+    /// `X-RateLimit-Reset` included; a wait beyond it is not started and the signal is refused.
+    #[arg(long, default_value_t = 10_000)]
+    pub broker_retry_budget_ms: u64,
+    /// Consecutive failed status lookups after which an order is given up (`broker:lookup_failed`).
+    #[arg(long, default_value_t = 20)]
+    pub lookup_max_failures: u32,
+    /// How long an order's status lookups may keep failing before it is given up.
+    #[arg(long, default_value_t = 30_000)]
+    pub lookup_deadline_ms: u64,
     /// On shutdown, cancel the orders still open.
     #[arg(long)]
     pub cancel_on_exit: bool,
@@ -127,6 +142,16 @@ impl Args {
         ExecutionSettings {
             poll_interval: Duration::from_millis(self.poll_interval_ms.unwrap_or(default_poll)),
             order_timeout: Duration::from_millis(self.order_timeout_ms),
+            lookup_max_failures: self.lookup_max_failures.max(1),
+            lookup_deadline: Duration::from_millis(self.lookup_deadline_ms),
+        }
+    }
+
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: self.broker_max_attempts.max(1),
+            budget: Duration::from_millis(self.broker_retry_budget_ms),
+            ..RetryPolicy::default()
         }
     }
 

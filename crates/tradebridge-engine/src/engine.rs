@@ -33,6 +33,9 @@ pub enum Outcome {
     },
     /// The broker's view of an order changed (acknowledged, partly filled, final).
     Order(BrokerOrder),
+    /// The order's status could not be read for too long: the engine stops following it. `order` is the
+    /// last state seen; its exposure stays reserved in the risk book (it may still fill at the broker).
+    LookupFailed { order: BrokerOrder, detail: String },
 }
 
 /// Counters the health endpoint and the final log line report.
@@ -48,6 +51,8 @@ pub struct Counters {
     pub order_updates: u64,
     /// Broker requests that failed (after retries for submissions).
     pub broker_errors: u64,
+    /// Orders given up on because their status lookup kept failing (reason `broker:lookup_failed`).
+    pub orders_lookup_failed: u64,
 }
 
 #[derive(Debug)]
@@ -55,8 +60,11 @@ struct OpenOrder {
     order: BrokerOrder,
     side: Side,
     submitted: Instant,
-    last_poll: Instant,
+    next_poll: Instant,
     cancel_requested: bool,
+    /// Consecutive failed status lookups, and when the first of them happened.
+    lookup_failures: u32,
+    failing_since: Option<Instant>,
 }
 
 /// Tuning that is not a risk limit.
@@ -66,6 +74,10 @@ pub struct ExecutionSettings {
     pub poll_interval: Duration,
     /// An order still open after this long is canceled (and still followed to its final state).
     pub order_timeout: Duration,
+    /// Consecutive failed status lookups after which an order is given up (`broker:lookup_failed`).
+    pub lookup_max_failures: u32,
+    /// How long status lookups may keep failing before the order is given up, whatever their number.
+    pub lookup_deadline: Duration,
 }
 
 impl Default for ExecutionSettings {
@@ -73,6 +85,8 @@ impl Default for ExecutionSettings {
         ExecutionSettings {
             poll_interval: Duration::from_millis(25),
             order_timeout: Duration::from_secs(30),
+            lookup_max_failures: 20,
+            lookup_deadline: Duration::from_secs(30),
         }
     }
 }
@@ -95,7 +109,12 @@ pub struct Engine {
     run_id: String,
     next_seq: u64,
     last_broker_error: Option<(Instant, String)>,
+    /// Client order ids of the orders given up on, newest last (a bounded list, for `/health`).
+    unresolved: Vec<String>,
 }
+
+/// How many given-up client order ids `/health` lists.
+const UNRESOLVED_SHOWN: usize = 20;
 
 impl Engine {
     pub fn new(
@@ -113,6 +132,7 @@ impl Engine {
             run_id,
             next_seq: 0,
             last_broker_error: None,
+            unresolved: Vec::new(),
         }
     }
 
@@ -126,6 +146,15 @@ impl Engine {
 
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    pub fn broker(&self) -> &BrokerClient {
+        &self.broker
+    }
+
+    /// Client order ids of the latest orders given up on because their status could not be read.
+    pub fn unresolved_orders(&self) -> &[String] {
+        &self.unresolved
     }
 
     /// The last broker failure, if it happened within `window`: the service is degraded meanwhile.
@@ -218,8 +247,10 @@ impl Engine {
                     order: order.clone(),
                     side: intent.side,
                     submitted: received,
-                    last_poll: now,
+                    next_poll: now + self.settings.poll_interval,
                     cancel_requested: false,
+                    lookup_failures: 0,
+                    failing_since: None,
                 };
                 // The acknowledgement itself may already carry fills (market orders at the mock broker do).
                 let fresh = std::mem::replace(&mut open.order, blank_like(&order));
@@ -233,7 +264,7 @@ impl Engine {
                 // The exposure reserved by the check was never sent.
                 self.book
                     .on_closed(&intent.symbol, intent.side, approved.qty);
-                let reason = if error.is_retryable() {
+                let reason = if error.is_transient() {
                     self.broker_failed(&error);
                     Refusal::BrokerUnavailable
                 } else {
@@ -246,16 +277,22 @@ impl Engine {
         }
     }
 
-    /// Poll the open orders that are due; cancel those past the timeout.
+    /// Poll the open orders that are due; cancel those past the timeout. Nothing is polled while the
+    /// broker's rate-limit window is spent. An order whose lookups keep failing is polled less and less
+    /// often and, past `lookup_max_failures` or `lookup_deadline`, given up with a `LookupFailed` outcome.
     pub fn poll_orders(&mut self, now: Instant) -> (Vec<Outcome>, Vec<Timing>) {
         let mut outcomes = Vec::new();
         let mut timings = Vec::new();
+        if self.broker.held_off_until().is_some() {
+            return (outcomes, timings);
+        }
         let mut open = std::mem::take(&mut self.open);
-        for order in open.iter_mut() {
-            if now.duration_since(order.last_poll) < self.settings.poll_interval {
+        let mut given_up = Vec::new();
+        for (index, order) in open.iter_mut().enumerate() {
+            if now < order.next_poll {
                 continue;
             }
-            order.last_poll = now;
+            order.next_poll = now + self.settings.poll_interval;
             if !order.cancel_requested
                 && now.duration_since(order.submitted) > self.settings.order_timeout
             {
@@ -265,11 +302,40 @@ impl Engine {
                 }
             }
             match self.broker.get(&order.order.id) {
-                Ok(fresh) => outcomes.extend(self.apply(order, fresh, &mut timings)),
-                Err(error) => {
-                    tracing::warn!(order_id = %order.order.id, %error, "order poll failed; will retry");
-                    self.broker_failed(&error);
+                Ok(fresh) => {
+                    order.lookup_failures = 0;
+                    order.failing_since = None;
+                    outcomes.extend(self.apply(order, fresh, &mut timings));
                 }
+                Err(error) => {
+                    self.broker_failed(&error);
+                    order.lookup_failures += 1;
+                    let since = *order.failing_since.get_or_insert(now);
+                    if order.lookup_failures >= self.settings.lookup_max_failures
+                        || now.duration_since(since) >= self.settings.lookup_deadline
+                    {
+                        tracing::error!(order_id = %order.order.id, client_order_id = %order.order.client_order_id,
+                            failures = order.lookup_failures, %error, "order status unreadable; no longer followed");
+                        given_up.push(index);
+                        outcomes.push(Outcome::LookupFailed {
+                            order: order.order.clone(),
+                            detail: format!("{} failed lookups: {error}", order.lookup_failures),
+                        });
+                    } else {
+                        // Backoff: a broker that cannot answer is not helped by being asked more often.
+                        let exponent = order.lookup_failures.min(4);
+                        order.next_poll = now + self.settings.poll_interval * (1 << exponent);
+                        tracing::warn!(order_id = %order.order.id, failures = order.lookup_failures, %error, "order poll failed; will retry");
+                    }
+                }
+            }
+        }
+        for index in given_up.into_iter().rev() {
+            let order = open.remove(index);
+            self.counters.orders_lookup_failed += 1;
+            self.unresolved.push(order.order.client_order_id);
+            if self.unresolved.len() > UNRESOLVED_SHOWN {
+                self.unresolved.remove(0);
             }
         }
         open.retain(|o| !o.order.is_final());

@@ -8,6 +8,7 @@ pub mod broker;
 pub mod config;
 pub mod engine;
 pub mod mapping;
+pub mod retry;
 pub mod risk;
 pub mod service;
 pub mod transit;

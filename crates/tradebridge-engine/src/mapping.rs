@@ -91,6 +91,17 @@ pub fn order_update(outcome: &Outcome, now_ms: u64) -> Option<OrderUpdate> {
             })
         }
         Outcome::Order(order) => from_broker(order, now_ms),
+        Outcome::LookupFailed { order, detail } => {
+            from_broker(order, now_ms).map(|update| OrderUpdate {
+                reason: Some(
+                    format!("broker:lookup_failed: {detail}")
+                        .chars()
+                        .take(500)
+                        .collect(),
+                ),
+                ..update
+            })
+        }
     }
 }
 

@@ -83,6 +83,26 @@ impl Refusal {
             Refusal::BrokerUnavailable => "broker_unavailable",
         }
     }
+
+    /// `refused_<name>`: the counter's name in `/health` and (as `tradebridge_refused_<name>_total`)
+    /// in `/metrics`. Static because the telemetry API takes `&'static str` keys.
+    pub fn metric_name(self) -> &'static str {
+        match self {
+            Refusal::KillSwitch => "refused_kill_switch",
+            Refusal::Malformed => "refused_malformed",
+            Refusal::Duplicate => "refused_duplicate",
+            Refusal::Stale => "refused_stale",
+            Refusal::FutureTimestamp => "refused_future_timestamp",
+            Refusal::ZeroSize => "refused_zero_size",
+            Refusal::NoPrice => "refused_no_price",
+            Refusal::MaxPosition => "refused_max_position",
+            Refusal::MaxNotional => "refused_max_notional",
+            Refusal::OppositeOrderOpen => "refused_opposite_order_open",
+            Refusal::RateLimited => "refused_rate_limited",
+            Refusal::BrokerRejected => "refused_broker_rejected",
+            Refusal::BrokerUnavailable => "refused_broker_unavailable",
+        }
+    }
 }
 
 /// Order side, as Alpaca spells it.
@@ -351,6 +371,13 @@ impl RiskBook {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_refusal_has_a_metric_named_after_it() {
+        for reason in Refusal::ALL {
+            assert_eq!(reason.metric_name(), format!("refused_{}", reason.as_str()));
+        }
+    }
 
     const NOW_MS: u64 = 1_700_000_000_000;
 

@@ -177,12 +177,16 @@ class ZMQPublisher:
         Messages still held for a first subscriber wait for one for the rest of the start-up grace
         (``BusOptions.startup_grace``) and are then sent, or dropped and counted in ``stats.dropped``.
         """
+        await self._close(wait_for_subscriber=True)
+
+    async def _close(self, *, wait_for_subscriber: bool) -> None:
         flusher, self._flusher = self._flusher, None
         if flusher is not None:
             flusher.cancel()
         if self._sockets is not None:
             try:
-                await self._await_first_subscriber()
+                if wait_for_subscriber:
+                    await self._await_first_subscriber()
             finally:
                 sockets, self._sockets = self._sockets, None
                 if sockets is not None:
@@ -196,7 +200,8 @@ class ZMQPublisher:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await self.close()
+        # leaving on cancellation or Ctrl-C must not linger for a subscriber: what is held is dropped
+        await self._close(wait_for_subscriber=exc_type is None or issubclass(exc_type, Exception))
 
     def __repr__(self) -> str:
         state = "connected" if self._sockets else "closed"

@@ -58,6 +58,8 @@ if set(_TOPIC_TYPES) != set(TOPICS):
     raise ImportError(f"tradebridge.bus knows topics {sorted(_TOPIC_TYPES)}, the contracts {sorted(TOPICS)}")
 
 _SUBSCRIBE: Final = 1
+#: how often a publisher holding messages for a first subscriber looks for one while publishing
+_HOLD_LOOK_INTERVAL_S: Final = 0.001
 _UNSUBSCRIBE: Final = 0
 
 
@@ -117,6 +119,7 @@ class PublisherCore:
         "_endpoint",
         "_held",
         "_hold_deadline",
+        "_next_look",
         "_owner",
         "_routes",
         "_send",
@@ -152,6 +155,7 @@ class PublisherCore:
         self._owner = 0  # the thread that connected the socket: the only one that may touch it
         self._held: deque[bytes] = deque()
         self._hold_deadline = 0.0
+        self._next_look = 0.0  # when _hold next reads the socket's subscription notifications
         #: called (on the owner's thread) when a first frame is held, so a shell can flush in the background
         self.on_hold: Callable[[], None] | None = None
         self.published = 0
@@ -188,6 +192,8 @@ class PublisherCore:
         """Forget the socket; whatever is still held is dropped (and counted)."""
         self.dropped += len(self._held)
         self._held.clear()
+        self._subscriptions.clear()  # a socket made by a later connect() starts with none
+        self._subscription_total = 0
         self._socket = None
         self._send = _not_connected
 
@@ -273,11 +279,15 @@ class PublisherCore:
 
     def _hold(self, frame: bytes) -> None:
         """``_send`` during the start-up grace: queue ``frame`` unless a subscriber (or the deadline) came."""
-        self.drain_subscriptions()  # may end the hold
-        if self._send != self._hold:
-            self._send(frame)
-            return
-        if time.monotonic() >= self._hold_deadline:
+        now = time.monotonic()
+        if now >= self._next_look:
+            # looking costs a socket call: at most once a millisecond while publishing fast
+            self._next_look = now + _HOLD_LOOK_INTERVAL_S
+            self.drain_subscriptions()  # may end the hold
+            if self._send != self._hold:
+                self._send(frame)
+                return
+        if now >= self._hold_deadline:
             self.release()
             self._send(frame)
             return

@@ -6,8 +6,12 @@ Same names, arguments, framing, numbering and stats as :mod:`tradebridge.bus` (b
     from tradebridge.bus.sync import ZMQPublisher, ZMQSubscriber
 
     with ZMQPublisher("tcp://127.0.0.1:5556") as pub:
-        pub.wait_for_subscribers(1, timeout=5)
+        pub.wait_for_subscribers(1, timeout=5)  # optional for the first subscriber (start-up hold)
         pub.publish_signal(signal)
+
+The start-up hold (``BusOptions.startup_grace``) works the same, except that with no event loop there is
+no background flush: held messages go out on the publisher's next ``publish``/``publish_many``,
+``subscriber_count``, ``wait_for_subscribers``, ``stats`` read on its own thread, or ``close``.
 """
 
 from __future__ import annotations
@@ -125,11 +129,14 @@ class ZMQPublisher:
     def close(self) -> None:
         """Close the socket (bounded linger). Messages still held for a first subscriber wait for one
         for the rest of the start-up grace, then are sent, or dropped and counted in ``stats.dropped``."""
+        self._close(wait_for_subscriber=True)
+
+    def _close(self, *, wait_for_subscriber: bool) -> None:
         if self._socket is None:
             return
         core = self._core
         try:
-            while (remaining := core.hold_remaining()) > 0:
+            while wait_for_subscriber and (remaining := core.hold_remaining()) > 0:
                 core.socket.poll(timeout=max(1, int(min(remaining, 0.1) * 1000)))
                 core.drain_subscriptions()  # the first subscription sends what is held
             core.release()
@@ -146,7 +153,8 @@ class ZMQPublisher:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.close()
+        # leaving on Ctrl-C (or SystemExit) must not linger for a subscriber: what is held is dropped
+        self._close(wait_for_subscriber=exc_type is None or issubclass(exc_type, Exception))
 
     def __repr__(self) -> str:
         state = "connected" if self._socket else "closed"

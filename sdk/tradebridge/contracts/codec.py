@@ -1,7 +1,7 @@
 """Encode and decode contract v1 messages, turning every refusal into a ``ContractError`` with a stable code.
 
-The happy path is msgspec's typed decoder plus two C-level pre-checks (size, ASCII); the nesting-depth
-scan runs only for payloads long enough to be both decodable and too deep (see ``_deep_floor``). All the
+The happy path is msgspec's typed decoder plus an ASCII test and a length comparison; the size limit and
+the nesting-depth count apply only to payloads long enough to break them (see ``_deep_floor``). All the
 work of classifying an error happens only once decoding has failed, so validation costs nothing extra on
 valid input.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import builtins
 import re
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar, cast, overload
 
 import msgspec
 import msgspec.inspect as inspect
@@ -67,8 +67,13 @@ def _limit_errors(data: bytes, max_size: int, max_depth: int) -> None:
             data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ContractError("invalid_utf8", f"byte {exc.start} is not valid UTF-8") from None
-    if data.count(b"{") + data.count(b"[") > max_depth:
+    if _openers(data) > max_depth:
         _check_depth(data, max_depth)
+
+
+def _openers(data: bytes) -> int:
+    """How many ``{`` and ``[`` the payload holds: a bound on its depth (one pass, unlike two counts)."""
+    return len(data) - len(data.translate(None, b"[{"))
 
 
 def _check_depth(data: bytes, max_depth: int) -> None:
@@ -83,33 +88,55 @@ def _check_depth(data: bytes, max_depth: int) -> None:
             depth -= 1
 
 
-_SCALARS = (inspect.StrType, inspect.IntType, inspect.FloatType, inspect.BoolType, inspect.LiteralType)
+def _value_bytes(kind: inspect.Type) -> int:
+    """The fewest bytes a scalar value of this type takes in JSON (0 for containers: not counted)."""
+    if isinstance(kind, inspect.StrType):
+        return 2 + (kind.min_length or 0)
+    if isinstance(kind, inspect.LiteralType):
+        return min(len(_json_text(value)) for value in kind.values)
+    if isinstance(kind, inspect.BoolType):
+        return 4  # true
+    if isinstance(kind, inspect.IntType | inspect.FloatType):
+        return 1
+    return 0
+
+
+def _json_text(value: Any) -> bytes:
+    return msgspec.json.encode(value)
+
+
+def _own_bytes(member: inspect.StructType, with_tag: bool) -> int:
+    """The fewest bytes a message's required scalar members take: ``"name":value`` and a comma each."""
+    own = 0
+    if with_tag and member.tag_field is not None:
+        own += len(_json_text(member.tag_field)) + 1 + len(_json_text(member.tag)) + 1
+    for field in member.fields:
+        kind = field.type.type if isinstance(field.type, inspect.Metadata) else field.type
+        value = _value_bytes(kind)
+        if field.required and value:
+            own += len(_json_text(field.encode_name)) + 1 + value + 1
+    return own
 
 
 def _deep_floor(type: Any, max_depth: int) -> int:
     """The shortest payload that could both decode as ``type`` and nest deeper than ``max_depth``.
 
     A document deeper than ``max_depth`` holds a chain of ``max_depth + 1`` containers (the outer object
-    included): at least ``2 * (max_depth + 1)`` bracket bytes, plus its member's key (``"":``, 3 bytes).
-    Every required scalar field of the message takes ``"name":v`` bytes of its own, disjoint from that
-    chain, and one comma. A shorter payload that decodes is therefore shallow enough, so the bracket scan
-    is skipped; one that fails to decode gets the exact checks on the error path, before it is classified.
+    included): at least ``2 * (max_depth + 1)`` bracket bytes, plus the key of the member holding the rest
+    (``"":``, 3 bytes). Every required scalar member of the message (the tag too, where it is required)
+    takes bytes of its own, disjoint from that chain, and a comma. A shorter payload that decodes is
+    therefore shallow enough, so the bracket scan is skipped; one that fails to decode gets the exact
+    checks on the error path, before it is classified.
     """
     if max_depth < 1:
         return 0  # the outer object alone is too deep: no member chain to count on
     info = inspect.type_info(type)
     members = info.types if isinstance(info, inspect.UnionType) else (info,)
-    floors = []
-    for member in members:
-        if not isinstance(member, inspect.StructType):
-            return 0  # a non-message in the union: no floor known, always scan
-        own = 0
-        for field in member.fields:
-            kind = field.type.type if isinstance(field.type, inspect.Metadata) else field.type
-            if field.required and isinstance(kind, _SCALARS):
-                own += len(field.encode_name) + 4 + 1  # "name":v and a comma
-        floors.append(own)
-    return 2 * (max_depth + 1) + 3 + min(floors)
+    if not all(isinstance(member, inspect.StructType) for member in members):
+        return 0  # a non-message in the union: no floor known, always scan
+    with_tag = type is not Signal  # the one message whose tag may be left out (when decoded alone)
+    own = min(_own_bytes(cast(inspect.StructType, member), with_tag) for member in members)
+    return 2 * (max_depth + 1) + 3 + own
 
 
 def _version_override(data: bytes) -> ContractError | None:
@@ -207,8 +234,13 @@ class Decoder(Generic[T]):
     def decode(self, data: Buffer) -> T:
         """Decode and validate one JSON document; raise ``ContractError`` (code, path) on any refusal."""
         raw = data if data.__class__ is bytes else _as_bytes(data)
-        # msgspec skips unknown fields without checking their UTF-8, hence the ASCII test on every payload.
-        if len(raw) >= self._scan_from or not raw.isascii():
+        size = len(raw)
+        # The ASCII test runs on every payload: msgspec skips unknown fields without checking their UTF-8.
+        # The bracket count only where the payload is long enough to hide too deep a nesting.
+        if not raw.isascii() or (
+            size >= self._scan_from
+            and (size > self._max_size or size - len(raw.translate(None, b"[{")) > self._max_depth)
+        ):
             _limit_errors(raw, self._max_size, self._max_depth)
         try:
             return self._decode(raw)

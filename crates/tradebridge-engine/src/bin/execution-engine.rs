@@ -85,12 +85,19 @@ fn run(args: Args) -> Result<(), String> {
         None
     };
     let telemetry = health.blocking_read().telemetry().clone();
+    // The engine's counters, refusal reasons included, as `/metrics` counters too (read at each scrape).
+    let exported: Exported = Arc::default();
+    telemetry.track("engine", {
+        let exported = exported.clone();
+        move || lock(&exported).clone()
+    });
 
     let broker = BrokerClient::new(
         url.clone(),
         credentials,
         Duration::from_millis(args.broker_timeout_ms),
-    );
+    )
+    .with_retry_policy(args.retry_policy());
     let mut book = RiskBook::new(limits);
     book.set_kill_switch(args.kill_switch);
     let run_id = format!("{:x}", now_ms() % 0xff_ffff_ffff);
@@ -104,7 +111,15 @@ fn run(args: Args) -> Result<(), String> {
         let mut bus = Bus::open(&args).map_err(|e| e.to_string())?;
         tracing::info!(signals = %args.signal_endpoint, orders = %args.order_endpoint, "bus connected");
         health.blocking_write().set_ready(true, None);
-        serve(&args, &mut engine, &mut bus, &health, &telemetry, &stop);
+        serve(
+            &args,
+            &mut engine,
+            &mut bus,
+            &health,
+            &telemetry,
+            &exported,
+            &stop,
+        );
         if args.cancel_on_exit {
             engine.cancel_all_open();
         }
@@ -144,6 +159,7 @@ fn serve(
     bus: &mut Bus,
     health: &Arc<RwLock<HealthCheck>>,
     telemetry: &Arc<Telemetry>,
+    exported: &Exported,
     stop: &AtomicBool,
 ) {
     let to_ack = telemetry.latency("signal_to_ack");
@@ -229,9 +245,46 @@ fn serve(
         if now.duration_since(last_refresh) >= Duration::from_millis(100) {
             last_refresh = now;
             refresh_health(engine, bus, health, &transit);
+            export_counters(engine, exported);
         }
     }
     refresh_health(engine, bus, health, &transit);
+    export_counters(engine, exported);
+}
+
+/// Counter snapshot shared with the `/metrics` renderer.
+type Exported = Arc<std::sync::Mutex<Vec<(&'static str, u64)>>>;
+
+fn lock(exported: &Exported) -> std::sync::MutexGuard<'_, Vec<(&'static str, u64)>> {
+    exported
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Every counter of the engine and of its broker client, each refusal reason by name (zeros included):
+/// `tradebridge_<name>_total{source="engine"}` in `/metrics`, `engine_<name>` in `/health`.
+fn export_counters(engine: &Engine, exported: &Exported) {
+    let c = engine.counters();
+    let book = engine.book();
+    let mut out = vec![
+        ("signals_received", c.signals_received),
+        ("orders_submitted", c.orders_submitted),
+        ("orders_acknowledged", c.orders_acknowledged),
+        ("orders_filled", c.orders_filled),
+        ("orders_final_unfilled", c.orders_final_unfilled),
+        ("orders_lookup_failed", c.orders_lookup_failed),
+        ("fills", c.fills),
+        ("order_updates", c.order_updates),
+        ("broker_errors", c.broker_errors),
+        ("refused_total", book.refused_total()),
+    ];
+    out.extend(
+        book.refusal_counts()
+            .iter()
+            .map(|(reason, n)| (reason.metric_name(), *n)),
+    );
+    out.extend(engine.broker().stats().snapshot());
+    *lock(exported) = out;
 }
 
 fn refresh_health(
@@ -270,6 +323,17 @@ fn refresh_health(
     let text: Vec<String> = positions.iter().map(|(s, q)| format!("{s}:{q}")).collect();
     h.set_metric("positions", text.join(","));
     h.set_metric("broker_errors", c.broker_errors);
+    h.set_metric("orders_lookup_failed", c.orders_lookup_failed);
+    h.set_metric(
+        "orders_lookup_failed_ids",
+        engine.unresolved_orders().join(","),
+    );
+    for (name, value) in engine.broker().stats().snapshot() {
+        h.set_metric(name, value);
+    }
+    if let Some(remaining) = engine.broker().stats().rate_limit_remaining() {
+        h.set_metric("broker_rate_limit_remaining", remaining);
+    }
     // Signal published -> received here, from the publisher's `metadata.published_us` (same host clock).
     h.set_metric("signal_transit_samples", transit.len());
     for (name, q) in [
@@ -284,6 +348,12 @@ fn refresh_health(
         h.set_status(
             HealthStatus::Degraded,
             "kill switch engaged: every signal is refused",
+        );
+    } else if let Some(until) = engine.broker().held_off_until() {
+        let wait = until.saturating_duration_since(Instant::now()).as_millis();
+        h.set_status(
+            HealthStatus::Degraded,
+            format!("broker rate limit reached: requests held off for {wait} ms"),
         );
     } else if let Some(error) = engine.recent_broker_error(Duration::from_secs(5)) {
         h.set_status(HealthStatus::Degraded, format!("broker errors: {error}"));
