@@ -36,7 +36,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         for (g, codec), median in sorted(MEDIANS.items(), key=lambda item: item[1]):
             if g == group:
                 ratio = f"  sdk/{codec} = {sdk / median:.2f}x" if sdk and codec != "sdk" else ""
-                write(f"{group:<16} {codec:<22} {median * 1e9:9.0f} ns{ratio}")
+                write(f"{group:<21} {codec:<22} {median * 1e9:9.0f} ns{ratio}")
         if sdk and bare and group.endswith("decode"):
             target = "within" if sdk / bare <= 1.25 else "OUTSIDE"
-            write(f"{group:<16} target: sdk within 1.25x of the bare Struct -> {sdk / bare:.2f}x ({target})")
+            write(f"{group:<21} target: sdk within 1.25x of the bare Struct -> {sdk / bare:.2f}x ({target})")
