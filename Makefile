@@ -53,8 +53,8 @@ conformance: ## Cross-language conformance (conformance/): vectors, sockets, HTT
 
 .PHONY: lint
 lint: dev ## ruff, mypy, mypy.stubtest over the native stub, cargo fmt --check, clippy
-	$(PY) -m ruff check sdk mocks tests conformance ci
-	$(PY) -m ruff format --check sdk mocks tests conformance ci
+	$(PY) -m ruff check sdk mocks tests conformance benches examples ci
+	$(PY) -m ruff format --check sdk mocks tests conformance benches examples ci
 	$(PY) -m mypy
 	$(PY) -m mypy.stubtest tradebridge._native --allowlist ci/stubtest-allowlist.txt
 	cargo fmt --all -- --check
@@ -62,8 +62,8 @@ lint: dev ## ruff, mypy, mypy.stubtest over the native stub, cargo fmt --check, 
 
 .PHONY: fmt
 fmt: ## Format Python and Rust in place
-	$(PY) -m ruff format sdk mocks tests conformance ci
-	$(PY) -m ruff check --fix sdk mocks tests conformance ci
+	$(PY) -m ruff format sdk mocks tests conformance benches examples ci
+	$(PY) -m ruff check --fix sdk mocks tests conformance benches examples ci
 	cargo fmt --all
 
 .PHONY: bench

@@ -90,7 +90,9 @@ class RandomWalk:
             self._last_close = float(closes[-1])
             self._next_ms = int(timestamps[-1]) + self._bar_ms
         self.index += n
-        return Bars(self.symbol, timestamps, opens, np.maximum(high, top), np.minimum(low, bottom), closes, volume)
+        return Bars(
+            self.symbol, timestamps, opens, np.maximum(high, top), np.minimum(low, bottom), closes, volume
+        )
 
 
 class Market:

@@ -82,7 +82,9 @@ class BrokerError(AlpacaError):
     """The broker answered with an error; carries Alpaca's HTTP status, numeric code and message."""
 
     def __init__(self, status_code: int, code: int | None, message: str) -> None:
-        super().__init__(f"HTTP {status_code}" + (f" code {code}" if code is not None else "") + f": {message}")
+        super().__init__(
+            f"HTTP {status_code}" + (f" code {code}" if code is not None else "") + f": {message}"
+        )
         self.status_code = status_code
         self.code = code
         self.message = message

@@ -392,7 +392,7 @@ impl BrokerClient {
             .hold_off_until
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if guard.is_none_or(|current| current < until) {
+        if !matches!(*guard, Some(current) if current >= until) {
             *guard = Some(until);
         }
     }

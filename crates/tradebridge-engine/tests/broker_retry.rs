@@ -16,8 +16,11 @@ const ORDER: &str = r#"{"id":"o-1","client_order_id":"tb-x","symbol":"AAPL","sid
 /// One scripted answer: status, extra headers, body.
 type Answer = (u16, Vec<(String, String)>, &'static str);
 
+/// The requests served so far: "METHOD path" and when it arrived.
+type Seen = Arc<Mutex<Vec<(String, Instant)>>>;
+
 /// Serves `answers` in order (one per request, keep-alive honoured); records "METHOD path" and when.
-fn scripted(answers: Vec<Answer>) -> (String, Arc<Mutex<Vec<(String, Instant)>>>) {
+fn scripted(answers: Vec<Answer>) -> (String, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let seen = Arc::new(Mutex::new(Vec::new()));

@@ -14,7 +14,7 @@ __all__ = ["free_port", "rust_binary"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago on ``host`` (the kernel picks it, so parallel runs don't clash)."""
+    """A TCP port the kernel just found free on ``host``, so parallel test runs never clash."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
