@@ -112,6 +112,30 @@ def test_latency_of_each_hop_is_reported(
         assert 0 < latency[hop]["p50_ms"] <= latency[hop]["p99_ms"]
 
 
+def test_the_first_hop_starts_when_the_publisher_sent_the_bar(
+    demo_run: tuple[subprocess.CompletedProcess[str], dict[str, Any]],
+) -> None:
+    done, data = demo_run
+    latency = data["summary"]["latency"]
+    hops = list(latency)
+    assert (hops[0], hops[-1]) == ("published_to_received", "published_to_fill")
+    # every bar the strategy saw was found in the publisher's timing log by (source, seq)
+    assert latency["published_to_received"]["count"] == 240
+    assert data["signals"] and all(s["bar_source"] and s["bar_seq"] is not None for s in data["signals"])
+    transit = data["latency_ms"]["published_to_received"]
+    # same host clock, send time read before the send: never before it, and loopback is fast (slack for a
+    # loaded 2-core machine)
+    assert min(transit) >= -0.5 and 0 < latency["published_to_received"]["p50_ms"] < 50
+    # the total is the transit plus "bar received -> fill seen", signal by signal
+    filled = [s["hops_ms"] for s in data["signals"] if "bar_to_fill" in s["hops_ms"]]
+    assert latency["published_to_fill"]["count"] == latency["bar_to_fill"]["count"] == len(filled) > 0
+    for hops in filled:
+        assert hops["published_to_fill"] == pytest.approx(hops["published_to_received"] + hops["bar_to_fill"])
+    assert data["summary"]["latency"]["published_to_fill"]["p50_ms"] > latency["bar_to_fill"]["p50_ms"] * 0.9
+    assert "bar published -> bar received (bus)" in done.stdout
+    assert "bar published -> fill seen (total)" in done.stdout
+
+
 def test_a_taken_port_is_named_and_fails_the_run(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
-from tradebridge.demo.report import BrokerOrder, DemoResult, percentile
+from tradebridge.demo.report import (
+    BrokerOrder,
+    DemoResult,
+    join_publish_times,
+    percentile,
+    read_timing_log,
+)
 
 
 def test_percentile_interpolates() -> None:
@@ -93,3 +100,62 @@ def test_positions_held_before_the_run_are_not_counted_as_fills() -> None:
     assert all(c.ok for c in r.run_checks())
     r = result(positions={"AAPL": 12.0}, positions_start={"AAPL": 12.0})
     assert not {c.name: c for c in r.run_checks()}["broker positions equal the fills"].ok
+
+
+def test_publish_times_are_joined_on_source_and_seq() -> None:
+    strategy = {
+        "bars": 4,
+        "signals": 2,
+        "latency_ms": {"bar_to_features": [0.01] * 4, "bar_to_fill": [40.0]},
+        "bar_receipts": {
+            "py-a": [[0, 1_000_500_000], [1, 1_002_000_000], [2, 1_003_250_000]],
+            "py-b": [[0, 1_010_000_000]],  # another publisher, same seq: must not be confused
+        },
+        "records": [
+            {"signal_id": "r-1", "bar_source": "py-a", "bar_seq": 1, "hops_ms": {"bar_to_fill": 40.0}},
+            {"signal_id": "r-2", "bar_source": "py-a", "bar_seq": 2, "hops_ms": {"signal_to_ack": 1.0}},
+        ],
+    }
+    published = {("py-a", 0): 1_000_000_000, ("py-a", 1): 1_001_000_000, ("py-a", 2): 1_003_000_000}
+    joined = join_publish_times(strategy, published)
+    assert joined["latency_ms"]["published_to_received"] == [0.5, 1.0, 0.25]
+    assert joined["unpublished_bars"] == 1  # py-b's bar: no send time in the log
+    assert "bar_receipts" not in joined and joined["latency_ms"]["bar_to_features"] == [0.01] * 4
+    first, second = joined["records"]
+    assert first["hops_ms"] == {"bar_to_fill": 40.0, "published_to_received": 1.0, "published_to_fill": 41.0}
+    assert second["hops_ms"] == {"signal_to_ack": 1.0, "published_to_received": 0.25}  # not filled
+    assert joined["latency_ms"]["published_to_fill"] == [41.0]
+    assert strategy["records"][0]["hops_ms"] == {"bar_to_fill": 40.0}  # the input is left alone
+
+    r = result(strategy={**result().strategy, **joined})
+    r.run_checks()
+    latency = r.summary()["latency"]
+    assert list(latency) == [
+        "published_to_received",
+        "bar_to_features",
+        "features_to_signal",
+        "signal_to_engine",
+        "signal_to_ack",
+        "ack_to_fill",
+        "bar_to_fill",
+        "published_to_fill",
+    ]
+    assert (latency["published_to_received"]["count"], latency["published_to_received"]["p50_ms"]) == (3, 0.5)
+    assert latency["published_to_fill"]["p99_ms"] == 41.0
+    rendered = r.render()
+    assert "bar published -> bar received (bus)" in rendered
+    assert "bar published -> fill seen (total)" in rendered
+
+
+def test_a_run_without_a_timing_log_reports_the_hop_as_empty(tmp_path: Path) -> None:
+    assert read_timing_log(tmp_path / "missing.csv") == {}
+    joined = join_publish_times({"bar_receipts": {"py-a": [[0, 5]]}, "records": []}, {})
+    assert joined["latency_ms"]["published_to_received"] == [] and joined["unpublished_bars"] == 1
+    r = result(strategy={**result().strategy, **joined})
+    assert r.summary()["latency"]["published_to_received"] == {"count": 0, "p50_ms": None, "p99_ms": None}
+
+
+def test_timing_log_is_read_by_source_and_seq(tmp_path: Path) -> None:
+    log = tmp_path / "timing.csv"
+    log.write_text("source,seq,symbol,published_ns\npy-a,0,AAPL,17\npy-a,1,MSFT,18\n")
+    assert read_timing_log(log) == {("py-a", 0): 17, ("py-a", 1): 18}

@@ -98,3 +98,31 @@ def test_outcomes_are_counted_once_and_latency_hops_recorded() -> None:
     assert s.unmatched_updates == 1
     report = s.report()
     assert report["signals"] == len(s.records) and len(report["latency_ms"]["bar_to_features"]) == 400
+
+
+def test_each_bar_is_kept_with_its_envelope_and_wall_clock_receive_time() -> None:
+    s = strategy()
+    walk = RandomWalk("AAPL", seed=5).next_bars(400)
+    signal = None
+    for i in range(400):
+        bar = BarUpdate(
+            symbol="AAPL",
+            open=float(walk.open[i]),
+            high=float(walk.high[i]),
+            low=float(walk.low[i]),
+            close=float(walk.close[i]),
+            volume=float(walk.volume[i]),
+            timestamp=int(walk.timestamp[i]),
+            seq=1000 + i,
+            source="py-pub",
+        )
+        signal = s.on_bar(bar, time.perf_counter_ns(), 1_700_000_000_000_000_000 + i) or signal
+    receipts = s.report()["bar_receipts"]
+    assert list(receipts) == ["py-pub"] and len(receipts["py-pub"]) == 400
+    assert receipts["py-pub"][7] == [1007, 1_700_000_000_000_000_007]
+    assert signal is not None and signal.metadata is not None
+    record = s.records[signal.metadata["signal_id"]]
+    assert record.bar_source == "py-pub" and record.bar_seq is not None and 1000 <= record.bar_seq < 1400
+    # a bar without an envelope (not from the bus) is processed but has nothing to join on
+    s.on_bar(msgspec.structs.replace(bar, seq=msgspec.UNSET, source=msgspec.UNSET), 0, 1)
+    assert s.bars == 401 and len(s.report()["bar_receipts"]["py-pub"]) == 400

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -13,13 +14,68 @@ from typing import Any
 from tradebridge.demo.strategy import HOPS
 
 HOP_LABELS = {
+    "published_to_received": "bar published -> bar received (bus)",
     "bar_to_features": "bar received -> features",
     "features_to_signal": "features -> signal published",
     "signal_to_engine": "signal published -> engine (bus)",
     "signal_to_ack": "signal -> order acknowledged",
     "ack_to_fill": "order acknowledged -> fill seen",
-    "bar_to_fill": "bar received -> fill seen (total)",
+    "bar_to_fill": "bar received -> fill seen",
+    "published_to_fill": "bar published -> fill seen (total)",
 }
+
+#: The hops with per-sample data, in flow order: the strategy's own, framed by the two the demo derives by
+#: joining the publisher's send times (:func:`join_publish_times`).
+SAMPLED_HOPS = ("published_to_received", *HOPS, "published_to_fill")
+
+PublishTimes = Mapping[tuple[str, int], int]
+
+
+def read_timing_log(path: Path) -> dict[tuple[str, int], int]:
+    """The mock publisher's ``--timing-log``: ``(source, seq) -> published_ns``; empty if there is none."""
+    try:
+        with path.open(newline="") as handle:
+            return {
+                (row["source"], int(row["seq"])): int(row["published_ns"]) for row in csv.DictReader(handle)
+            }
+    except FileNotFoundError:
+        return {}
+
+
+def join_publish_times(strategy: Mapping[str, Any], published: PublishTimes) -> dict[str, Any]:
+    """The strategy's report with the hops that start when the bar was published.
+
+    Bars are matched on their bus envelope ``(source, seq)`` (no contract field needed); both sides read
+    the same host wall clock (``time.time_ns``). Adds ``latency_ms["published_to_received"]`` (one sample
+    per matched bar), ``latency_ms["published_to_fill"]`` (that plus "bar received -> fill seen", per
+    filled signal), the same two in each signal's ``hops_ms``, and ``unpublished_bars``: bars received with
+    no send time in the log (0 in a complete run).
+    """
+    transit_ms: dict[tuple[str, int], float] = {}
+    missing = 0
+    for source, receipts in strategy.get("bar_receipts", {}).items():
+        for seq, received_ns in receipts:
+            sent = published.get((source, seq))
+            if sent is None:
+                missing += 1
+            else:
+                transit_ms[(source, seq)] = (received_ns - sent) * 1e-6
+    records = []
+    to_fill: list[float] = []
+    for record in strategy.get("records", []):
+        hops = dict(record.get("hops_ms", {}))
+        transit = transit_ms.get((record.get("bar_source"), record.get("bar_seq")))
+        if transit is not None:
+            hops["published_to_received"] = transit
+            if "bar_to_fill" in hops:
+                hops["published_to_fill"] = transit + hops["bar_to_fill"]
+                to_fill.append(round(hops["published_to_fill"], 6))
+        records.append({**record, "hops_ms": hops})
+    latency = dict(strategy.get("latency_ms", {}))
+    latency["published_to_received"] = [round(x, 6) for x in transit_ms.values()]
+    latency["published_to_fill"] = to_fill
+    joined = {k: v for k, v in strategy.items() if k != "bar_receipts"}  # raw receipts: joined, not kept
+    return joined | {"latency_ms": latency, "records": records, "unpublished_bars": missing}
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -102,7 +158,7 @@ class DemoResult:
                 "p50_ms": percentile(samples.get(hop, []), 50),
                 "p99_ms": percentile(samples.get(hop, []), 99),
             }
-            for hop in HOPS
+            for hop in SAMPLED_HOPS
         }
         engine_hop: dict[str, float | int | None] = {
             "count": self.engine_int("signal_transit_samples"),
@@ -110,9 +166,9 @@ class DemoResult:
             "p99_ms": self.engine_float("signal_transit_p99_ms"),
         }
         return (
-            {k: summary[k] for k in HOPS[:2]}
+            {k: summary[k] for k in SAMPLED_HOPS[:3]}
             | {"signal_to_engine": engine_hop}
-            | {k: summary[k] for k in HOPS[2:]}
+            | {k: summary[k] for k in SAMPLED_HOPS[3:]}
         )
 
     def engine_float(self, name: str) -> float | None:
@@ -282,9 +338,9 @@ def _charts(result: DemoResult, directory: Path) -> Iterable[Path]:
     plt.close(fig)
 
     samples = result.strategy.get("latency_ms", {})
-    fig, grid = plt.subplots(2, 3, figsize=(13, 6.5))
+    fig, grid = plt.subplots(2, 4, figsize=(17, 6.5))
     axes = list(grid.flat)
-    axes[-1].axis("off")  # five hops with samples; the sixth cell shows the engine's bus hop
+    axes[-1].axis("off")  # seven hops with samples; the eighth cell shows the engine's bus hop
     bus = result.latency_summary()["signal_to_engine"]
     if bus["count"]:
         axes[-1].text(
@@ -295,7 +351,7 @@ def _charts(result: DemoResult, directory: Path) -> Iterable[Path]:
             fontsize=10,
             va="center",
         )
-    for ax, hop in zip(axes, HOPS, strict=False):
+    for ax, hop in zip(axes, SAMPLED_HOPS, strict=False):
         values = samples.get(hop, [])
         if values:
             ax.hist(values, bins=30, color="#ff7f0e", alpha=0.85)
@@ -305,7 +361,11 @@ def _charts(result: DemoResult, directory: Path) -> Iterable[Path]:
             ax.legend(fontsize=7)
         ax.set_title(f"{HOP_LABELS[hop]} (n={len(values)})", fontsize=9)
         ax.set_xlabel("ms")
-    fig.suptitle("Per-hop latency, measured by the strategy (monotonic clock)", fontsize=11)
+    fig.suptitle(
+        "Per-hop latency: the strategy's monotonic clock; hops from 'bar published' join the publisher's "
+        "send times (host wall clock)",
+        fontsize=11,
+    )
     fig.tight_layout()
     latency = directory / "latency.png"
     fig.savefig(latency, dpi=100)

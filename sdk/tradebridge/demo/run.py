@@ -17,7 +17,14 @@ from pathlib import Path
 from types import FrameType
 
 from tradebridge.alpaca import AlpacaPaperTrading
-from tradebridge.demo.report import BrokerOrder, DemoResult, decimal_float, write_report
+from tradebridge.demo.report import (
+    BrokerOrder,
+    DemoResult,
+    decimal_float,
+    join_publish_times,
+    read_timing_log,
+    write_report,
+)
 from tradebridge.demo.services import (
     CREDENTIAL_VARIABLES,
     Service,
@@ -119,6 +126,7 @@ def run_demo(config: DemoConfig) -> int:
     log_dir.mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="tradebridge-demo-"))
     strategy_report = work / "strategy.json"
+    timing_log = work / "publisher-timing.csv"  # when each bar was sent: the start of the first hop
 
     try:
         access = broker_access(config)
@@ -183,7 +191,7 @@ def run_demo(config: DemoConfig) -> int:
             "tradebridge.cli", "mock-publisher", "--endpoint", market, "--symbols", ",".join(config.symbols),
             "--rate", str(config.rate), "--count", str(config.total_bars), "--seed", str(config.seed),
             "--wait-for-subscribers", "2" if access.url else "3",
-            "--health-port", str(ports["publisher_health"]),
+            "--health-port", str(ports["publisher_health"]), "--timing-log", str(timing_log),
         ),
         health_port=ports["publisher_health"], log_dir=log_dir, env=env,
     )  # fmt: skip
@@ -215,7 +223,9 @@ def run_demo(config: DemoConfig) -> int:
             positions_start = {p.symbol: float(p.qty) for p in alpaca.get_positions()}
             publisher.start()
             _say(f"  mock-publisher    publishing {config.total_bars} bars at {config.rate:g}/s")
-            result = _follow(config, services, progress, started, strategy_report, alpaca, run_id)
+            result = _follow(
+                config, services, progress, started, (strategy_report, timing_log), alpaca, run_id
+            )
             result.equity_start = equity_start
             result.positions_start = positions_start
             progress.close()
@@ -285,7 +295,7 @@ def _follow(
     services: list[Service],
     progress: Progress,
     started: float,
-    strategy_report: Path,
+    reports: tuple[Path, Path],
     alpaca: AlpacaPaperTrading,
     run_id: str,
 ) -> DemoResult:
@@ -326,11 +336,13 @@ def _follow(
             )
         time.sleep(0.1)
 
+    strategy_report, timing_log = reports
     engine_final = engine.metrics()
     code = strategy.stop(grace=10)
     if code != 0 or not strategy_report.exists():
         raise strategy.died()
-    strategy_data = json.loads(strategy_report.read_text())
+    # The publisher has exited 0 (checked above), so its timing log is complete.
+    strategy_data = join_publish_times(json.loads(strategy_report.read_text()), read_timing_log(timing_log))
 
     account = alpaca.get_account_info()
     metrics_now = alpaca.get_portfolio_metrics()

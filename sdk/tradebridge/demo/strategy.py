@@ -19,7 +19,8 @@ market time, and in a replay may be years old.
 Health (``--health-port``): ``/live`` as soon as the process runs; ``/ready`` once the sockets are
 connected *and* every symbol's indicators are warm; ``/health`` metrics ``bars``, ``signals``,
 ``pending_signals``, ``fills``, ``refused``, ``bus_connected``. On SIGINT/SIGTERM it stops, writes its
-report (``--report-file``: counts, per-signal outcomes, per-hop latencies, equity curve) and exits 0.
+report (``--report-file``: counts, per-signal outcomes, per-hop latencies, each bar's
+``(source, seq)`` with its wall-clock receive time, equity curve) and exits 0.
 
 Run it: ``python -m tradebridge.demo.strategy --market-endpoint tcp://127.0.0.1:5555
 --signal-endpoint tcp://127.0.0.1:5556 --order-endpoint tcp://127.0.0.1:5557 --broker-url URL``.
@@ -61,7 +62,9 @@ FINAL_STATUSES = frozenset(
     {"filled", "canceled", "expired", "rejected", "replaced", "done_for_day", "stopped"}
 )
 
-#: The hops of the flow, in order; each is measured on this process's monotonic clock.
+#: The hops of the flow, in order; each is measured on this process's monotonic clock. The hop before them
+#: (bar published -> received) needs the publisher's send times: the demo joins them with
+#: ``bar_receipts`` (see :meth:`MomentumStrategy.report`).
 HOPS = ("bar_to_features", "features_to_signal", "signal_to_ack", "ack_to_fill", "bar_to_fill")
 
 
@@ -103,6 +106,9 @@ class SignalRecord:
     t_bar: int
     t_features: int
     t_signal: int
+    #: the bar's envelope (publisher instance, per-topic seq): the key to the publisher's send time
+    bar_source: str | None = None
+    bar_seq: int | None = None
     t_ack: int | None = None
     t_fill: int | None = None
     status: str | None = None
@@ -161,6 +167,9 @@ class MomentumStrategy:
         self.equity_curve: list[tuple[float, float, float]] = []  # (seconds since start, equity, total P&L)
         self.portfolio_errors = 0
         self.feature_ms: list[float] = []  # bar received -> features, for every bar
+        # Per bar publisher: [seq, wall-clock receive time in ns] for every bar, so that the demo can join
+        # the publisher's send times (same host clock) without any new field in the message contract.
+        self.bar_receipts: dict[str, list[list[int]]] = {}
         # Kept as running counts so the per-message health refresh stays O(1) however long the run.
         self.pending_count = 0
         self.fill_count = 0
@@ -170,8 +179,16 @@ class MomentumStrategy:
 
     # -- market data -> features -> model -> signal --------------------------------------------------------
 
-    def on_bar(self, bar: BarUpdate, t_bar: int) -> Signal | None:
-        """Features and model for one bar; the signal to publish, if any (its record is kept)."""
+    def on_bar(self, bar: BarUpdate, t_bar: int, received_ns: int | None = None) -> Signal | None:
+        """Features and model for one bar received at ``t_bar`` (``perf_counter_ns``) and ``received_ns``
+        (``time.time_ns``, kept with the bar's source and seq); the signal to publish, if any."""
+        source = bar.source if isinstance(bar.source, str) else None
+        seq = bar.seq if isinstance(bar.seq, int) else None
+        if received_ns is not None and source is not None and seq is not None:
+            receipts = self.bar_receipts.get(source)
+            if receipts is None:
+                receipts = self.bar_receipts[source] = []
+            receipts.append([seq, received_ns])
         computer = self.computers.get(bar.symbol)
         if computer is None:
             computer = self.computers[bar.symbol] = RustFeatureComputer()
@@ -222,6 +239,8 @@ class MomentumStrategy:
             t_bar=t_bar,
             t_features=t_features,
             t_signal=0,
+            bar_source=source,
+            bar_seq=seq,
         )
         self.pending_count += 1
         return signal
@@ -286,6 +305,7 @@ class MomentumStrategy:
             "unmatched_updates": self.unmatched_updates,
             "portfolio_errors": self.portfolio_errors,
             "latency_ms": latencies,
+            "bar_receipts": self.bar_receipts,
             "equity_curve": self.equity_curve,
             "records": [
                 {k: v for k, v in asdict(r).items() if not k.startswith("t_")} | {"hops_ms": r.hops_ms()}
@@ -345,9 +365,10 @@ class MomentumStrategy:
     async def _market_loop(self, market: ZMQSubscriber, out: ZMQPublisher) -> None:
         async for _topic, message in market.receive():
             t_bar = time.perf_counter_ns()
+            received_ns = time.time_ns()  # wall clock: comparable with the publisher's send time
             if not isinstance(message, BarUpdate):
                 continue
-            signal = self.on_bar(message, t_bar)
+            signal = self.on_bar(message, t_bar, received_ns)
             if signal is not None:
                 # The engine measures the bus hop from this stamp (same host, same wall clock).
                 signal.metadata["published_us"] = time.time_ns() // 1000  # type: ignore[index]
