@@ -1,11 +1,14 @@
 //! Decode and encode of `BarUpdate` and `Signal`: the typed codec with full validation next to a bare
-//! serde struct (no validation, no tag check) and untyped `serde_json::Value`, in one run.
+//! serde struct (no validation, no tag check) and untyped `serde_json::Value`, in one run. The codec's
+//! `BarUpdate` goes through a single-pass reader first; its serde_json-only path is measured too.
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, Criterion};
 use serde::{Deserialize, Serialize};
-use tradebridge_contracts::{decode, encode, BarUpdate, MarketMessage, Signal};
+use tradebridge_contracts::{
+    decode, decode_with_serde, encode, BarUpdate, Limits, MarketMessage, Signal,
+};
 
 const BAR: &[u8] = br#"{"type":"BarUpdate","symbol":"AAPL","open":150.0,"high":152.5,"low":149.5,"close":151.0,"volume":1000000.0,"timestamp":1729530000123,"schema_version":"1.0"}"#;
 const SIGNAL: &[u8] = br#"{"type":"Signal","symbol":"AAPL","direction":"long","strength":0.85,"timestamp":1729530000123,"features":[151.0,55.2,0.12,0.1,0.02,150.8,150.1,0.02,150.5,0.003,1000000.0,0.02],"metadata":{"strategy":"ml-predictor","model":"v3"},"schema_version":"1.0"}"#;
@@ -29,6 +32,12 @@ fn codecs(c: &mut Criterion) {
     });
     group.bench_function("decode/contracts MarketMessage", |b| {
         b.iter(|| decode::<MarketMessage>(black_box(BAR)).unwrap())
+    });
+    group.bench_function("decode/contracts BarUpdate serde path", |b| {
+        b.iter(|| decode_with_serde::<BarUpdate>(black_box(BAR), &Limits::DEFAULT).unwrap())
+    });
+    group.bench_function("decode/contracts MarketMessage serde path", |b| {
+        b.iter(|| decode_with_serde::<MarketMessage>(black_box(BAR), &Limits::DEFAULT).unwrap())
     });
     group.bench_function("decode/bare serde struct", |b| {
         b.iter(|| serde_json::from_slice::<BareBar>(black_box(BAR)).unwrap())
@@ -97,6 +106,16 @@ fn print_ratios() {
             "BarUpdate",
             "decode/contracts BarUpdate",
             "decode/serde_json Value",
+        ),
+        (
+            "BarUpdate",
+            "decode/contracts BarUpdate",
+            "decode/contracts BarUpdate serde path",
+        ),
+        (
+            "BarUpdate",
+            "decode/contracts MarketMessage",
+            "decode/contracts MarketMessage serde path",
         ),
         (
             "BarUpdate",

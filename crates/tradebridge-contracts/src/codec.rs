@@ -1,6 +1,7 @@
 //! `decode` and `encode`: limits first, then the `type` tag, then one serde pass that validates every
 //! field. Errors are classified (and given a JSON path, by decoding once more with path tracking) only
-//! after decoding failed, so valid input pays nothing for good error reports.
+//! after decoding failed, so valid input pays nothing for good error reports. A `BarUpdate` in the
+//! common shape is first offered to a single-pass reader (`fast`) that answers only when it is sure.
 
 use std::borrow::Cow;
 
@@ -45,6 +46,13 @@ pub trait Decode: Sized {
     /// Decode a document that already passed the limits.
     #[doc(hidden)]
     fn decode_json(json: &str) -> Result<Self, ContractError>;
+
+    /// The message if a single-pass reader is sure `bytes` is a valid one (see `fast`); `None` means
+    /// "not sure", and the full path runs.
+    #[doc(hidden)]
+    fn decode_fast(_bytes: &[u8]) -> Option<Self> {
+        None
+    }
 }
 
 /// Decode and validate one message with the default [`Limits`].
@@ -54,6 +62,19 @@ pub fn decode<T: Decode>(bytes: &[u8]) -> Result<T, ContractError> {
 
 /// Decode and validate one message.
 pub fn decode_with<T: Decode>(bytes: &[u8], limits: &Limits) -> Result<T, ContractError> {
+    // A document the fast reader accepts is valid UTF-8, one flat object (depth 1) and a valid
+    // message, so within the size limit every check below would pass and serde would agree.
+    if bytes.len() <= limits.max_size && limits.max_depth >= 1 {
+        if let Some(message) = T::decode_fast(bytes) {
+            return Ok(message);
+        }
+    }
+    decode_with_serde(bytes, limits)
+}
+
+/// [`decode_with`] without the fast reader: the serde_json path it must always agree with.
+#[doc(hidden)]
+pub fn decode_with_serde<T: Decode>(bytes: &[u8], limits: &Limits) -> Result<T, ContractError> {
     let json = check_limits(bytes, limits)?;
     ensure_object(json)?;
     T::decode_json(json).map_err(|error| prefer_version_error(json, error))
@@ -345,16 +366,23 @@ macro_rules! decode_bus_message {
     )*};
 }
 
-decode_bus_message!(
-    BarUpdate,
-    TradeUpdate,
-    QuoteUpdate,
-    Signal,
-    OrderUpdate,
-    Heartbeat
-);
+impl Decode for BarUpdate {
+    fn decode_fast(bytes: &[u8]) -> Option<Self> {
+        crate::fast::bar_update(bytes)
+    }
+
+    fn decode_json(json: &str) -> Result<Self, ContractError> {
+        decode_bus(json)
+    }
+}
+
+decode_bus_message!(TradeUpdate, QuoteUpdate, Signal, OrderUpdate, Heartbeat);
 
 impl Decode for MarketMessage {
+    fn decode_fast(bytes: &[u8]) -> Option<Self> {
+        crate::fast::bar_update(bytes).map(MarketMessage::BarUpdate)
+    }
+
     fn decode_json(json: &str) -> Result<Self, ContractError> {
         match peek_tag(json)?.as_deref() {
             Some(BarUpdate::TYPE) => parse(json).map(MarketMessage::BarUpdate),
@@ -370,6 +398,10 @@ impl Decode for MarketMessage {
 }
 
 impl Decode for Message {
+    fn decode_fast(bytes: &[u8]) -> Option<Self> {
+        crate::fast::bar_update(bytes).map(Message::BarUpdate)
+    }
+
     fn decode_json(json: &str) -> Result<Self, ContractError> {
         match peek_tag(json)?.as_deref() {
             Some(BarUpdate::TYPE) => parse(json).map(Message::BarUpdate),

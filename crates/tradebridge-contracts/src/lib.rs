@@ -14,6 +14,7 @@
 
 mod codec;
 mod error;
+mod fast;
 mod frame;
 mod messages;
 mod rules;
@@ -21,8 +22,8 @@ pub mod schema;
 mod version;
 
 pub use codec::{
-    decode, decode_with, encode, encode_into, validate, Decode, Limits, DEFAULT_MAX_DEPTH,
-    DEFAULT_MAX_SIZE,
+    decode, decode_with, decode_with_serde, encode, encode_into, validate, Decode, Limits,
+    DEFAULT_MAX_DEPTH, DEFAULT_MAX_SIZE,
 };
 pub use error::{ContractError, ErrorCode};
 pub use frame::{decode_frame, decode_frame_with, encode_frame, split_frame, Frame, Framed};
