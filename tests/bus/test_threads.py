@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.request
 from typing import Any
 
@@ -46,6 +47,9 @@ def _run_with_scraper(pub: ZMQPublisher, scrape: Any) -> tuple[list[PublisherSta
         try:
             while not done.is_set():
                 snapshots.append(scrape())
+                # A scraper spinning on the GIL would convoy the publisher (each send that releases the
+                # GIL waits out a whole switch interval): real scrapers pause, and so does this one.
+                time.sleep(0.0002)
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
 
