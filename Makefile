@@ -68,7 +68,7 @@ fmt: ## Format Python and Rust in place
 
 .PHONY: bench
 bench: dev build ## Benchmarks: ours and the baselines side by side, ratios printed (pytest-benchmark, criterion)
-	$(PY) -m pytest benches -q -o python_files="bench_*.py" --benchmark-only --benchmark-columns=median,ops,rounds -s
+	$(PY) -m pytest benches -q --benchmark-only --benchmark-columns=median,ops,rounds -s
 	cargo bench --workspace --exclude tradebridge-py
 
 .PHONY: demo

@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 # (operation, client) -> median seconds, filled in by bench_adapter.py
 MEDIANS: dict[tuple[str, str], float] = {}
-
-
-def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Module | None:
-    if (
-        file_path.suffix == ".py"
-        and file_path.name.startswith("bench_")
-        and file_path.parent == Path(__file__).parent
-    ):
-        return pytest.Module.from_parent(parent, path=file_path)
-    return None
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

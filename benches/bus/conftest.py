@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 # (group, candidate) -> median seconds of one round; EXTRA holds figures measured outside pytest-benchmark
@@ -12,16 +10,6 @@ EXTRA: dict[str, str] = {}
 
 #: per group: (our candidate, the baseline, how many messages one round handles, target ratio baseline/ours)
 RATIOS: dict[str, tuple[str, str, int, float]] = {}
-
-
-def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Module | None:
-    if (
-        file_path.suffix == ".py"
-        and file_path.name.startswith("bench_")
-        and file_path.parent == Path(__file__).parent
-    ):
-        return pytest.Module.from_parent(parent, path=file_path)
-    return None
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

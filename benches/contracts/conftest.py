@@ -2,27 +2,10 @@
 
 from __future__ import annotations
 
-from fnmatch import fnmatch
-from pathlib import Path
-
 import pytest
 
 # (group, codec) -> median seconds, filled in by bench_codecs.py as each benchmark finishes.
 MEDIANS: dict[tuple[str, str], float] = {}
-
-
-def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Module | None:
-    # With `-o python_files="bench_*.py"` pytest collects them itself: collecting here too would run
-    # every benchmark twice.
-    already = any(fnmatch(file_path.name, pattern) for pattern in parent.config.getini("python_files"))
-    if (
-        not already
-        and file_path.suffix == ".py"
-        and file_path.name.startswith("bench_")
-        and file_path.parent == Path(__file__).parent
-    ):
-        return pytest.Module.from_parent(parent, path=file_path)
-    return None
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

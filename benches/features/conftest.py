@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 # name -> median seconds per bar, filled by the benchmarks of this folder: one benchmark per candidate
 # (the pytest-benchmark tables), and all candidates interleaved round-robin (the ratios)
 PER_BAR: dict[str, float] = {}
 INTERLEAVED: dict[str, float] = {}
-
-
-def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
-    if file_path.suffix == ".py" and file_path.name.startswith("bench_"):
-        return pytest.Module.from_parent(parent, path=file_path)
-    return None
 
 
 def _source() -> dict[str, float]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,16 +10,6 @@ import pytest
 MEDIANS: dict[tuple[str, str], float] = {}
 #: server variant -> tick-lag measurements, filled in by bench_health_burst.py
 BURSTS: dict[str, dict[str, Any]] = {}
-
-
-def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Module | None:
-    if (
-        file_path.suffix == ".py"
-        and file_path.name.startswith("bench_")
-        and file_path.parent == Path(__file__).parent
-    ):
-        return pytest.Module.from_parent(parent, path=file_path)
-    return None
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
