@@ -6,6 +6,7 @@ import json
 import re
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -15,23 +16,10 @@ import yaml
 
 from conformance.health.conftest import OPENAPI, SCHEMAS, ServerUnderTest, start_server
 
-# Copied character for character from the guide, section "4. Health Check Endpoints".
-GUIDE_HEALTH = """{
-  "status": "healthy",
-  "component": "market-data",
-  "message": "All systems operational",
-  "metrics": {
-    "websocket_connected": "true",
-    "messages_processed": "1234",
-    "uptime_seconds": "3600"
-  },
-  "timestamp": "2025-10-21T17:00:00Z"
-}"""
-GUIDE_READY = """{
-  "ready": true,
-  "component": "market-data",
-  "timestamp": "2025-10-21T17:00:00Z"
-}"""
+# The guide's bodies, character for character, are the contract's golden vectors: read, not copied.
+VECTORS = Path(__file__).resolve().parents[1] / "vectors"
+GUIDE_HEALTH = json.loads((VECTORS / "health" / "y_guide_health_body.json").read_text())["input_text"]
+GUIDE_READY = json.loads((VECTORS / "readiness" / "y_guide_ready_body.json").read_text())["input_text"]
 GUIDE_LIVE = '"alive"'
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 

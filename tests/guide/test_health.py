@@ -18,23 +18,10 @@ from tradebridge.testing import free_port, rust_binary
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "contracts" / "v1"
 
-# Copied character for character from the guide.
-GUIDE_HEALTH = """{
-  "status": "healthy",
-  "component": "market-data",
-  "message": "All systems operational",
-  "metrics": {
-    "websocket_connected": "true",
-    "messages_processed": "1234",
-    "uptime_seconds": "3600"
-  },
-  "timestamp": "2025-10-21T17:00:00Z"
-}"""
-GUIDE_READY = """{
-  "ready": true,
-  "component": "market-data",
-  "timestamp": "2025-10-21T17:00:00Z"
-}"""
+# The guide's bodies, character for character, are the contract's golden vectors: read, not copied.
+VECTORS = Path(__file__).resolve().parents[2] / "conformance" / "vectors"
+GUIDE_HEALTH = json.loads((VECTORS / "health" / "y_guide_health_body.json").read_text())["input_text"]
+GUIDE_READY = json.loads((VECTORS / "readiness" / "y_guide_ready_body.json").read_text())["input_text"]
 
 
 def _validator(name: str) -> jsonschema.Draft202012Validator:
