@@ -15,6 +15,8 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 export TRADEBRIDGE_BIN_DIR ?= $(abspath target/release)
 CARGO_FLAGS := --release --workspace --exclude tradebridge-py
 PYTEST_FLAGS ?= -q
+# Every Python tree ruff checks (the demo distribution included once it exists).
+PY_TREES := $(wildcard sdk mocks demo tests conformance benches examples)
 
 .PHONY: help
 help: ## List the tasks
@@ -51,19 +53,26 @@ test-python: ## Python unit and integration tests (tests/)
 conformance: ## Cross-language conformance (conformance/): vectors, sockets, HTTP, latency budgets
 	$(PY) -m pytest conformance $(PYTEST_FLAGS)
 
+.PHONY: ci
+ci: lint test ## What CI runs (.ci/run): the whole gate, lint first, then every test
+
 .PHONY: lint
-lint: dev ## ruff, mypy, mypy.stubtest over the native stub, cargo fmt --check, clippy
-	$(PY) -m ruff check sdk mocks tests conformance benches examples ci
-	$(PY) -m ruff format --check sdk mocks tests conformance benches examples ci
+lint: dev ## ruff, mypy (strict), mypy.stubtest over the native stub, cargo fmt --check, clippy -D warnings
+	$(PY) -m ruff check $(PY_TREES)
+	$(PY) -m ruff format --check $(PY_TREES)
 	$(PY) -m mypy
-	$(PY) -m mypy.stubtest tradebridge._native --allowlist ci/stubtest-allowlist.txt
+	$(PY) -m mypy.stubtest tradebridge._native --allowlist .ci/stubtest-allowlist.txt
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --release -- -D warnings
 
+.PHONY: stress
+stress: dev build ## The long proofs in full: every repeated, randomised-timing run (make test runs a few)
+	$(PY) -m pytest tests conformance $(PYTEST_FLAGS) -m stress
+
 .PHONY: fmt
 fmt: ## Format Python and Rust in place
-	$(PY) -m ruff format sdk mocks tests conformance benches examples ci
-	$(PY) -m ruff check --fix sdk mocks tests conformance benches examples ci
+	$(PY) -m ruff format $(PY_TREES)
+	$(PY) -m ruff check --fix $(PY_TREES)
 	cargo fmt --all
 
 .PHONY: bench

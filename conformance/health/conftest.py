@@ -24,6 +24,9 @@ SCHEMAS = ROOT / "contracts" / "v1"
 IMPLEMENTATIONS = ("python", "rust")
 
 
+_CHECKOUT = Path(__file__).resolve().parents[2]
+
+
 class ServerUnderTest(Protocol):
     url: str
 
@@ -58,19 +61,22 @@ class PythonServer:
 
 class ProbeProcess:
     """A probe server in its own process (Rust ``health-probe-server`` or ``python -m
-    tradebridge.health.probe``), its state driven over stdin."""
+    conformance.testees.python.health_probe``), its state driven over stdin."""
 
     def __init__(self, implementation: str, component: str, *extra: str) -> None:
         if implementation == "rust":
             command = [str(rust_binary("health-probe-server"))]
         else:
-            command = [sys.executable, "-m", "tradebridge.health.probe"]
-        self.process = subprocess.Popen(
-            [*command, "--host", "127.0.0.1", "--port", "0", "--component", component, *extra],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            bufsize=1,
+            command = [sys.executable, "-m", "conformance.testees.python.health_probe"]
+        self.process = (
+            subprocess.Popen(  # cwd: the testee runs as a module of the checkout's conformance package
+                [*command, "--host", "127.0.0.1", "--port", "0", "--component", component, *extra],
+                stdin=subprocess.PIPE,
+                cwd=_CHECKOUT,
+                stdout=subprocess.PIPE,
+                text=True,
+                bufsize=1,
+            )
         )
         assert self.process.stdout is not None
         first = self.process.stdout.readline().strip()

@@ -332,7 +332,7 @@ pub(crate) fn peek_tag(json: &str) -> Result<Option<Cow<'_, str>>, ContractError
     ) -> Result<Option<Cow<'de, str>>, D::Error> {
         Cow::<'de, str>::deserialize(deserializer).map(Some)
     }
-    parse::<TagOnly>(json).map(|found| found.kind)
+    parse::<TagOnly<'_>>(json).map(|found| found.kind)
 }
 
 pub(crate) fn missing_tag() -> ContractError {

@@ -6,10 +6,14 @@ import json
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 from tradebridge.health import HealthCheck
-from tradebridge.health.probe import TickLag, apply
+
+from conformance.testees.python.health_probe import TickLag, apply
+
+_CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 def test_commands_change_the_check() -> None:
@@ -46,9 +50,18 @@ def test_bad_commands_are_refused(command: str) -> None:
 
 
 def test_probe_process_serves_and_exits_cleanly() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tradebridge.health.probe", "--component", "probe", "--tick-ms", "1"],
+    process = subprocess.Popen(  # cwd: the testee runs as a module of the checkout's conformance package
+        [
+            sys.executable,
+            "-m",
+            "conformance.testees.python.health_probe",
+            "--component",
+            "probe",
+            "--tick-ms",
+            "1",
+        ],
         stdin=subprocess.PIPE,
+        cwd=_CHECKOUT,
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -1,6 +1,7 @@
 """A Python health server whose state is driven over stdin: the twin of the Rust ``health-probe-server``.
 
-``python -m tradebridge.health.probe [--host H] [--port P] [--component C] [--tick-ms N] [--thread]``
+``python -m conformance.testees.python.health_probe [--host H] [--port P] [--component C]
+[--tick-ms N] [--thread]``
 prints ``listening <host>:<port>`` once bound, then answers each stdin command with one line (``ok``, a
 JSON object for ``lag``, or ``error <reason>``)::
 
@@ -29,8 +30,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from tradebridge.health._check import OPERATIONAL_MESSAGE, HealthCheck, HealthStatus
-from tradebridge.health._server import HealthServer, HealthServerError
+from tradebridge.health import OPERATIONAL_MESSAGE, HealthCheck, HealthServer, HealthServerError, HealthStatus
 
 __all__ = ["TickLag", "main"]
 
@@ -173,7 +173,7 @@ async def _run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tradebridge.health.probe", description=__doc__.split("\n")[0]
+        prog="python -m conformance.testees.python.health_probe", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed on stdout)")
