@@ -109,14 +109,16 @@ class ProbeProcess:
         self.command(f"metric {name} {value}")
 
     def close(self) -> None:
+        assert self.process.stdin is not None
         if self.process.poll() is None:
-            assert self.process.stdin is not None
             self.process.stdin.close()  # end of stdin: a clean exit
             try:
                 self.process.wait(5)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        else:
+            self.process.stdin.close()
         if self.process.stdout is not None:
             self.process.stdout.close()
         assert self.process.returncode == 0, f"probe exited with {self.process.returncode}"

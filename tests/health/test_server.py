@@ -183,6 +183,7 @@ def test_thread_mode_for_synchronous_programs() -> None:
         with pytest.raises(urllib.error.HTTPError) as caught:
             urllib.request.urlopen(f"{server.url}/ready", timeout=5)
         assert caught.value.code == 503
+        caught.value.close()  # an HTTPError is the response: it holds the connection until closed
         port = server.port
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0, "closed after the with block"
