@@ -14,7 +14,7 @@ from tradebridge_mocks.broker import MockBroker
 
 API_KEY = "PKTESTKEY0000000000"
 SECRET_KEY = "sEcReT-do-not-leak-4f1c9a"
-FAST_RETRY = RetryPolicy(max_retries=4, base_delay=0.002, max_delay=0.01, max_reset_wait=3.0)
+FAST_RETRY = RetryPolicy(max_attempts=5, base_delay=0.002, max_delay=0.01, budget=3.0)
 
 
 def with_timeout(client: Any, seconds: float = 5.0) -> Any:

@@ -145,7 +145,7 @@ def test_random_faults_many_orders_no_duplicates() -> None:
             SECRET_KEY,
             base_url=broker.url,
             rate_limit_per_minute=None,
-            retry=RetryPolicy(max_retries=8, base_delay=0.001, max_delay=0.004),
+            retry=RetryPolicy(max_attempts=9, base_delay=0.001, max_delay=0.004),
         )
         placed = [adapter.place_order("AAPL", 1, "buy") for _ in range(25)]
         faults = sum(1 for r in broker.requests if r.status >= 500)
@@ -161,7 +161,7 @@ def test_exhausted_retries_raise_broker_error_and_leave_no_order(broker: MockBro
         API_KEY,
         SECRET_KEY,
         base_url=broker.url,
-        retry=RetryPolicy(max_retries=2, base_delay=0.001, max_delay=0.002),
+        retry=RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.002),
     )
     broker.inject(Fault(status=500, when="before", count=10))
     with pytest.raises(BrokerError) as info:
@@ -190,7 +190,7 @@ def test_server_rate_limit_exhausted_raises_rate_limit_error() -> None:
             SECRET_KEY,
             base_url=broker.url,
             rate_limit_per_minute=None,
-            retry=RetryPolicy(max_retries=1, base_delay=0.001, max_delay=0.002, max_reset_wait=0.01),
+            retry=RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.002, budget=0.01),
         )
         adapter.get_account_info()
         with pytest.raises(RateLimitError) as info:
@@ -206,7 +206,7 @@ def test_client_side_limiter_keeps_under_the_broker_limit() -> None:
             SECRET_KEY,
             base_url=broker.url,
             rate_limit_per_minute=None,
-            retry=RetryPolicy(max_retries=0),
+            retry=RetryPolicy(max_attempts=1),
         )
         with pytest.raises(RateLimitError):
             for _ in range(12):
@@ -219,7 +219,7 @@ def test_client_side_limiter_keeps_under_the_broker_limit() -> None:
             base_url=broker.url,
             rate_limit_per_minute=360,
             rate_limit_burst=1,
-            retry=RetryPolicy(max_retries=0),
+            retry=RetryPolicy(max_attempts=1),
         )
         for _ in range(12):
             limited.get_account_info()
@@ -232,7 +232,7 @@ def test_timeouts_and_unreachable_brokers(broker: MockBroker) -> None:
         API_KEY,
         SECRET_KEY,
         base_url=f"http://127.0.0.1:{port}",
-        retry=RetryPolicy(max_retries=1, base_delay=0.001),
+        retry=RetryPolicy(max_attempts=2, base_delay=0.001),
     )
     with pytest.raises(BrokerUnavailableError):
         adapter.get_account_info()
@@ -241,7 +241,7 @@ def test_timeouts_and_unreachable_brokers(broker: MockBroker) -> None:
 
     broker.state.config.latency_ms = 800
     slow = AlpacaPaperTrading(
-        API_KEY, SECRET_KEY, base_url=broker.url, timeout=0.1, retry=RetryPolicy(max_retries=0)
+        API_KEY, SECRET_KEY, base_url=broker.url, timeout=0.1, retry=RetryPolicy(max_attempts=1)
     )
     started = time.monotonic()
     with pytest.raises(BrokerUnavailableError, match="timed out"):
@@ -254,7 +254,7 @@ def test_timeout_on_submit_finds_the_order_that_went_through(broker: MockBroker)
     # asks the broker by client_order_id and returns the order that went through
     broker.inject(Fault(status=0, when="after", method="POST", path="/v2/orders", delay_ms=400))
     adapter = AlpacaPaperTrading(
-        API_KEY, SECRET_KEY, base_url=broker.url, timeout=0.15, retry=RetryPolicy(max_retries=0)
+        API_KEY, SECRET_KEY, base_url=broker.url, timeout=0.15, retry=RetryPolicy(max_attempts=1)
     )
     order = adapter.place_order("GOOGL", 2, "buy")
     assert order.qty == 2 and order.status == "filled"

@@ -1,4 +1,7 @@
-"""Credentials and endpoints: where keys come from, and live trading refused before any request."""
+"""Credentials and endpoints: where keys come from, and live trading refused before any request.
+
+The rules themselves are proved against the Rust engine by ``conformance/broker_access``; these tests cover
+the adapter's use of them."""
 
 from __future__ import annotations
 
@@ -6,7 +9,15 @@ from pathlib import Path
 
 import pytest
 import responses
-from tradebridge.alpaca import PAPER_URL, AlpacaPaperTrading, Credentials
+from tradebridge.alpaca import (
+    PAPER_URL,
+    AlpacaPaperTrading,
+    BrokerUrlError,
+    Credentials,
+    CredentialsRefusedError,
+    RetryPolicy,
+    resolve_credentials,
+)
 from tradebridge.errors import ConfigurationError, CredentialsError, LiveTradingRefusedError
 
 from tests.alpaca.conftest import API_KEY, SECRET_KEY
@@ -134,3 +145,70 @@ def test_credentials_hide_their_values() -> None:
     credentials = Credentials(API_KEY, SECRET_KEY)
     for text in (repr(credentials), str(credentials), repr(AlpacaPaperTrading(API_KEY, SECRET_KEY))):
         assert API_KEY not in text and SECRET_KEY not in text
+
+
+def test_resolve_credentials_is_the_one_public_rule(tmp_path: Path) -> None:
+    env_file = tmp_path / "keys.env"
+    env_file.write_text("APCA_API_KEY_ID=file-key\nAPCA_API_SECRET_KEY=file-secret\n")
+    found = resolve_credentials({}, env_file)
+    assert (found.api_key, found.secret_key, found.source) == (
+        "file-key",
+        "file-secret",
+        ".env file:APCA_API_KEY_ID",
+    )
+    both = {
+        "APCA_API_KEY_ID": "k2",
+        "APCA_API_SECRET_KEY": "s2",
+        "ALPACA_API_KEY": "k1",
+        "ALPACA_SECRET_KEY": "s1",
+    }
+    assert resolve_credentials(both, env_file).api_key == "k1"  # the guide's names first; env over file
+    for env, code in (
+        ({"ALPACA_API_KEY": "k1"}, "incomplete_pair"),
+        ({"ALPACA_API_KEY": "k1", "APCA_API_SECRET_KEY": "s2"}, "mixed_pair"),
+    ):
+        with pytest.raises(CredentialsRefusedError) as info:
+            resolve_credentials(env, env_file)
+        assert info.value.code == code and isinstance(info.value, CredentialsError)
+        assert "k1" not in str(info.value) and "s2" not in str(info.value)  # names, never values
+    with pytest.raises(CredentialsRefusedError) as missing:
+        resolve_credentials({}, tmp_path / "absent.env")
+    assert missing.value.code == "no_credentials"
+    assert "file-secret" not in repr(found) and "file-key" not in repr(found)
+
+
+def test_the_adapter_refuses_a_mixed_pair_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ALPACA_API_KEY", "k1")
+    monkeypatch.setenv("APCA_API_SECRET_KEY", "s2")
+    with pytest.raises(CredentialsError, match="mixed_pair"):
+        AlpacaPaperTrading(env_file=tmp_path / "absent.env")
+
+
+@pytest.mark.parametrize(
+    ("url", "code"),
+    [
+        ("http://127.0.0.1.example.com", "not_paper_host"),
+        ("http://127.1:8090", "non_canonical_ip"),
+        ("https://paper-api.alpaca.markets:8443", "bad_port"),
+        ("http://paper-api.alpaca.markets", "bad_scheme"),
+        ("http://user:pw@127.0.0.1:1", "userinfo"),
+        ("http://127.0.0.1:1/v2/orders", "bad_path"),
+        ("paper-api.alpaca.markets", "malformed_url"),
+    ],
+)
+def test_endpoint_refusals_carry_the_shared_code(url: str, code: str) -> None:
+    with pytest.raises(BrokerUrlError) as info:
+        AlpacaPaperTrading(API_KEY, SECRET_KEY, base_url=url)
+    assert info.value.code == code and f"[{code}]" in str(info.value)
+    assert isinstance(info.value, LiveTradingRefusedError)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"max_attempts": 0}, {"base_delay": -1.0}, {"max_delay": float("nan")}, {"budget": float("inf")}],
+)
+def test_retry_policies_are_validated(options: dict[str, float]) -> None:
+    with pytest.raises(ConfigurationError, match="RetryPolicy"):
+        RetryPolicy(**options)  # type: ignore[arg-type]

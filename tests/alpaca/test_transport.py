@@ -73,7 +73,7 @@ def make_client(sleeps: list[float] | None = None, **options: object) -> AlpacaP
         API_KEY,
         SECRET_KEY,
         rate_limit_per_minute=None,
-        retry=RetryPolicy(max_retries=3, base_delay=0.01, max_delay=0.04, max_reset_wait=5),
+        retry=RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.04, budget=5),
         sleep=recorder.append,
         **options,  # type: ignore[arg-type]
     )

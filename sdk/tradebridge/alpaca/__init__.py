@@ -6,7 +6,16 @@ idempotent order submission on top of alpaca-py. See :class:`AlpacaPaperTrading`
 
 from __future__ import annotations
 
-from tradebridge.alpaca._config import DATA_URL, LIVE_URL, PAPER_URL, Credentials
+from tradebridge.alpaca._config import (
+    DATA_URL,
+    LIVE_URL,
+    PAPER_URL,
+    BrokerUrlError,
+    Credentials,
+    CredentialsRefusedError,
+    EndpointError,
+    resolve_credentials,
+)
 from tradebridge.alpaca._errors import (
     AuthenticationError,
     BrokerUnavailableError,
@@ -23,7 +32,7 @@ from tradebridge.alpaca._records import (
     PositionInfo,
     Quote,
 )
-from tradebridge.alpaca._transport import RetryPolicy, TokenBucket
+from tradebridge.alpaca._transport import GiveUp, RetryPolicy, TokenBucket
 from tradebridge.alpaca._validation import OrderSpec, OrderType
 from tradebridge.alpaca.client import AlpacaPaperTrading
 from tradebridge.errors import (
@@ -43,10 +52,14 @@ __all__ = [
     "AuthenticationError",
     "BrokerError",
     "BrokerUnavailableError",
+    "BrokerUrlError",
     "ClosePositionResult",
     "Credentials",
     "CredentialsError",
+    "CredentialsRefusedError",
     "DuplicateClientOrderIdError",
+    "EndpointError",
+    "GiveUp",
     "InsufficientFundsError",
     "LiveTradingRefusedError",
     "NotFoundError",
@@ -61,4 +74,5 @@ __all__ = [
     "RateLimitError",
     "RetryPolicy",
     "TokenBucket",
+    "resolve_credentials",
 ]

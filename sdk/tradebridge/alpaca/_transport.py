@@ -3,13 +3,15 @@
 alpaca-py sends every request through ``client._session.request`` with no timeout and retries only 429/504,
 three times, with a fixed 3 s sleep that ignores ``X-RateLimit-Reset``. :class:`Transport` replaces that
 one method (alpaca-py's own retry is switched off, ``client._retry = 0``) so each attempt waits for a token,
-carries a timeout, and a 429, a 5xx or a connection failure is retried with jittered exponential backoff, or
-exactly until the reset time the broker announced. Retrying a ``POST /v2/orders`` is safe because every
+carries a timeout, and a 429, a 5xx or a connection failure is retried on :class:`RetryPolicy`'s schedule (the
+Rust engine's too): until the reset time the broker announced, else capped exponential backoff with equal
+jitter, within an attempt cap and a wait budget. Retrying a ``POST /v2/orders`` is safe because every
 order carries a ``client_order_id``: the adapter turns Alpaca's duplicate refusal into a look-up.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import math
 import random
@@ -22,9 +24,9 @@ from urllib.parse import urlsplit
 
 import requests
 
-log = logging.getLogger("tradebridge.alpaca")
+from tradebridge.errors import ConfigurationError
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+log = logging.getLogger("tradebridge.alpaca")
 
 
 class TokenBucket:
@@ -82,33 +84,96 @@ class TokenBucket:
             self._paused_until = max(self._paused_until, self._clock() + seconds)
 
 
+class GiveUp(enum.Enum):
+    """Why retrying stops; the values are the codes the Rust engine reports too."""
+
+    NOT_RETRYABLE = "not_retryable"
+    ATTEMPTS_EXHAUSTED = "attempts_exhausted"
+    BUDGET_EXHAUSTED = "budget_exhausted"
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Retries on 429, 5xx and connection failures: ``base_delay * 2**n`` with full jitter, capped."""
+    """Capped exponential backoff with equal jitter, the broker's hint first (the engine's policy too).
 
-    max_retries: int = 3
-    base_delay: float = 0.5
-    max_delay: float = 8.0
-    #: longest wait for an announced rate-limit reset before giving up on the retry
-    max_reset_wait: float = 60.0
+    After failure ``n`` (1-based) of a retryable answer (429, any 5xx, or no answer): the broker's hint plus
+    ``base_delay * u`` when it gave one (:func:`wait_hint`), else ``step / 2 + step / 2 * u`` with
+    ``step = min(base_delay * 2**(n-1), max_delay)``; ``u`` is uniform in ``[0, 1)``. No further attempt
+    after ``max_attempts`` (the first included), and none whose wait would take the total waited past
+    ``budget`` seconds: such a wait is not started at all.
+    """
 
-    def backoff(self, attempt: int, rng: random.Random) -> float:
-        ceiling = min(self.max_delay, self.base_delay * (2**attempt))
-        return rng.uniform(ceiling / 2, ceiling)
+    max_attempts: int = 6
+    base_delay: float = 0.1
+    max_delay: float = 2.0
+    budget: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ConfigurationError(f"RetryPolicy.max_attempts must be >= 1, got {self.max_attempts}")
+        for name in ("base_delay", "max_delay", "budget"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ConfigurationError(
+                    f"RetryPolicy.{name} must be a finite number of seconds >= 0, got {value}"
+                )
+
+    def delay(self, failed: int, hint: float | None, u: float) -> float:
+        """The wait after ``failed`` failures, computed with the same float operations as the Rust engine."""
+        if hint is not None:
+            return hint + self.base_delay * u
+        step = min(self.base_delay * 2.0 ** min(max(failed - 1, 0), 62), self.max_delay)
+        return step / 2.0 + step / 2.0 * u
+
+    def decide(
+        self, failed: int, retryable: bool, hint: float | None, waited: float, u: float
+    ) -> float | GiveUp:
+        """After ``failed`` (>= 1) failed attempts and ``waited`` seconds of waiting: the next wait, or why
+        there is none."""
+        if not retryable:
+            return GiveUp.NOT_RETRYABLE
+        if failed >= self.max_attempts:
+            return GiveUp.ATTEMPTS_EXHAUSTED
+        wait = self.delay(failed, hint, u)
+        if waited + wait > self.budget:
+            return GiveUp.BUDGET_EXHAUSTED
+        return wait
 
 
-def _reset_wait(response: requests.Response, policy: RetryPolicy) -> float | None:
-    """Seconds until the broker's window resets, from ``Retry-After`` or ``X-RateLimit-Reset`` (epoch s)."""
-    retry_after = response.headers.get("Retry-After")
-    try:
-        if retry_after is not None:
-            return min(max(float(retry_after), 0.0), policy.max_reset_wait)
-        reset = response.headers.get("X-RateLimit-Reset")
-        if reset is not None:
-            return min(max(float(reset) - time.time(), 0.0), policy.max_reset_wait)
-    except ValueError:
+def is_retryable_status(status: int | None) -> bool:
+    """A 429, any 5xx, or no answer at all (``None``: refused connection, timeout)."""
+    return status is None or status == 429 or 500 <= status < 600
+
+
+_MAX_HINT = 86_400.0
+
+
+def _seconds(text: str | None) -> float | None:
+    """A plain non-negative decimal (``2``, ``0.25``); any other spelling is ignored, in both languages."""
+    if text is None:
         return None
-    return None
+    text = text.strip(" \t")
+    whole, dot, fraction = text.partition(".")
+    digits = frozenset("0123456789")
+    if not whole or not set(whole) <= digits or (dot and (not fraction or not set(fraction) <= digits)):
+        return None
+    return float(text)
+
+
+def wait_hint(
+    status: int | None, retry_after: str | None, rate_limit_reset: str | None, now: float
+) -> float | None:
+    """The wait an answer asks for: ``Retry-After`` in seconds (the HTTP-date form is not used by Alpaca and
+    is ignored), else, for a 429, the time until ``X-RateLimit-Reset`` (epoch seconds) as of ``now``."""
+    after = _seconds(retry_after)
+    if after is not None:
+        return min(after, _MAX_HINT)
+    if status != 429:
+        return None
+    reset = _seconds(rate_limit_reset)
+    if reset is None:
+        return None
+    return min(max(reset - now, 0.0), _MAX_HINT)
 
 
 class Transport:
@@ -161,6 +226,7 @@ class Transport:
         kwargs.setdefault("timeout", self.timeout)
         path = urlsplit(url).path
         attempt = 0
+        waited = 0.0
         while True:
             attempt += 1
             self._local.attempts = attempt
@@ -170,30 +236,38 @@ class Transport:
             try:
                 response = original(method, url, **kwargs)
             except (requests.ConnectionError, requests.Timeout) as exc:
-                if attempt > self.policy.max_retries:
+                decision = self.policy.decide(attempt, True, None, waited, self._rng.random())
+                if isinstance(decision, GiveUp):
                     raise
-                wait = self.policy.backoff(attempt - 1, self._rng)
                 log.warning(
-                    "%s %s failed (%s); retry %d in %.3fs", method, path, type(exc).__name__, attempt, wait
+                    "%s %s failed (%s); retry %d in %.3fs",
+                    method,
+                    path,
+                    type(exc).__name__,
+                    attempt,
+                    decision,
                 )
-                self._backoff(wait)
+                waited += self._backoff(decision)
                 continue
             status = response.status_code
-            if status not in RETRY_STATUSES or attempt > self.policy.max_retries:
+            if not is_retryable_status(status):
                 return response
-            wait = self.policy.backoff(attempt - 1, self._rng)
-            if status == 429:
-                reset = _reset_wait(response, self.policy)
-                if reset is not None:
-                    # wait for the announced reset, plus a little jitter so clients don't stampede
-                    wait = reset + self._rng.uniform(0, min(self.policy.base_delay, 1.0))
-                    if self.limiter is not None:
-                        self.limiter.pause_for(reset)
-            log.warning("%s %s answered %d; retry %d in %.3fs", method, path, status, attempt, wait)
-            self._backoff(wait)
+            headers = response.headers
+            hint = wait_hint(
+                status, headers.get("Retry-After"), headers.get("X-RateLimit-Reset"), time.time()
+            )
+            decision = self.policy.decide(attempt, True, hint, waited, self._rng.random())
+            if isinstance(decision, GiveUp):
+                return response
+            if status == 429 and hint is not None and self.limiter is not None:
+                self.limiter.pause_for(hint)
+            log.warning("%s %s answered %d; retry %d in %.3fs", method, path, status, attempt, decision)
+            waited += self._backoff(decision)
 
-    def _backoff(self, wait: float) -> None:
+    def _backoff(self, wait: float) -> float:
         self._count("retries")
         if math.isfinite(wait) and wait > 0:
             self._count("backoff_seconds", wait)
             self._sleep(wait)
+            return wait
+        return 0.0

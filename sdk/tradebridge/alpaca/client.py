@@ -37,10 +37,10 @@ from alpaca.trading.requests import (
 )
 
 from tradebridge.alpaca._config import (
+    credentials_for,
     market_data_url,
     paper_trading_url,
     read_settings,
-    resolve_credentials,
 )
 from tradebridge.alpaca._errors import (
     BrokerUnavailableError,
@@ -181,7 +181,7 @@ class AlpacaPaperTrading:
             base_url or settings.get("ALPACA_BASE_URL") or settings.get("APCA_API_BASE_URL")
         )
         self.data_url = market_data_url(data_url or settings.get("ALPACA_DATA_URL"), self.base_url)
-        credentials = resolve_credentials(api_key, secret_key, settings)
+        credentials = credentials_for(api_key, secret_key, env_file)
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
 
