@@ -11,15 +11,11 @@ import pytest
 import tradebridge.contracts as contracts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tradebridge.errors import CODES
 
 from conformance.codecs.harness import PythonTestee, RustTestee
 from conformance.codecs.test_cross_language_properties import bus_messages, json_values, plain
 
-CODES = {
-    "invalid_utf8", "invalid_json", "too_large", "too_deep", "wrong_type", "missing_field", "unknown_type",
-    "unsupported_version", "invalid_version", "out_of_range", "invalid_enum", "invalid_value", "bad_frame",
-    "unknown_topic", "topic_mismatch",
-}  # fmt: skip
 SETTINGS = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -32,9 +32,10 @@ _EXPORTS: dict[str, str] = {
     "TradebridgeError": "tradebridge.errors",
     "ContractError": "tradebridge.errors",
     "BusError": "tradebridge.errors",
+    "FeatureError": "tradebridge.errors",
     # feature engine (Rust)
-    "MarketBar": "tradebridge._native",
-    "RustFeatureComputer": "tradebridge._native",
+    "MarketBar": "tradebridge.features",
+    "RustFeatureComputer": "tradebridge.features",
     # bus
     "ZMQPublisher": "tradebridge.bus",
     "ZMQSubscriber": "tradebridge.bus",
@@ -65,8 +66,6 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     # "X as X": an explicit re-export, so `from tradebridge import Signal` type-checks under mypy --strict
-    from tradebridge._native import MarketBar as MarketBar
-    from tradebridge._native import RustFeatureComputer as RustFeatureComputer
     from tradebridge.alpaca import AlpacaPaperTrading as AlpacaPaperTrading
     from tradebridge.alpaca import OrderType as OrderType
     from tradebridge.bus import ZMQPublisher as ZMQPublisher
@@ -86,7 +85,10 @@ if TYPE_CHECKING:
     from tradebridge.contracts import encode as encode
     from tradebridge.errors import BusError as BusError
     from tradebridge.errors import ContractError as ContractError
+    from tradebridge.errors import FeatureError as FeatureError
     from tradebridge.errors import TradebridgeError as TradebridgeError
+    from tradebridge.features import MarketBar as MarketBar
+    from tradebridge.features import RustFeatureComputer as RustFeatureComputer
     from tradebridge.health import HealthCheck as HealthCheck
     from tradebridge.health import HealthServer as HealthServer
     from tradebridge.health import start_health_server as start_health_server

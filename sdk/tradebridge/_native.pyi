@@ -8,15 +8,27 @@ from typing import Final, final
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["FEATURE_NAMES", "MarketBar", "RustFeatureComputer", "__version__"]
+from tradebridge.contracts import BarUpdate
+
+__all__ = ["FEATURE_NAMES", "MarketBar", "RustFeatureComputer", "__version__", "error_codes"]
 
 __version__: Final[str]
-FEATURE_NAMES: Final[list[str]]
+FEATURE_NAMES: Final[tuple[str, ...]]
+
+def error_codes() -> tuple[tuple[str, str], ...]:
+    """Every stable error code and its one-line description, in catalogue order (Rust ``ErrorCode::ALL``)."""
+
+def _panic(message: str) -> None:
+    """Test hook: panics inside the FFI guard, which must surface as ``tradebridge.errors.InternalError``."""
 
 @final
 class MarketBar:
-    """One OHLCV bar of one symbol, validated on construction (``ValueError`` unless every value is finite,
-    prices are > 0, ``low <= open <= high``, ``low <= close <= high`` and ``volume >= 0``) and immutable."""
+    """One OHLCV bar of one symbol, validated on construction and immutable.
+
+    Refused unless the symbol is a non-empty ``str``, every value is finite, prices are > 0,
+    ``low <= open <= high``, ``low <= close <= high`` and ``volume >= 0``: ``FeatureError`` (a
+    ``ValueError``), or ``FeatureTypeError`` (also a ``TypeError``) for a value of the wrong type.
+    """
 
     def __new__(
         cls,
@@ -28,6 +40,10 @@ class MarketBar:
         volume: float,
         timestamp: int,
     ) -> MarketBar: ...
+    @classmethod
+    def from_update(cls, bar_update: BarUpdate) -> MarketBar:
+        """The bar of a bus ``BarUpdate`` (timestamp in epoch milliseconds), validated as the constructor
+        validates; anything but a ``BarUpdate`` is a ``FeatureTypeError``."""
     @property
     def symbol(self) -> str: ...
     @property
@@ -52,7 +68,7 @@ class RustFeatureComputer:
 
     Features, in order: ``close, rsi, macd_line, macd_signal, macd_hist, ema_fast, ema_slow, spread, sma,
     dist_from_sma, volume, range_pct``; each is NaN until its indicator has TA-Lib's look-back
-    (see ``lookbacks``). Periods out of TA-Lib's ranges raise ``ValueError``.
+    (see ``lookbacks``). Periods out of TA-Lib's ranges raise ``FeatureError`` (a ``ValueError``).
     """
 
     def __new__(

@@ -40,7 +40,7 @@ def series() -> Series:
 
 def test_guide_usage_and_metadata() -> None:
     computer = RustFeatureComputer()
-    assert computer.feature_names == list(FEATURE_NAMES) == native.FEATURE_NAMES
+    assert computer.feature_names == list(FEATURE_NAMES) == list(native.FEATURE_NAMES)
     assert computer.lookbacks == [0, 14, 33, 33, 33, 11, 25, 0, 19, 19, 0, 0]
     assert computer.warmup_bars == 34
     assert dict(computer.periods) == {

@@ -229,11 +229,12 @@ fn frames() {
     );
 }
 
+/// The strings themselves are the catalogue's (`ErrorCode::ALL`); Python's `tradebridge.errors.CODES` is
+/// read from it and `conformance/` proves the vectors and docs use the same ones.
 #[test]
-fn error_codes_are_the_python_strings() {
-    let all: Vec<&str> = ErrorCode::ALL.iter().map(|code| code.as_str()).collect();
-    assert_eq!(all.join(","), "invalid_utf8,invalid_json,too_large,too_deep,wrong_type,missing_field,unknown_type,unsupported_version,invalid_version,out_of_range,invalid_enum,invalid_value,bad_frame,unknown_topic,topic_mismatch");
-    for code in ErrorCode::ALL {
+fn error_codes_round_trip_through_their_strings() {
+    for &code in ErrorCode::ALL {
         assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
     }
+    assert_eq!(ErrorCode::OutOfRange.as_str(), "out_of_range");
 }

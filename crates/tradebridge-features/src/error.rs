@@ -42,6 +42,17 @@ impl fmt::Display for FeatureError {
 
 impl std::error::Error for FeatureError {}
 
+impl FeatureError {
+    /// The parameter at fault, if one is (a corrupt state has none).
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::OutOfRange { name, .. } => Some(name),
+            Self::FastNotBelowSlow { .. } => Some("fast_period"),
+            Self::CorruptState(_) => None,
+        }
+    }
+}
+
 /// Why a bar was rejected (see [`crate::Bar::new`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum BarError {
@@ -86,6 +97,19 @@ impl fmt::Display for BarError {
 
 impl std::error::Error for BarError {}
 
+impl BarError {
+    /// The bar field at fault (`"close"`, `"volume"`).
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::NotFinite { field, .. }
+            | Self::NotPositive { field, .. }
+            | Self::BelowLow { field, .. }
+            | Self::AboveHigh { field, .. } => field,
+            Self::NegativeVolume { .. } => "volume",
+        }
+    }
+}
+
 /// Why a batch was rejected; nothing is written to the caller's state either way.
 #[derive(Debug, Clone, PartialEq)]
 pub enum BatchError {
@@ -128,3 +152,50 @@ impl fmt::Display for BatchError {
 }
 
 impl std::error::Error for BatchError {}
+
+impl BatchError {
+    /// The parameter, column or bar field at fault (`"out"` for the output buffer).
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::Config(error) => error.field(),
+            Self::LengthMismatch { column, .. } => Some(column),
+            Self::OutputSize { .. } => Some("out"),
+            Self::InvalidBar { error, .. } => Some(error.field()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_names_its_field() {
+        let bar = BarError::NegativeVolume { value: -1.0 };
+        assert_eq!(bar.field(), "volume");
+        let above = BarError::AboveHigh {
+            field: "close",
+            value: 3.0,
+            high: 2.0,
+        };
+        assert_eq!(
+            BatchError::InvalidBar {
+                index: 4,
+                error: above
+            }
+            .field(),
+            Some("close")
+        );
+        let slow = FeatureError::FastNotBelowSlow { fast: 5, slow: 3 };
+        assert_eq!(BatchError::Config(slow).field(), Some("fast_period"));
+        assert_eq!(FeatureError::CorruptState("x").field(), None);
+        assert_eq!(
+            BatchError::OutputSize {
+                len: 1,
+                expected: 12
+            }
+            .field(),
+            Some("out")
+        );
+    }
+}

@@ -1,16 +1,27 @@
 //! `tradebridge._native`: the Python binding. Core crates know nothing of Python; this crate only adapts.
 //!
-//! One module per area keeps this file a list: each `register` adds that area's classes.
+//! One module per area keeps this file a list: each `register` adds that area's classes and functions.
 
 use pyo3::prelude::*;
 
 mod boundary;
+mod errors;
 mod features;
 mod prefault;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    errors::register(m)?;
     features::register(m)?;
+    // setattr, not add: `add` would list the test hook in `__all__`.
+    m.setattr("_panic", wrap_pyfunction!(_panic, m)?)?;
     Ok(())
+}
+
+/// Panics inside the boundary guard, so tests can prove a panic reaches Python as `InternalError` (no real
+/// input can make the extension panic). Private: not part of the stub.
+#[pyfunction]
+fn _panic(message: &str) -> PyResult<()> {
+    boundary::guard(|| panic!("{message}"))
 }
