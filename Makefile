@@ -22,11 +22,11 @@ PY_TREES := $(wildcard sdk mocks demo tests conformance benches examples)
 help: ## List the tasks
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(VENV)/.deps: pyproject.toml mocks/pyproject.toml
+$(VENV)/.deps: pyproject.toml mocks/pyproject.toml demo/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip "maturin>=1.7,<2"
 	$(VENV)/bin/maturin develop --profile dist -E test -q
-	$(PY) -m pip install -q --no-deps -e mocks
+	$(PY) -m pip install -q --no-deps -e mocks -e demo
 	touch $@
 
 .PHONY: dev
@@ -79,6 +79,10 @@ fmt: ## Format Python and Rust in place
 bench: dev build ## Benchmarks: ours and the baselines side by side, ratios printed (pytest-benchmark, criterion)
 	$(PY) -m pytest benches -q --benchmark-only --benchmark-columns=median,ops,rounds -s
 	cargo bench --workspace --exclude tradebridge-py
+
+.PHONY: demo-install-check
+demo-install-check: dev build ## SDK, mocks and demo wheels in a fresh venv outside the checkout run the demo (slow)
+	$(PY) -m pytest demo/tests $(PYTEST_FLAGS) -s
 
 .PHONY: demo
 demo: dev build ## Run the guide's complete trading flow locally (mock broker and market data, no credentials)

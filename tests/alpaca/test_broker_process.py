@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderStatus
 from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
 from tradebridge.contracts import BarUpdate, encode_frame
-from tradebridge.testing import free_port
+from tradebridge.testing import Service, free_port
 from tradebridge_mocks.broker import MockBroker
 from tradebridge_mocks.market import Market
 
@@ -45,36 +44,19 @@ def wait_for(predicate: object, timeout: float = 5.0) -> None:
 
 
 @pytest.fixture
-def cli_broker() -> Iterator[tuple[subprocess.Popen[str], str, int]]:
+def cli_broker() -> Iterator[tuple[Service, str, int]]:
     health_port = free_port()
-    process = start_cli(
-        "--port",
-        "0",
-        "--seed",
-        "4",
-        "--symbols",
-        "AAPL",
-        "MSFT",
-        "--bar-interval",
-        "0.05",
-        "--rate-limit",
-        "0",
-        "--health-port",
-        str(health_port),
-    )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:"), process.stderr.read() if process.stderr else ""
-        yield process, url, health_port
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(5)
+    argv = [sys.executable, "-m", "tradebridge.cli", "mock-broker", "--port", "0", "--seed", "4",
+            "--symbols", "AAPL", "MSFT", "--bar-interval", "0.05", "--rate-limit", "0",
+            "--health-port", str(health_port)]  # fmt: skip
+    # it prints its URL (the port it got) once it listens
+    with Service("mock-broker", argv, ready_line=r"^(http://127\.0\.0\.1:\d+)\s*$") as process:
+        assert process.ready_match is not None
+        yield process, process.ready_match.group(1), health_port
 
 
 def test_cli_serves_the_seeded_walk_and_stops_cleanly(
-    cli_broker: tuple[subprocess.Popen[str], str, int],
+    cli_broker: tuple[Service, str, int],
 ) -> None:
     process, url, health_port = cli_broker
     trading = with_timeout(TradingClient(API_KEY, SECRET_KEY, paper=True, url_override=url))
@@ -98,10 +80,8 @@ def test_cli_serves_the_seeded_walk_and_stops_cleanly(
     health = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{health_port}/health", timeout=5).read())
     assert health["status"] == "healthy" and health["metrics"]["broker_orders"] == "1"
 
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(10) == 0
-    assert process.stderr is not None
-    assert SECRET_KEY not in process.stderr.read()
+    assert process.stop(grace=10) == 0
+    assert SECRET_KEY not in process.output()
 
 
 def test_cli_reports_a_port_it_cannot_bind() -> None:

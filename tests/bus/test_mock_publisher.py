@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 from tradebridge.bus.sync import ZMQSubscriber
 from tradebridge.contracts import BarUpdate
-from tradebridge.testing import free_port
+from tradebridge.testing import Service, free_port
 from tradebridge_mocks.market import Market
 from tradebridge_mocks.publisher import bar_updates, csv_bar_updates
 
@@ -140,21 +137,18 @@ def test_a_taken_endpoint_is_a_one_line_failure() -> None:
 
 def test_health_port_reports_the_publisher() -> None:
     endpoint, port = f"tcp://127.0.0.1:{free_port()}", free_port()
-    process = start("--endpoint", endpoint, "--rate", "100", "--health-port", str(port))
-    try:
+    command = [sys.executable, "-m", "tradebridge.cli", "mock-publisher"]
+    process = Service(
+        "mock-publisher",
+        [*command, "--endpoint", endpoint, "--rate", "100", "--health-port", str(port)],
+        health_port=port,
+        ready=lambda s: s.get("/health")[0] == 200,
+    )
+    with process:
         collect(endpoint, 5)
-        body: dict[str, Any] = {}
-        for _ in range(50):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
-                    body = json.loads(response.read())
-                break
-            except OSError:
-                time.sleep(0.1)
+        _, body = process.get("/health")
         process.send_signal(signal.SIGINT)
-        process.communicate(timeout=10)
-    finally:
-        process.kill()
-    assert process.returncode == 0
+        process.wait_exit(10)
+    assert process.returncode() == 0
     assert body["component"] == "mock-publisher" and body["status"] == "healthy"
     assert int(body["metrics"]["bus_published"]) > 0

@@ -6,10 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tradebridge.demo.report import (
+from tradebridge.health import HealthCheck
+from tradebridge_demo.observer import SeenSignal
+from tradebridge_demo.report import (
     BrokerOrder,
     DemoResult,
-    join_publish_times,
+    histogram_summary,
+    observed_flow,
     percentile,
     read_timing_log,
 )
@@ -29,7 +32,7 @@ def record(signal_id: str, order_id: str | None, status: str, filled: float) -> 
 def result(**changes: Any) -> DemoResult:
     base: dict[str, Any] = {
         "config": {"symbols": ["AAPL"], "seed": 1},
-        "strategy": {
+        "flow": {
             "bars": 100,
             "signals": 3,
             "records": [
@@ -37,7 +40,7 @@ def result(**changes: Any) -> DemoResult:
                 record("r-2", "o2", "filled", 3.0),
                 record("r-3", "tb-r-3", "rejected", 0.0),
             ],
-            "latency_ms": {"bar_to_features": [0.01, 0.02]},
+            "latency_ms": {"signal_to_ack": [1.0, 2.0]},
         },
         "engine": {
             "signals_received": "3",
@@ -86,13 +89,20 @@ def test_a_signal_without_a_counted_outcome_fails() -> None:
     engine = {"signals_received": "3", "orders_submitted": "2", "refused_total": "0"}
     checks = {c.name: c for c in result(engine=engine).run_checks()}
     assert not checks["no signal lost without a counted reason"].ok
-    strategy = {
-        **result().strategy,
+    flow = {
+        **result().flow,
         "signals": 4,
-        "records": [*result().strategy["records"], record("r-4", None, None, 0)],
+        "records": [*result().flow["records"], record("r-4", None, None, 0)],
     }  # type: ignore[arg-type]
-    checks = {c.name: c for c in result(strategy=strategy).run_checks()}
+    checks = {c.name: c for c in result(flow=flow).run_checks()}
     assert not checks["no signal lost without a counted reason"].ok
+
+
+def test_a_signal_published_but_never_seen_on_the_bus_fails() -> None:
+    engine = {"signals_received": "4", "orders_submitted": "2", "refused_total": "2"}
+    checks = {c.name: c for c in result(flow={**result().flow, "signals": 4}, engine=engine).run_checks()}
+    check = checks["no signal lost without a counted reason"]
+    assert not check.ok and "published 4, seen on the bus 3" in check.detail
 
 
 def test_positions_held_before_the_run_are_not_counted_as_fills() -> None:
@@ -102,57 +112,76 @@ def test_positions_held_before_the_run_are_not_counted_as_fills() -> None:
     assert not {c.name: c for c in r.run_checks()}["broker positions equal the fills"].ok
 
 
-def test_publish_times_are_joined_on_source_and_seq() -> None:
-    strategy = {
-        "bars": 4,
-        "signals": 2,
-        "latency_ms": {"bar_to_features": [0.01] * 4, "bar_to_fill": [40.0]},
-        "bar_receipts": {
-            "py-a": [[0, 1_000_500_000], [1, 1_002_000_000], [2, 1_003_250_000]],
-            "py-b": [[0, 1_010_000_000]],  # another publisher, same seq: must not be confused
-        },
-        "records": [
-            {"signal_id": "r-1", "bar_source": "py-a", "bar_seq": 1, "hops_ms": {"bar_to_fill": 40.0}},
-            {"signal_id": "r-2", "bar_source": "py-a", "bar_seq": 2, "hops_ms": {"signal_to_ack": 1.0}},
-        ],
-    }
-    published = {("py-a", 0): 1_000_000_000, ("py-a", 1): 1_001_000_000, ("py-a", 2): 1_003_000_000}
-    joined = join_publish_times(strategy, published)
-    assert joined["latency_ms"]["published_to_received"] == [0.5, 1.0, 0.25]
-    assert joined["unpublished_bars"] == 1  # py-b's bar: no send time in the log
-    assert "bar_receipts" not in joined and joined["latency_ms"]["bar_to_features"] == [0.01] * 4
-    first, second = joined["records"]
-    assert first["hops_ms"] == {"bar_to_fill": 40.0, "published_to_received": 1.0, "published_to_fill": 41.0}
-    assert second["hops_ms"] == {"signal_to_ack": 1.0, "published_to_received": 0.25}  # not filled
-    assert joined["latency_ms"]["published_to_fill"] == [41.0]
-    assert strategy["records"][0]["hops_ms"] == {"bar_to_fill": 40.0}  # the input is left alone
+def seen(signal_id: str, source: str | None, seq: int | None, at: int, **outcome: object) -> SeenSignal:
+    found = SeenSignal(signal_id, "AAPL", "long", 0.7, 100.0, source, seq, seen_ns=at)
+    for name, value in outcome.items():
+        setattr(found, name, value)
+    return found
 
-    r = result(strategy={**result().strategy, **joined})
+
+def test_hops_are_joined_with_the_publish_time_on_source_and_seq() -> None:
+    published = {("py-a", 1): 1_000_000_000, ("py-a", 2): 1_003_000_000, ("py-b", 1): 9}
+    signals = [
+        # filled: every hop
+        seen("r-1", "py-a", 1, 1_002_000_000, ack_ns=1_003_000_000, fill_ns=1_043_000_000, status="filled"),
+        # refused: no acknowledgement, no fill
+        seen("r-2", "py-a", 2, 1_003_250_000, status="rejected"),
+        # a bar with no send time in the log (another publisher's seq must not be confused)
+        seen("r-3", "py-c", 1, 1_010_000_000, ack_ns=1_011_000_000, status="canceled"),
+    ]
+    flow = observed_flow(signals, published)
+    first, second, third = flow["records"]
+    assert first["hops_ms"] == pytest.approx(
+        {"published_to_signal": 2.0, "signal_to_ack": 1.0, "ack_to_fill": 40.0, "published_to_fill": 43.0}
+    )
+    assert second["hops_ms"] == pytest.approx({"published_to_signal": 0.25})
+    assert third["hops_ms"] == pytest.approx({"signal_to_ack": 1.0})
+    assert flow["unpublished_signals"] == 1
+    assert flow["latency_ms"]["published_to_signal"] == [2.0, 0.25]
+    assert not any(key.endswith("_ns") for key in first)  # clock readings stay out of the report
+
+    r = result(flow={**result().flow, **flow, "signals": 3})
     r.run_checks()
     latency = r.summary()["latency"]
     assert list(latency) == [
-        "published_to_received",
-        "bar_to_features",
-        "features_to_signal",
+        "published_to_signal",
+        "features",
         "signal_to_engine",
         "signal_to_ack",
         "ack_to_fill",
-        "bar_to_fill",
         "published_to_fill",
     ]
-    assert (latency["published_to_received"]["count"], latency["published_to_received"]["p50_ms"]) == (3, 0.5)
-    assert latency["published_to_fill"]["p99_ms"] == 41.0
+    assert (latency["published_to_signal"]["count"], latency["published_to_fill"]["p99_ms"]) == (2, 43.0)
     rendered = r.render()
-    assert "bar published -> bar received (bus)" in rendered
+    assert "bar published -> signal seen (bus)" in rendered
     assert "bar published -> fill seen (total)" in rendered
+
+
+def test_the_features_latency_comes_from_the_strategys_metrics_page() -> None:
+    health = HealthCheck.healthy("strategy")
+    stage = health.telemetry.latency("features")
+    for _ in range(90):
+        stage.observe(0.000_007)  # in the first bucket (<= 10 us)
+    for _ in range(10):
+        stage.observe(0.000_040)  # in the (25 us, 50 us] bucket
+    page = health.telemetry.render().decode()
+    summary = histogram_summary(page, "features")
+    assert summary["count"] == 100
+    # as Prometheus's histogram_quantile: linear inside the bucket that holds the rank
+    assert summary["p50_ms"] == pytest.approx(0.010 * 50 / 90)
+    assert summary["p99_ms"] == pytest.approx(0.025 + 0.025 * 9 / 10)
+    assert histogram_summary(page, "decode") == {"count": 0, "p50_ms": None, "p99_ms": None}
+    r = result(flow={**result().flow, "features_latency": summary})
+    assert r.summary()["latency"]["features"]["count"] == 100
+    assert "features in the strategy (/metrics)" in r.render()
 
 
 def test_a_run_without_a_timing_log_reports_the_hop_as_empty(tmp_path: Path) -> None:
     assert read_timing_log(tmp_path / "missing.csv") == {}
-    joined = join_publish_times({"bar_receipts": {"py-a": [[0, 5]]}, "records": []}, {})
-    assert joined["latency_ms"]["published_to_received"] == [] and joined["unpublished_bars"] == 1
-    r = result(strategy={**result().strategy, **joined})
-    assert r.summary()["latency"]["published_to_received"] == {"count": 0, "p50_ms": None, "p99_ms": None}
+    flow = observed_flow([seen("r-1", "py-a", 0, 5)], {})
+    assert flow["latency_ms"]["published_to_signal"] == [] and flow["unpublished_signals"] == 1
+    r = result(flow={**result().flow, **flow})
+    assert r.summary()["latency"]["published_to_signal"] == {"count": 0, "p50_ms": None, "p99_ms": None}
 
 
 def test_timing_log_is_read_by_source_and_seq(tmp_path: Path) -> None:

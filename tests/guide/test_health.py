@@ -5,16 +5,13 @@ guide's example bodies follow the contract schemas."""
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import jsonschema
-from tradebridge.testing import free_port, rust_binary
+from tradebridge.testing import Service, free_port, rust_binary
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "contracts" / "v1"
 
@@ -29,18 +26,12 @@ def _validator(name: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
 
 
-def _get(url: str, deadline: float) -> tuple[int, bytes]:
-    """GET ``url``, retrying refused connections until ``deadline`` (the example is still binding)."""
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as reply:
-                return reply.status, reply.read()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read()
-        except urllib.error.URLError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as reply:
+            return reply.status, reply.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
 
 
 def test_the_guides_example_bodies_follow_the_contract() -> None:
@@ -50,24 +41,21 @@ def test_the_guides_example_bodies_follow_the_contract() -> None:
 
 def test_the_guides_rust_service_answers_as_the_guide_shows() -> None:
     port = free_port()
-    service = subprocess.Popen(
-        [str(rust_binary("examples/guide")), str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    try:
-        deadline = time.monotonic() + 10
+
+    def metrics_shown(service: Service) -> bool:
         # the guide updates the metrics right after spawning the server: wait until they show
-        while True:
-            status, body = _get(f"http://127.0.0.1:{port}/health", deadline)
-            health: dict[str, Any] = json.loads(body)
-            if "messages_processed" in health["metrics"] or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        ready_status, ready_body = _get(f"http://127.0.0.1:{port}/ready", deadline)
-        live_status, live_body = _get(f"http://127.0.0.1:{port}/live", deadline)
-    finally:
-        service.send_signal(signal.SIGTERM)
-        _, err = service.communicate(timeout=10)
-    assert service.returncode == 0, err.decode()
+        _, body = service.get("/health")
+        return isinstance(body, dict) and "messages_processed" in body["metrics"]
+
+    service = Service(
+        "guide", [rust_binary("examples/guide"), str(port)], health_port=port, ready=metrics_shown
+    )
+    with service:
+        status, body = _get(f"http://127.0.0.1:{port}/health")
+        health: dict[str, Any] = json.loads(body)
+        ready_status, ready_body = _get(f"http://127.0.0.1:{port}/ready")
+        live_status, live_body = _get(f"http://127.0.0.1:{port}/live")
+    assert service.returncode() == 0, service.output()
 
     guide_health, guide_ready = json.loads(GUIDE_HEALTH), json.loads(GUIDE_READY)
     assert status == 200

@@ -1,6 +1,7 @@
 //! Decode and encode of `BarUpdate` and `Signal`: the typed codec with full validation next to a bare
 //! serde struct (no validation, no tag check) and untyped `serde_json::Value`, in one run. The codec's
 //! `BarUpdate` goes through a single-pass reader first; its serde_json-only path is measured too.
+#![allow(clippy::print_stdout)] // a benchmark prints its ratios
 
 use std::hint::black_box;
 

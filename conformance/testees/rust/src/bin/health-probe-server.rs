@@ -15,6 +15,7 @@
 //! quit
 //! ```
 //! Exits 0 on `quit`, end of stdin, SIGINT or SIGTERM.
+#![allow(clippy::print_stdout)] // its stdout is the protocol the tests read
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -1,44 +1,46 @@
-"""The strategy's documented model: the score formula, warm-up, and edge-triggered signals."""
+"""The example's documented model: the score formula, warm-up, and edge-triggered signals."""
 
 from __future__ import annotations
 
 import math
 
 import pytest
-from tradebridge.demo.strategy import crossing, momentum_score
+from tradebridge.features import FEATURE_NAMES, Feature
 
+from tests.examples.example import strategy
+
+model, crossing = strategy.model, strategy.crossing
 NAN = float("nan")
 
 
 def features(close: float, rsi: float, hist: float) -> list[float]:
-    # [close, rsi, macd_line, macd_signal, macd_hist, ...]: only close, rsi and hist are read
-    return [close, rsi, 0.0, 0.0, hist, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    row = [0.0] * len(FEATURE_NAMES)
+    row[Feature.CLOSE], row[Feature.RSI], row[Feature.MACD_HIST] = close, rsi, hist
+    return row
 
 
 def test_score_follows_the_documented_formula() -> None:
-    score = momentum_score(features(100.0, 70.0, 0.05))
+    score = model(features(100.0, 70.0, 0.05))
     assert score == pytest.approx(0.5 * 20 / 50 + 0.5 * math.tanh(0.05 / 0.05))
 
 
 def test_score_is_signed_and_bounded() -> None:
-    assert momentum_score(features(100.0, 50.0, 0.0)) == 0.0
-    assert momentum_score(features(100.0, 100.0, 1e9)) == 1.0
-    assert momentum_score(features(100.0, 0.0, -1e9)) == -1.0
-    down = momentum_score(features(100.0, 30.0, -0.05))
+    assert model(features(100.0, 50.0, 0.0)) == 0.0
+    assert model(features(100.0, 100.0, 1e9)) == 1.0
+    assert model(features(100.0, 0.0, -1e9)) == -1.0
+    down = model(features(100.0, 30.0, -0.05))
     assert down is not None and down < 0
 
 
 def test_scale_is_price_relative() -> None:
-    cheap = momentum_score(features(20.0, 50.0, 0.01))
-    dear = momentum_score(features(500.0, 50.0, 0.25))
-    assert cheap == pytest.approx(dear)
+    assert model(features(20.0, 50.0, 0.01)) == pytest.approx(model(features(500.0, 50.0, 0.25)))
 
 
 @pytest.mark.parametrize(
     "warming", [features(100.0, NAN, 0.1), features(100.0, 60.0, NAN), features(NAN, 60, 0)]
 )
 def test_no_score_while_warming_up(warming: list[float]) -> None:
-    assert momentum_score(warming) is None
+    assert model(warming) is None
 
 
 def test_signals_fire_once_per_crossing() -> None:

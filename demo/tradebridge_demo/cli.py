@@ -8,11 +8,13 @@ Four separate processes on free loopback ports::
                        ^          |                                                   |
                        +----------+ AlpacaPaperTrading (portfolio)  <-----------------+
 
-The demo starts the mock broker, the engine and the strategy, waits for each through its health
-endpoint, then starts the publisher (which waits for its three subscribers, so no bar is lost), shows a
-progress bar, and once every bar is processed and every order final, stops everything, prints the summary
-(bars, signals, orders, fills, refusals, P&L, per-hop latency p50/p99, consistency checks) and writes
-``report.json``, ``equity.png`` and ``latency.png`` to ``--report`` (default ``reports/demo``).
+The demo starts the mock broker, the engine and the strategy (``examples/strategy.py``, shipped in this
+package), waits for each through its health endpoint, then starts the publisher (which waits for its
+subscribers, so no bar is lost), shows a progress bar, and once every bar is processed and every order
+final, stops everything, prints the summary (bars, signals, orders, fills, refusals, P&L, per-hop latency
+p50/p99, consistency checks) and writes ``report.json``, ``equity.png`` and ``latency.png`` to ``--report``
+(default ``reports/demo``). It measures the strategy from the outside only: what it publishes on the bus,
+the engine's answers, and the strategy's ``/health`` and ``/metrics``.
 
 Against Alpaca paper instead of the mock broker: put ``ALPACA_API_KEY`` and ``ALPACA_SECRET_KEY`` in ``.env``
 and run ``tradebridge demo --broker-url https://paper-api.alpaca.markets``. Market data stays the seeded
@@ -31,9 +33,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["DemoConfig", "main", "parse_args"]
+from tradebridge_demo.config import DemoConfig
 
-from tradebridge.demo.run import DemoConfig, run_demo
+__all__ = ["DemoConfig", "main", "parse_args"]
 
 _SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9.]{0,15}$")
 
@@ -107,4 +109,7 @@ def parse_args(argv: Sequence[str]) -> DemoConfig:
 
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_args(sys.argv[1:] if argv is None else argv)
+    # imported here: `tradebridge --help` reads this module's docstring without loading alpaca-py
+    from tradebridge_demo.run import run_demo
+
     return run_demo(config)

@@ -3,65 +3,54 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from types import FrameType
 
 from tradebridge.alpaca import AlpacaPaperTrading
-from tradebridge.demo.report import (
+from tradebridge.errors import TradebridgeError
+from tradebridge.testing import Service, ServiceError, free_port, is_ready, rust_binary
+
+from tradebridge_demo.config import DemoConfig
+from tradebridge_demo.observer import BusObserver
+from tradebridge_demo.report import (
     BrokerOrder,
     DemoResult,
     decimal_float,
-    join_publish_times,
+    histogram_summary,
+    observed_flow,
     read_timing_log,
     write_report,
 )
-from tradebridge.demo.services import (
-    CREDENTIAL_VARIABLES,
-    Service,
-    ServiceError,
-    is_ready,
-    python_module,
-    scrubbed_environment,
-)
-from tradebridge.errors import TradebridgeError
-from tradebridge.testing import free_port, rust_binary
 
 #: Any non-empty pair works with the mock broker; real credentials are never sent to it.
 MOCK_KEY = "tradebridge-demo"
 
+#: Credential variables never passed to services talking to the local mock broker.
+CREDENTIAL_VARIABLES = ("APCA_API_KEY_ID", "APCA_API_SECRET_KEY", "ALPACA_API_KEY", "ALPACA_SECRET_KEY")
 
-@dataclass(frozen=True)
-class DemoConfig:
-    bars: int = 300
-    symbols: tuple[str, ...] = ("AAPL", "MSFT", "GOOGL")
-    seed: int = 7
-    report_dir: Path = Path("reports/demo")
-    rate: float = 100.0
-    threshold: float = 0.5
-    max_position: float = 30.0
-    max_notional: float = 20_000.0
-    max_orders_per_sec: int = 5
-    timeout: float = 120.0
-    broker_port: int = 0
-    market_port: int = 0
-    progress: bool = True
-    #: An Alpaca-compatible broker already running (Alpaca paper, or a loopback URL); None = start the mock.
-    broker_url: str | None = None
-    env_file: Path = Path(".env")
+#: ``examples/strategy.py``, shipped in this package: the demo runs the example, never a copy of it.
+STRATEGY = files("tradebridge_demo") / "strategy.py"
 
-    @property
-    def total_bars(self) -> int:
-        return self.bars * len(self.symbols)
+
+def python_module(module: str, *args: str) -> list[str]:
+    """argv running one of our Python entry points with this interpreter."""
+    return [sys.executable, "-m", module, *args]
+
+
+def scrubbed_environment() -> dict[str, str]:
+    """This environment without broker credentials (the mock accepts any key; real ones stay home)."""
+    return {k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARIABLES}
 
 
 class Interrupted(Exception):
@@ -125,7 +114,6 @@ def run_demo(config: DemoConfig) -> int:
     log_dir = report_dir / "logs"
     log_dir.mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="tradebridge-demo-"))
-    strategy_report = work / "strategy.json"
     timing_log = work / "publisher-timing.csv"  # when each bar was sent: the start of the first hop
 
     try:
@@ -147,7 +135,7 @@ def run_demo(config: DemoConfig) -> int:
     signals = f"tcp://{host}:{ports['signal']}"
     orders = f"tcp://{host}:{ports['order']}"
     env = scrubbed_environment()
-    # The mock takes any key; a real broker gets the credentials (engine and strategy only).
+    # The mock takes any key; a real broker gets the credentials (the engine only: it places the orders).
     keyed_env = {**env, "ALPACA_API_KEY": access.api_key, "ALPACA_SECRET_KEY": access.secret_key}
 
     broker = Service(
@@ -177,13 +165,15 @@ def run_demo(config: DemoConfig) -> int:
     )  # fmt: skip
     strategy = Service(
         "strategy",
-        python_module(
-            "tradebridge.demo.strategy", "--market-endpoint", market, "--signal-endpoint", signals,
-            "--order-endpoint", orders, "--broker-url", broker_url, "--symbols", ",".join(config.symbols),
+        [
+            sys.executable, str(STRATEGY), "--market-endpoint", market, "--signal-endpoint", signals,
+            "--order-endpoint", orders, "--symbols", ",".join(config.symbols),
             "--threshold", str(config.threshold), "--health-port", str(ports["strategy_health"]),
-            "--report-file", str(strategy_report), "--portfolio-interval", "0.25", "--run-id", run_id,
-        ),
-        health_port=ports["strategy_health"], log_dir=log_dir, env=keyed_env,
+            "--run-id", run_id,
+            # the engine and the demo's observer: both must hear the first signal
+            "--subscribers", "2",
+        ],
+        health_port=ports["strategy_health"], log_dir=log_dir, env=env,
     )  # fmt: skip
     publisher = Service(
         "mock-publisher",
@@ -197,9 +187,10 @@ def run_demo(config: DemoConfig) -> int:
     )  # fmt: skip
     services = [engine, strategy, publisher] if access.url else [broker, engine, strategy, publisher]
     progress = Progress(config.total_bars, config.progress)
+    observer = BusObserver(signals, orders)
     code = 1
     try:
-        with _interruptible():
+        with _interruptible(), observer:
             _say(
                 f"tradebridge demo: {config.bars} bars x {len(config.symbols)} symbols "
                 f"({', '.join(config.symbols)}), seed {config.seed}; logs in {log_dir}"
@@ -215,17 +206,16 @@ def run_demo(config: DemoConfig) -> int:
             _say(f"  execution-engine  ready  signals {signals} -> orders {orders}")
             strategy.start()
             strategy.wait(lambda s: s.metrics().get("bus_connected") == "true", "connected", 30)
-            # Both directions subscribed before the first bar: the engine sees the strategy's order feed.
-            engine.wait(lambda s: int(s.metrics().get("order_subscribers", "0")) >= 1, "subscribed to", 10)
+            # Every subscription in place before the first bar: the strategy and the observer hear the
+            # engine's order updates (the strategy itself waited for the engine and the observer).
+            engine.wait(lambda s: int(s.metrics().get("order_subscribers", "0")) >= 2, "subscribed to", 10)
             _say(f"  strategy          connected (ready once its indicators are warm)  market {market}")
             alpaca = AlpacaPaperTrading(access.api_key, access.secret_key, base_url=broker_url)
             equity_start = decimal_float(alpaca.get_account_info().equity)
             positions_start = {p.symbol: float(p.qty) for p in alpaca.get_positions()}
             publisher.start()
             _say(f"  mock-publisher    publishing {config.total_bars} bars at {config.rate:g}/s")
-            result = _follow(
-                config, services, progress, started, (strategy_report, timing_log), alpaca, run_id
-            )
+            result = _follow(config, services, observer, progress, started, timing_log, alpaca, run_id)
             result.equity_start = equity_start
             result.positions_start = positions_start
             progress.close()
@@ -253,6 +243,7 @@ def run_demo(config: DemoConfig) -> int:
         try:
             for service in reversed(services):
                 service.stop()
+            observer.close()
         finally:
             signal.signal(signal.SIGINT, previous)
             shutil.rmtree(work, ignore_errors=True)
@@ -274,36 +265,58 @@ def broker_access(config: DemoConfig) -> BrokerAccess:
     the ``.env`` file; raises ValueError naming the variables when they are missing."""
     if config.broker_url is None:
         return BrokerAccess(None, MOCK_KEY, MOCK_KEY)
+    found = credentials(config.env_file)
+    if found is None:
+        raise ValueError(
+            f"--broker-url {config.broker_url} needs credentials: set ALPACA_API_KEY and ALPACA_SECRET_KEY "
+            f"(or APCA_API_KEY_ID and APCA_API_SECRET_KEY) in the environment or in {config.env_file}"
+        )
+    return BrokerAccess(config.broker_url.rstrip("/"), *found)
+
+
+def credentials(env_file: Path) -> tuple[str, str] | None:
+    """(key, secret) from the environment over ``env_file``, either naming; None when neither is set.
+
+    The one place the demo reads credentials: it becomes a call to the SDK's own resolution
+    (``tradebridge.alpaca.resolve_credentials``) once that is public, so both agree on precedence.
+    """
     from dotenv import dotenv_values
 
-    found = {k: v for k, v in dotenv_values(config.env_file).items() if v} if config.env_file.exists() else {}
+    found = {k: v for k, v in dotenv_values(env_file).items() if v} if env_file.exists() else {}
     found.update({k: v for k, v in os.environ.items() if k in CREDENTIAL_VARIABLES and v})
     for key_name, secret_name in (
         ("APCA_API_KEY_ID", "APCA_API_SECRET_KEY"),
         ("ALPACA_API_KEY", "ALPACA_SECRET_KEY"),
     ):
-        if found.get(key_name) and found.get(secret_name):
-            return BrokerAccess(config.broker_url.rstrip("/"), found[key_name], found[secret_name])
-    raise ValueError(
-        f"--broker-url {config.broker_url} needs credentials: set ALPACA_API_KEY and ALPACA_SECRET_KEY "
-        f"(or APCA_API_KEY_ID and APCA_API_SECRET_KEY) in the environment or in {config.env_file}"
-    )
+        key, secret = found.get(key_name), found.get(secret_name)
+        if key and secret:
+            return key, secret
+    return None
 
 
 def _follow(
     config: DemoConfig,
     services: list[Service],
+    observer: BusObserver,
     progress: Progress,
     started: float,
-    reports: tuple[Path, Path],
+    timing_log: Path,
     alpaca: AlpacaPaperTrading,
     run_id: str,
 ) -> DemoResult:
-    """Show progress until every bar is processed and every order final; then collect the numbers."""
+    """Show progress until every bar is processed and every signal's order final; then collect the numbers.
+
+    Everything comes from outside the services: the strategy's and the engine's ``/health`` metrics, the
+    signals and order updates the observer saw on the bus, the broker's account.
+    """
     engine, strategy, publisher = services[-3:]
     broker = services[0]
     deadline = started + config.timeout
     settled_since: float | None = None
+    # Equity samples for the chart; Alpaca paper allows 200 requests a minute, the mock has no limit.
+    sample_every = 0.25 if broker is not engine else 2.0
+    equity_curve: list[tuple[float, float]] = []
+    next_sample = 0.0
     while True:
         for service in {broker, engine, strategy}:
             if service.returncode() is not None:
@@ -311,14 +324,22 @@ def _follow(
         published = publisher.returncode()
         if published not in (None, 0):
             raise publisher.died()
+        observer.raise_errors()
         metrics = strategy.metrics()
         bars = int(metrics.get("bars", "0"))
         progress.show(bars, metrics)
         engine_metrics = engine.metrics()
+        if time.monotonic() >= next_sample:
+            next_sample = time.monotonic() + sample_every
+            with contextlib.suppress(TradebridgeError, OSError):  # a sample for a chart: skip a bad one
+                equity = decimal_float(alpaca.get_account_info().equity)
+                equity_curve.append((round(time.monotonic() - started, 3), equity))
+        seen = observer.signals()
         done = (
             published == 0
             and bars >= config.total_bars
-            and metrics.get("pending_signals") == "0"
+            and metrics.get("signals") == str(len(seen))
+            and all(s.final for s in seen)
             and engine_metrics.get("orders_open") == "0"
         )
         # Settled = done on two consecutive looks, so a signal in flight between the services is not missed.
@@ -330,19 +351,31 @@ def _follow(
             settled_since = None
         if time.monotonic() > deadline:
             raise ServiceError(
+                "not_ready",
+                "demo",
                 f"the run did not finish within {config.timeout:.0f}s: {bars}/{config.total_bars} bars, "
-                f"{metrics.get('pending_signals', '?')} signals pending, "
-                f"{engine_metrics.get('orders_open', '?')} orders open"
+                f"{metrics.get('signals', '?')} signals published, {len(seen)} seen, "
+                f"{sum(not s.final for s in seen)} without a final order update, "
+                f"{engine_metrics.get('orders_open', '?')} orders open",
             )
         time.sleep(0.1)
 
-    strategy_report, timing_log = reports
     engine_final = engine.metrics()
+    strategy_final = strategy.metrics()
+    features = histogram_summary(_metrics_page(strategy), "features")
     code = strategy.stop(grace=10)
-    if code != 0 or not strategy_report.exists():
+    if code != 0:
         raise strategy.died()
     # The publisher has exited 0 (checked above), so its timing log is complete.
-    strategy_data = join_publish_times(json.loads(strategy_report.read_text()), read_timing_log(timing_log))
+    flow = observed_flow(observer.signals(), read_timing_log(timing_log))
+    flow.update(
+        bars=int(strategy_final.get("bars", "0")),
+        signals=int(strategy_final.get("signals", "0")),
+        features_latency=features,
+        equity_curve=equity_curve,
+        order_updates=observer.order_updates,
+        unmatched_updates=observer.unmatched_updates(),
+    )
 
     account = alpaca.get_account_info()
     metrics_now = alpaca.get_portfolio_metrics()
@@ -371,7 +404,7 @@ def _follow(
             "max_notional": config.max_notional,
             "max_orders_per_sec": config.max_orders_per_sec,
         },
-        strategy=strategy_data,
+        flow=flow,
         engine=engine_final,
         orders=orders,
         positions=positions,
@@ -381,3 +414,9 @@ def _follow(
         unrealized_pl=decimal_float(metrics_now.total_pl),
         duration_s=time.monotonic() - started,
     )
+
+
+def _metrics_page(service: Service) -> str:
+    """A service's ``/metrics`` text (Prometheus format)."""
+    with urllib.request.urlopen(service.health_url + "/metrics", timeout=5) as response:
+        return str(response.read().decode())

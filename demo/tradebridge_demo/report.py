@@ -11,22 +11,22 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from tradebridge.demo.strategy import HOPS
+from prometheus_client.parser import text_string_to_metric_families
+
+from tradebridge_demo.observer import SeenSignal
 
 HOP_LABELS = {
-    "published_to_received": "bar published -> bar received (bus)",
-    "bar_to_features": "bar received -> features",
-    "features_to_signal": "features -> signal published",
+    "published_to_signal": "bar published -> signal seen (bus)",
+    "features": "features in the strategy (/metrics)",
     "signal_to_engine": "signal published -> engine (bus)",
-    "signal_to_ack": "signal -> order acknowledged",
+    "signal_to_ack": "signal seen -> order acknowledged",
     "ack_to_fill": "order acknowledged -> fill seen",
-    "bar_to_fill": "bar received -> fill seen",
     "published_to_fill": "bar published -> fill seen (total)",
 }
 
-#: The hops with per-sample data, in flow order: the strategy's own, framed by the two the demo derives by
-#: joining the publisher's send times (:func:`join_publish_times`).
-SAMPLED_HOPS = ("published_to_received", *HOPS, "published_to_fill")
+#: The hops with one sample per signal, measured by the demo's bus observer (wall clock, one host); the
+#: other two are the services' own: the strategy's features histogram and the engine's bus-hop metric.
+SAMPLED_HOPS = ("published_to_signal", "signal_to_ack", "ack_to_fill", "published_to_fill")
 
 PublishTimes = Mapping[tuple[str, int], int]
 
@@ -42,40 +42,69 @@ def read_timing_log(path: Path) -> dict[tuple[str, int], int]:
         return {}
 
 
-def join_publish_times(strategy: Mapping[str, Any], published: PublishTimes) -> dict[str, Any]:
-    """The strategy's report with the hops that start when the bar was published.
+def observed_flow(signals: Sequence[SeenSignal], published: PublishTimes) -> dict[str, Any]:
+    """Each signal seen on the bus with its hops, and the samples per hop.
 
-    Bars are matched on their bus envelope ``(source, seq)`` (no contract field needed); both sides read
-    the same host wall clock (``time.time_ns``). Adds ``latency_ms["published_to_received"]`` (one sample
-    per matched bar), ``latency_ms["published_to_fill"]`` (that plus "bar received -> fill seen", per
-    filled signal), the same two in each signal's ``hops_ms``, and ``unpublished_bars``: bars received with
-    no send time in the log (0 in a complete run).
+    A signal names the bar it was made from by its bus envelope (``metadata.bar_source``/``bar_seq``), so
+    the publisher's send time of that bar joins without any new field in the message contract; both sides
+    read the same host wall clock. ``unpublished_signals`` counts signals whose bar has no send time (0 in
+    a complete run).
     """
-    transit_ms: dict[tuple[str, int], float] = {}
-    missing = 0
-    for source, receipts in strategy.get("bar_receipts", {}).items():
-        for seq, received_ns in receipts:
-            sent = published.get((source, seq))
-            if sent is None:
-                missing += 1
-            else:
-                transit_ms[(source, seq)] = (received_ns - sent) * 1e-6
+    samples: dict[str, list[float]] = {hop: [] for hop in SAMPLED_HOPS}
     records = []
-    to_fill: list[float] = []
-    for record in strategy.get("records", []):
-        hops = dict(record.get("hops_ms", {}))
-        transit = transit_ms.get((record.get("bar_source"), record.get("bar_seq")))
-        if transit is not None:
-            hops["published_to_received"] = transit
-            if "bar_to_fill" in hops:
-                hops["published_to_fill"] = transit + hops["bar_to_fill"]
-                to_fill.append(round(hops["published_to_fill"], 6))
-        records.append({**record, "hops_ms": hops})
-    latency = dict(strategy.get("latency_ms", {}))
-    latency["published_to_received"] = [round(x, 6) for x in transit_ms.values()]
-    latency["published_to_fill"] = to_fill
-    joined = {k: v for k, v in strategy.items() if k != "bar_receipts"}  # raw receipts: joined, not kept
-    return joined | {"latency_ms": latency, "records": records, "unpublished_bars": missing}
+    missing = 0
+    ms = 1e-6
+    for seen in signals:
+        hops: dict[str, float] = {}
+        sent = None
+        if seen.bar_source is not None and seen.bar_seq is not None:
+            sent = published.get((seen.bar_source, seen.bar_seq))
+        if sent is None:
+            missing += 1
+        else:
+            hops["published_to_signal"] = (seen.seen_ns - sent) * ms
+        if seen.ack_ns is not None:
+            hops["signal_to_ack"] = (seen.ack_ns - seen.seen_ns) * ms
+            if seen.fill_ns is not None:
+                hops["ack_to_fill"] = (seen.fill_ns - seen.ack_ns) * ms
+        if seen.fill_ns is not None and sent is not None:
+            hops["published_to_fill"] = (seen.fill_ns - sent) * ms
+        for hop, value in hops.items():
+            samples[hop].append(round(value, 6))
+        seen.hops_ms = hops
+        records.append(seen.to_json())
+    return {"records": records, "latency_ms": samples, "unpublished_signals": missing}
+
+
+def histogram_summary(metrics_text: str, stage: str) -> dict[str, float | int | None]:
+    """``count``, ``p50_ms``, ``p99_ms`` of one stage of a service's ``tradebridge_latency_seconds``
+    histogram (its ``/metrics`` page), estimated as Prometheus's ``histogram_quantile`` does: linearly
+    within the bucket holding the quantile."""
+    buckets: list[tuple[float, float]] = []
+    for family in text_string_to_metric_families(metrics_text):
+        if family.name != "tradebridge_latency_seconds":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_bucket") and sample.labels.get("stage") == stage:
+                buckets.append((float(sample.labels["le"]), sample.value))
+    buckets.sort()
+    count = int(buckets[-1][1]) if buckets else 0
+
+    def quantile(q: float) -> float | None:
+        if not count:
+            return None
+        rank = q * count
+        lower_bound, lower_count = 0.0, 0.0
+        for bound, cumulative in buckets:
+            if cumulative >= rank:
+                if bound == float("inf"):
+                    return lower_bound * 1e3  # beyond the last bound: Prometheus answers that bound
+                inside = (rank - lower_count) / (cumulative - lower_count) if cumulative > lower_count else 1
+                return (lower_bound + (bound - lower_bound) * inside) * 1e3
+            lower_bound, lower_count = bound, cumulative
+        return None
+
+    return {"count": count, "p50_ms": quantile(0.50), "p99_ms": quantile(0.99)}
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -113,7 +142,9 @@ class DemoResult:
     """Everything a run produced; :meth:`to_json` is the report file."""
 
     config: dict[str, Any]
-    strategy: dict[str, Any]
+    #: what the demo saw: ``bars`` and ``signals`` (the strategy's counts), ``records`` and ``latency_ms``
+    #: (:func:`observed_flow`), ``features_latency`` (:func:`histogram_summary`), ``equity_curve``
+    flow: dict[str, Any]
     engine: dict[str, str]
     orders: list[BrokerOrder]
     positions: dict[str, float]
@@ -150,8 +181,8 @@ class DemoResult:
         return [o for o in self.orders if o.filled_qty > 0]
 
     def latency_summary(self) -> dict[str, dict[str, float | int | None]]:
-        """Per hop, in flow order: the strategy's samples, and the bus hop the engine measures."""
-        samples: Mapping[str, list[float]] = self.strategy.get("latency_ms", {})
+        """Per hop, in flow order: the observer's samples, the strategy's histogram, the engine's bus hop."""
+        samples: Mapping[str, list[float]] = self.flow.get("latency_ms", {})
         summary: dict[str, dict[str, float | int | None]] = {
             hop: {
                 "count": len(samples.get(hop, [])),
@@ -165,11 +196,15 @@ class DemoResult:
             "p50_ms": self.engine_float("signal_transit_p50_ms"),
             "p99_ms": self.engine_float("signal_transit_p99_ms"),
         }
-        return (
-            {k: summary[k] for k in SAMPLED_HOPS[:3]}
-            | {"signal_to_engine": engine_hop}
-            | {k: summary[k] for k in SAMPLED_HOPS[3:]}
+        features: dict[str, float | int | None] = dict(
+            self.flow.get("features_latency", {"count": 0, "p50_ms": None, "p99_ms": None})
         )
+        return {
+            "published_to_signal": summary["published_to_signal"],
+            "features": features,
+            "signal_to_engine": engine_hop,
+            **{k: summary[k] for k in SAMPLED_HOPS[1:]},
+        }
 
     def engine_float(self, name: str) -> float | None:
         try:
@@ -179,8 +214,8 @@ class DemoResult:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "bars": self.strategy.get("bars", 0),
-            "signals": self.strategy.get("signals", 0),
+            "bars": self.flow.get("bars", 0),
+            "signals": self.flow.get("signals", 0),
             "orders": self.engine_int("orders_submitted"),
             "order_statuses": self.order_statuses(),
             "fills": len(self.fills()),
@@ -201,7 +236,7 @@ class DemoResult:
     def run_checks(self) -> list[Check]:
         """Every fill matches an order of ours; broker positions equal the fills; every signal has a
         counted outcome."""
-        records = {r["signal_id"]: r for r in self.strategy.get("records", [])}
+        records = {r["signal_id"]: r for r in self.flow.get("records", [])}
         by_order_id = {r["order_id"]: r for r in records.values() if r.get("order_id")}
         checks: list[Check] = []
 
@@ -243,17 +278,19 @@ class DemoResult:
             )
         )
 
-        signals = int(self.strategy.get("signals", 0))
+        signals = int(self.flow.get("signals", 0))  # the strategy's own count
+        seen = len(records)
         received = self.engine_int("signals_received")
         placed = self.engine_int("orders_submitted")
         refused = self.engine_int("refused_total")
         unresolved = [sid for sid, r in records.items() if r.get("status") is None]
-        lost = signals != received or received != placed + refused or unresolved
+        lost = signals != seen or signals != received or received != placed + refused or unresolved
         checks.append(
             Check(
                 "no signal lost without a counted reason",
                 not lost,
-                f"published {signals}, engine received {received} = {placed} orders + {refused} refused"
+                f"published {signals}, seen on the bus {seen}, engine received {received} = {placed} orders "
+                f"+ {refused} refused"
                 + (f"; {len(unresolved)} without an outcome: {unresolved[:5]}" if unresolved else ""),
             )
         )
@@ -269,9 +306,10 @@ class DemoResult:
             "config": self.config,
             "engine_metrics": self.engine,
             "orders": [o.__dict__ for o in self.orders],
-            "equity_curve": self.strategy.get("equity_curve", []),
-            "latency_ms": self.strategy.get("latency_ms", {}),
-            "signals": self.strategy.get("records", []),
+            "equity_curve": self.flow.get("equity_curve", []),
+            "latency_ms": self.flow.get("latency_ms", {}),
+            "features_latency": self.flow.get("features_latency", {}),
+            "signals": self.flow.get("records", []),
         }
 
     def render(self) -> str:
@@ -305,6 +343,10 @@ class DemoResult:
         return "\n".join(lines)
 
 
+def _ms(value: float | int | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def decimal_float(value: Decimal | float | int | None) -> float:
     return 0.0 if value is None else float(value)
 
@@ -323,13 +365,13 @@ def _charts(result: DemoResult, directory: Path) -> Iterable[Path]:
     matplotlib.use("Agg")  # files only, never a window
     import matplotlib.pyplot as plt
 
-    curve = result.strategy.get("equity_curve", [])
+    curve = result.flow.get("equity_curve", [])
     fig, ax = plt.subplots(figsize=(8, 4))
     if curve:
         ax.plot([p[0] for p in curve], [p[1] for p in curve], color="#1f77b4", linewidth=1.5)
     ax.axhline(result.equity_start, color="grey", linewidth=0.8, linestyle="--")
     ax.set_title("Equity at the broker during the run")
-    ax.set_xlabel("seconds since the strategy started")
+    ax.set_xlabel("seconds since the demo started")
     ax.set_ylabel("equity ($)")
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -337,20 +379,24 @@ def _charts(result: DemoResult, directory: Path) -> Iterable[Path]:
     fig.savefig(equity, dpi=110)
     plt.close(fig)
 
-    samples = result.strategy.get("latency_ms", {})
-    fig, grid = plt.subplots(2, 4, figsize=(17, 6.5))
+    samples = result.flow.get("latency_ms", {})
+    fig, grid = plt.subplots(2, 3, figsize=(14, 6.5))
     axes = list(grid.flat)
-    axes[-1].axis("off")  # seven hops with samples; the eighth cell shows the engine's bus hop
-    bus = result.latency_summary()["signal_to_engine"]
-    if bus["count"]:
-        axes[-1].text(
-            0.02,
-            0.5,
-            f"{HOP_LABELS['signal_to_engine']}\nmeasured by the engine (n={bus['count']}):\n"
-            f"p50 {bus['p50_ms']} ms, p99 {bus['p99_ms']} ms",
-            fontsize=10,
-            va="center",
-        )
+    # four hops with one sample per signal; the last two cells: the services' own measurements
+    summary = result.latency_summary()
+    own_hops = (("features", "the strategy"), ("signal_to_engine", "the engine"))
+    for ax, (hop, who) in zip(axes[4:], own_hops, strict=True):
+        ax.axis("off")
+        own = summary[hop]
+        if own["count"]:
+            ax.text(
+                0.02,
+                0.5,
+                f"{HOP_LABELS[hop]}\nmeasured by {who} (n={own['count']}):\n"
+                f"p50 {_ms(own['p50_ms'])} ms, p99 {_ms(own['p99_ms'])} ms",
+                fontsize=10,
+                va="center",
+            )
     for ax, hop in zip(axes, SAMPLED_HOPS, strict=False):
         values = samples.get(hop, [])
         if values:
@@ -362,8 +408,8 @@ def _charts(result: DemoResult, directory: Path) -> Iterable[Path]:
         ax.set_title(f"{HOP_LABELS[hop]} (n={len(values)})", fontsize=9)
         ax.set_xlabel("ms")
     fig.suptitle(
-        "Per-hop latency: the strategy's monotonic clock; hops from 'bar published' join the publisher's "
-        "send times (host wall clock)",
+        "Per-hop latency seen from the outside: the demo's bus observer, joined with the publisher's send "
+        "times (one host, one wall clock)",
         fontsize=11,
     )
     fig.tight_layout()

@@ -1,0 +1,32 @@
+"""What one demo run is asked to do (``tradebridge demo`` options)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["DemoConfig"]
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    bars: int = 300
+    symbols: tuple[str, ...] = ("AAPL", "MSFT", "GOOGL")
+    seed: int = 7
+    report_dir: Path = Path("reports/demo")
+    rate: float = 100.0
+    threshold: float = 0.5
+    max_position: float = 30.0
+    max_notional: float = 20_000.0
+    max_orders_per_sec: int = 5
+    timeout: float = 120.0
+    broker_port: int = 0
+    market_port: int = 0
+    progress: bool = True
+    #: An Alpaca-compatible broker already running (Alpaca paper, or a loopback URL); None = start the mock.
+    broker_url: str | None = None
+    env_file: Path = Path(".env")
+
+    @property
+    def total_bars(self) -> int:
+        return self.bars * len(self.symbols)

@@ -1,0 +1,172 @@
+"""The demo's view of the flow from the outside: the strategy's signals and the engine's order updates, as
+any other subscriber on the bus sees them, each stamped with the wall clock when it arrived.
+
+The demo never looks inside the strategy: a signal's outcome is the engine's ``OrderUpdate`` for client
+order id ``tb-<signal_id>``, and its latency hops are the gaps between the messages seen here (plus the
+publisher's send time of the bar named in the signal's metadata, joined by :mod:`tradebridge_demo.report`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from tradebridge.bus.sync import ZMQSubscriber
+from tradebridge.contracts import OrderUpdate, Signal
+
+__all__ = ["FINAL_STATUSES", "BusObserver", "SeenSignal"]
+
+#: Order statuses after which an order never changes (Alpaca's).
+FINAL_STATUSES = frozenset(
+    {"filled", "canceled", "expired", "rejected", "replaced", "done_for_day", "stopped"}
+)
+
+
+@dataclass
+class SeenSignal:
+    """One signal seen on the bus and what its order updates said (times: ``time.time_ns``)."""
+
+    signal_id: str
+    symbol: str
+    direction: str
+    strength: float
+    price: float | None
+    #: the bar's bus envelope (publisher instance, per-topic seq): the key to the publisher's send time
+    bar_source: str | None
+    bar_seq: int | None
+    seen_ns: int
+    ack_ns: int | None = None
+    fill_ns: int | None = None
+    status: str | None = None
+    reason: str | None = None
+    order_id: str | None = None
+    qty: float | None = None
+    filled_qty: float = 0.0
+    filled_avg_price: float | None = None
+    hops_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    def apply(self, update: OrderUpdate, seen_ns: int) -> None:
+        if self.ack_ns is None and update.status != "rejected":
+            self.ack_ns = seen_ns  # the first update of a placed order: the broker acknowledged it
+        if update.status == "filled" and self.fill_ns is None:
+            self.fill_ns = seen_ns
+        self.status = update.status
+        self.order_id = update.order_id
+        self.qty = update.qty
+        self.filled_qty = update.filled_qty
+        self.filled_avg_price = update.filled_avg_price
+        if isinstance(update.reason, str):
+            self.reason = update.reason
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if not k.endswith("_ns")}
+
+
+class BusObserver:
+    """Subscribes to the signal and order topics in two background threads (a ZeroMQ socket stays in the
+    thread that made it) and keeps every signal with its outcome. Use as a context manager."""
+
+    def __init__(self, signal_endpoint: str, order_endpoint: str) -> None:
+        self._lock = threading.Lock()
+        self._signals: dict[str, SeenSignal] = {}
+        self._early: dict[str, list[tuple[OrderUpdate, int]]] = {}  # updates seen before their signal
+        self.order_updates = 0
+        self._subscribers: list[ZMQSubscriber] = []
+        self._threads: list[threading.Thread] = []
+        self._errors: list[BaseException] = []
+        self._endpoints = (
+            (signal_endpoint, "signal", self._on_signal),
+            (order_endpoint, "order", self._on_order),
+        )
+
+    def __enter__(self) -> BusObserver:
+        for endpoint, topic, handler in self._endpoints:
+            subscriber = ZMQSubscriber(endpoint)
+            subscriber.connect([topic])  # connect here, so the subscription exists once we return
+            self._subscribers.append(subscriber)
+            thread = threading.Thread(
+                target=self._receive, args=(subscriber, handler), name=f"demo-observer-{topic}", daemon=True
+            )
+            self._threads.append(thread)
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for subscriber in self._subscribers:
+            subscriber.stop()
+        for thread in self._threads:
+            thread.join(5)
+        self._threads.clear()
+
+    def _receive(self, subscriber: ZMQSubscriber, handler: Callable[[Any, int], None]) -> None:
+        # the socket was made on the caller's thread and is used only here from now on (a hand-over, which
+        # ZeroMQ allows with a memory barrier: Thread.start is one); it is closed here too
+        try:
+            for _topic, message in subscriber.receive():
+                handler(message, time.time_ns())
+        except BaseException as exc:  # kept for raise_errors(): a dead observer must not pass unnoticed
+            self._errors.append(exc)
+        finally:
+            subscriber.close()
+
+    def _on_signal(self, message: Any, seen_ns: int) -> None:
+        if not isinstance(message, Signal) or not isinstance(message.metadata, dict):
+            return
+        meta = message.metadata
+        signal_id = str(meta.get("signal_id", ""))
+        source, seq, price = meta.get("bar_source"), meta.get("bar_seq"), meta.get("price")
+        seen = SeenSignal(
+            signal_id=signal_id,
+            symbol=message.symbol,
+            direction=message.direction,
+            strength=message.strength,
+            price=float(price) if isinstance(price, int | float) else None,
+            bar_source=source if isinstance(source, str) else None,
+            bar_seq=seq if isinstance(seq, int) else None,
+            seen_ns=seen_ns,
+        )
+        with self._lock:
+            self._signals[signal_id] = seen
+            for update, at in self._early.pop(signal_id, []):
+                seen.apply(update, at)
+
+    def _on_order(self, message: Any, seen_ns: int) -> None:
+        if not isinstance(message, OrderUpdate):
+            return
+        signal_id = message.client_order_id.removeprefix("tb-")
+        with self._lock:
+            self.order_updates += 1
+            seen = self._signals.get(signal_id)
+            if seen is None:
+                self._early.setdefault(signal_id, []).append((message, seen_ns))
+            else:
+                seen.apply(message, seen_ns)
+
+    def raise_errors(self) -> None:
+        if self._errors:
+            raise RuntimeError(f"the demo's bus observer failed: {self._errors[0]!r}") from self._errors[0]
+
+    def signals(self) -> list[SeenSignal]:
+        with self._lock:
+            return list(self._signals.values())
+
+    def unmatched_updates(self) -> int:
+        """Order updates for no signal seen: another strategy's orders (or a signal this observer missed)."""
+        with self._lock:
+            return sum(len(v) for v in self._early.values())
+
+    def pending(self) -> int:
+        """Signals seen without a final order update yet."""
+        with self._lock:
+            return sum(not s.final for s in self._signals.values())
