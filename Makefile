@@ -61,6 +61,7 @@ lint: dev ## ruff, mypy (strict), mypy.stubtest over the native stub, cargo fmt 
 	$(PY) -m ruff check $(PY_TREES)
 	$(PY) -m ruff format --check $(PY_TREES)
 	$(PY) -m mypy
+	$(PY) -m mypy --strict examples
 	$(PY) -m mypy.stubtest tradebridge._native --allowlist .ci/stubtest-allowlist.txt
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --release -- -D warnings

@@ -17,7 +17,7 @@ from importlib.resources import files
 from pathlib import Path
 from types import FrameType
 
-from tradebridge.alpaca import AlpacaPaperTrading
+from tradebridge.alpaca import AlpacaPaperTrading, CredentialsRefusedError, resolve_credentials
 from tradebridge.errors import TradebridgeError
 from tradebridge.testing import Service, ServiceError, free_port, is_ready, rust_binary
 
@@ -265,33 +265,11 @@ def broker_access(config: DemoConfig) -> BrokerAccess:
     the ``.env`` file; raises ValueError naming the variables when they are missing."""
     if config.broker_url is None:
         return BrokerAccess(None, MOCK_KEY, MOCK_KEY)
-    found = credentials(config.env_file)
-    if found is None:
-        raise ValueError(
-            f"--broker-url {config.broker_url} needs credentials: set ALPACA_API_KEY and ALPACA_SECRET_KEY "
-            f"(or APCA_API_KEY_ID and APCA_API_SECRET_KEY) in the environment or in {config.env_file}"
-        )
-    return BrokerAccess(config.broker_url.rstrip("/"), *found)
-
-
-def credentials(env_file: Path) -> tuple[str, str] | None:
-    """(key, secret) from the environment over ``env_file``, either naming; None when neither is set.
-
-    The one place the demo reads credentials: it becomes a call to the SDK's own resolution
-    (``tradebridge.alpaca.resolve_credentials``) once that is public, so both agree on precedence.
-    """
-    from dotenv import dotenv_values
-
-    found = {k: v for k, v in dotenv_values(env_file).items() if v} if env_file.exists() else {}
-    found.update({k: v for k, v in os.environ.items() if k in CREDENTIAL_VARIABLES and v})
-    for key_name, secret_name in (
-        ("APCA_API_KEY_ID", "APCA_API_SECRET_KEY"),
-        ("ALPACA_API_KEY", "ALPACA_SECRET_KEY"),
-    ):
-        key, secret = found.get(key_name), found.get(secret_name)
-        if key and secret:
-            return key, secret
-    return None
+    try:
+        found = resolve_credentials(env_file=config.env_file)
+    except CredentialsRefusedError as exc:
+        raise ValueError(f"--broker-url {config.broker_url} needs credentials: {exc}") from None
+    return BrokerAccess(config.broker_url.rstrip("/"), found.api_key, found.secret_key)
 
 
 def _follow(
