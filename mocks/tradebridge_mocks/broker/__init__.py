@@ -20,6 +20,7 @@ from tradebridge_mocks.broker.engine import EngineOptions, PaperEngine, Refusal
 from tradebridge_mocks.broker.prices import PriceBook
 from tradebridge_mocks.broker.runtime import BrokerServer, MockBroker
 from tradebridge_mocks.broker.server import BrokerConfig, Fault, RequestRecord
+from tradebridge_mocks.broker.streams import FaultError, StreamFault, StreamOptions
 
 __all__ = [
     "BrokerConfig",
@@ -31,6 +32,8 @@ __all__ = [
     "PriceBook",
     "Refusal",
     "RequestRecord",
+    "StreamFault",
+    "StreamOptions",
     "main",
 ]
 
@@ -49,6 +52,42 @@ def _probability(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"expected a rate between 0 and 1, got {text!r}")
     return value
+
+
+def _stream_fault(text: str) -> StreamFault:
+    try:
+        return StreamFault.parse(text)
+    except FaultError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_stream_flags(parser: argparse.ArgumentParser) -> None:
+    streams = parser.add_argument_group("WebSocket streams (/v2/iex, /v2/sip, /v2/test and /stream)")
+    streams.add_argument(
+        "--stream-interval",
+        type=float,
+        default=0.1,
+        help="seconds between two ticks of trades and quotes (bars arrive with --bar-interval; 0 = off)",
+    )
+    streams.add_argument("--stream-auth-timeout", type=float, default=10.0, help="seconds before 404")
+    streams.add_argument(
+        "--stream-connection-limit", type=int, default=1, help="data connections per key (406); 0 = none"
+    )
+    streams.add_argument(
+        "--stream-symbol-limit", type=int, default=30, help="trade/quote symbols per connection (405)"
+    )
+    streams.add_argument(
+        "--stream-slow-client-bytes", type=int, default=4 * 1024 * 1024, help="unsent bytes before 407"
+    )
+    streams.add_argument(
+        "--stream-fault",
+        type=_stream_fault,
+        action="append",
+        default=[],
+        metavar="STREAM:ACTION[:k=v,...]",
+        help="play a fault from the start, e.g. data:drop:every_ms=5000, trading:delay:ms=200, "
+        "data:refuse_auth:count=3 (repeatable)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="accept only the key pair in ALPACA_API_KEY/ALPACA_SECRET_KEY (default: any non-empty pair)",
     )
+    _add_stream_flags(parser)
     return parser
 
 
@@ -112,6 +152,14 @@ def config_from_args(args: argparse.Namespace) -> BrokerConfig:
         partial_fill_rate=args.partial_fill_rate,
         initial_cash=args.initial_cash,
         shorting_enabled=not args.no_shorting,
+        streams=StreamOptions(
+            interval=args.stream_interval,
+            auth_timeout=args.stream_auth_timeout,
+            connection_limit=args.stream_connection_limit,
+            symbol_limit=args.stream_symbol_limit,
+            slow_client_bytes=args.stream_slow_client_bytes,
+            faults=tuple(args.stream_fault),
+        ),
     )
 
 

@@ -17,7 +17,7 @@ import random
 import re
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -130,6 +130,7 @@ class Order:
     filled_at: str | None = None
     canceled_at: str | None = None
     failed_at: str | None = None
+    expired_at: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -157,7 +158,7 @@ class Order:
             "updated_at": self.updated_at,
             "submitted_at": self.submitted_at,
             "filled_at": self.filled_at,
-            "expired_at": None,
+            "expired_at": self.expired_at,
             "expires_at": None,
             "canceled_at": self.canceled_at,
             "failed_at": self.failed_at,
@@ -259,6 +260,10 @@ class Account:
     client_ids: dict[str, str] = field(default_factory=dict)  # client_order_id -> order id, never freed
 
 
+#: told every order state change (event, order, fill fields), under the engine's lock (``streams.trading``)
+OrderListener = Callable[[str, "Order", dict[str, str]], None]
+
+
 class PaperEngine:
     """One paper account trading against a :class:`PriceBook`. Thread-safe (one lock around everything)."""
 
@@ -268,6 +273,11 @@ class PaperEngine:
         self.lock = threading.RLock()
         self._rng = random.Random(f"broker:{self.options.seed}")
         self.account = self._new_account()
+        self.listeners: list[OrderListener] = []
+
+    def _emit(self, event: str, order: Order, **fields: str) -> None:
+        for listener in self.listeners:
+            listener(event, order, fields)
 
     # ----------------------------------------------------------------------------------------- helpers
     def _uuid(self) -> str:
@@ -337,6 +347,7 @@ class PaperEngine:
             order.status = "accepted" if deferred else "new"
             self.account.orders[order.id] = order
             self.account.client_ids[order.client_order_id] = order.id
+            self._emit(order.status, order)
             if not deferred:
                 self._work(order)
             return order
@@ -521,9 +532,11 @@ class PaperEngine:
                 if needed > self.buying_power(exclude=order):
                     order.status = "rejected"
                     order.failed_at = order.updated_at = now_iso()
+                    self._emit("rejected", order)
                     return
             order.status = "new"
             order.updated_at = now_iso()
+            self._emit("new", order)
         if order.type == "trailing_stop" and not order.elected:
             assert order.hwm is not None
             if (order.side == "sell" and last > order.hwm) or (order.side == "buy" and last < order.hwm):
@@ -591,11 +604,19 @@ class PaperEngine:
             order.filled_at = stamp
         else:
             order.status = "partially_filled"
+        self._emit(
+            "fill" if order.status == "filled" else "partial_fill",
+            order,
+            price=money(price),
+            qty=money(qty),
+            position_qty=money(self.position_qty(order.symbol)),
+        )
 
     def _cancel(self, order: Order) -> None:
         stamp = now_iso()
         order.status = "canceled"
         order.canceled_at = order.updated_at = stamp
+        self._emit("canceled", order)
 
     def on_prices(self, symbols: Iterable[str] | None = None) -> None:
         """Re-evaluate every open order of ``symbols`` (all when None) against the current quotes."""
@@ -658,6 +679,16 @@ class PaperEngine:
                 raise Refusal(422, 42210000, f'order is already in "{order.status}" state')
             self._cancel(order)
 
+    def expire_day_orders(self) -> list[Order]:
+        """The session's close: open ``day`` (and auction) orders expire, as Alpaca's do at 16:00 ET."""
+        with self.lock:
+            expired = [o for o in self._open_orders() if o.time_in_force in ("day", "opg", "cls")]
+            for order in expired:
+                order.status = "expired"
+                order.expired_at = order.updated_at = now_iso()
+                self._emit("expired", order)
+            return expired
+
     def cancel_all(self) -> list[Order]:
         with self.lock:
             canceled = self._open_orders()
@@ -698,6 +729,7 @@ class PaperEngine:
             self._check_funds(order)
             self.account.orders[order.id] = order
             self.account.client_ids[order.client_order_id] = order.id
+            self._emit("new", order)
             self._work(order)  # liquidations fill at the quote even in deferred mode
             return order
 
@@ -752,6 +784,19 @@ class PaperEngine:
                 "created_at": account.created_at,
                 "options_approved_level": 0,
                 "options_trading_level": 0,
+                # Alpaca dropped the PDT fields from its schema on 2026-07-06 (alpaca.md); clients written
+                # before still read them, so they carry what a cash account without day trades reports
+                "pattern_day_trader": False,
+                "daytrade_count": 0,
+                "daytrading_buying_power": "0",
+                "bod_dtbp": "0",
+                "effective_buying_power": buying_power,
+                "balance_asof": account.created_at[:10],
+                "crypto_tier": 0,
+                "intraday_adjustments": "0",
+                "pending_reg_taf_fees": "0",
+                "admin_configurations": {},
+                "user_configurations": None,
             }
 
     def positions_json(self) -> list[dict[str, Any]]:

@@ -140,16 +140,20 @@ def bars_response(prices: PriceBook, query: dict[str, str]) -> dict[str, Any]:
     timeframe = query.get("timeframe")
     if not timeframe:
         raise bad_request("missing timeframe")
-    start = parse_time(query["start"], "start") if query.get("start") else None
-    end = parse_time(query["end"], "end") if query.get("end") else None
+    # present but empty is invalid, not absent: the contract says date-time (schemathesis sends ``start=``)
+    start = parse_time(query["start"], "start") if "start" in query else None
+    end = parse_time(query["end"], "end") if "end" in query else None
     try:
         limit = int(query.get("limit", DEFAULT_LIMIT))
     except ValueError:
         raise bad_request("invalid limit") from None
     if not 1 <= limit <= MAX_LIMIT:
         raise bad_request(f"invalid limit: must be between 1 and {MAX_LIMIT}")
-    descending = query.get("sort", "asc") == "desc"
-    offset = _decode_token(query["page_token"]) if query.get("page_token") else 0
+    sort = query.get("sort", "asc")
+    if sort not in ("asc", "desc"):
+        raise bad_request(f"invalid sort: {sort!r}")
+    descending = sort == "desc"
+    offset = _decode_token(query["page_token"]) if "page_token" in query else 0
 
     # Each symbol's series is a sequence: its live bars in the window, or, when it has none there and a start
     # was given, the synthetic history of that window (built lazily: only the page's bars are generated).

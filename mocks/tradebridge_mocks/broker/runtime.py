@@ -30,6 +30,7 @@ from tradebridge_mocks.broker.server import (
     build_app,
     make_state,
 )
+from tradebridge_mocks.broker.streams import StreamFault, StreamHub, install
 
 log = logging.getLogger("tradebridge_mocks.broker")
 
@@ -120,6 +121,7 @@ class BrokerServer:
     def __init__(self, config: BrokerConfig) -> None:
         self.config = config
         self.state = make_state(config)
+        self.streams = StreamHub(self.state, config.streams)
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._health: Any = None
@@ -130,13 +132,16 @@ class BrokerServer:
         return f"http://{self.config.host}:{self.port}"
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(build_app(self.state), access_log=None, handle_signals=False)
+        app = build_app(self.state)
+        install(app, self.streams)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
         await site.start()
         server = site._server
         assert server is not None
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        await self.streams.start()
         if self.config.market_endpoint:
             follower = BusFollower(self.state, self.config.market_endpoint)
             self._tasks.append(asyncio.create_task(follower.run()))
@@ -146,6 +151,7 @@ class BrokerServer:
             self._health = await _start_health(self.state, self.config.health_port, self.config.host)
 
     async def stop(self) -> None:
+        await self.streams.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -186,6 +192,15 @@ class MockBroker:
     @property
     def url(self) -> str:
         return self._server.url
+
+    @property
+    def ws_url(self) -> str:
+        """``ws://host:port``: add ``/v2/iex`` (or ``/v2/sip``, ``/v2/test``) or ``/stream``."""
+        return "ws" + self._server.url[4:]
+
+    @property
+    def streams(self) -> StreamHub:
+        return self._server.streams
 
     def start(self) -> MockBroker:
         if self._thread is not None:
@@ -244,6 +259,15 @@ class MockBroker:
     def inject(self, *faults: Fault) -> None:
         """Script failures for the next matching requests (see :class:`Fault`)."""
         self.state.faults.extend(faults)
+
+    def expire_day_orders(self) -> list[str]:
+        """Close the session: open ``day`` orders expire (``POST /admin/expire``); their ids."""
+        return [o.id for o in self.state.engine.expire_day_orders()]
+
+    def stream_fault(self, *faults: StreamFault) -> None:
+        """Play faults on the WebSocket streams now (see :class:`StreamFault`)."""
+        for fault in faults:
+            self._server.streams.inject(fault)
 
     @property
     def requests(self) -> list[RequestRecord]:

@@ -37,6 +37,7 @@ from tradebridge_mocks.broker.engine import (
     invalid,
 )
 from tradebridge_mocks.broker.prices import CENT, PriceBook, to_price
+from tradebridge_mocks.broker.streams.options import STREAM_PATHS, StreamOptions
 
 log = logging.getLogger("tradebridge_mocks.broker")
 
@@ -71,6 +72,8 @@ class BrokerConfig:
     partial_fill_rate: float = 0.0
     initial_cash: Decimal = Decimal("100000")
     shorting_enabled: bool = True
+    #: the WebSocket streams (market data and trade updates): clock, limits, faults
+    streams: StreamOptions = field(default_factory=StreamOptions)
 
 
 @dataclass
@@ -155,7 +158,7 @@ def _refusal(refusal: Refusal) -> web.Response:
 @web.middleware
 async def alpaca_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     state = request.app[STATE_KEY]
-    if not request.path.startswith("/v2/"):
+    if not request.path.startswith("/v2/") or request.path in STREAM_PATHS:  # streams authenticate in-band
         return await handler(request)
     config = state.config
     if config.latency_ms:
@@ -462,6 +465,12 @@ async def admin_reset(request: web.Request) -> web.Response:
     return _json({"account": state.engine.account.id})
 
 
+async def admin_expire(request: web.Request) -> web.Response:
+    """The session's close: every open ``day`` order expires (``expired`` on the trade-updates stream)."""
+    expired = request.app[STATE_KEY].engine.expire_day_orders()
+    return _json({"expired": [o.id for o in expired]})
+
+
 async def admin_requests(request: web.Request) -> web.Response:
     return _json([asdict(r) for r in request.app[STATE_KEY].requests])
 
@@ -492,5 +501,6 @@ def build_app(state: BrokerState) -> web.Application:
     r.add_post("/admin/price", admin_price)
     r.add_post("/admin/faults", admin_faults)
     r.add_post("/admin/reset", admin_reset)
+    r.add_post("/admin/expire", admin_expire)
     r.add_get("/admin/requests", admin_requests)
     return app
