@@ -18,7 +18,7 @@ import pytest
 import zmq
 from tradebridge.bus.sync import ZMQPublisher, ZMQSubscriber
 from tradebridge.contracts import OrderUpdate, Signal, encode_frame
-from tradebridge.testing import free_port, rust_binary
+from tradebridge.testing import Service, free_port, rust_binary
 from tradebridge_mocks.broker import Fault, MockBroker
 
 SECRET = "sEcReT-never-in-logs-93b1"
@@ -27,7 +27,7 @@ FINAL = {"filled", "canceled", "expired", "rejected"}
 
 @dataclass
 class Engine:
-    process: subprocess.Popen[bytes]
+    process: Service
     health_port: int
     publisher: ZMQPublisher
     orders: ZMQSubscriber
@@ -84,8 +84,8 @@ def start_engine(
     signal_port, order_port, health_port = free_port(), free_port(), free_port()
     publisher = ZMQPublisher(f"tcp://127.0.0.1:{signal_port}")
     publisher.connect()
-    log = tmp_path / "engine.log"
-    process = subprocess.Popen(
+    process = Service(
+        "engine",
         [
             str(rust_binary("execution-engine")),
             "--signal-endpoint", f"tcp://127.0.0.1:{signal_port}",
@@ -93,22 +93,12 @@ def start_engine(
             "--broker-url", broker.url, "--health-port", str(health_port), "--poll-interval-ms", "10",
             *extra,
         ],
-        stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env,
-    )  # fmt: skip
+        health_port=health_port, log_dir=tmp_path, env=env,
+    ).start()  # fmt: skip
     orders = ZMQSubscriber(f"tcp://127.0.0.1:{order_port}")
     orders.connect(["order"])
-    engine = Engine(process, health_port, publisher, orders, broker, log)
-    deadline = time.monotonic() + 10
-    while True:
-        assert process.poll() is None, log.read_text()
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{health_port}/ready", timeout=1) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, "engine not ready"
-        time.sleep(0.05)
+    engine = Engine(process, health_port, publisher, orders, broker, process.log_path)
+    process.wait_ready(10)
     publisher.wait_for_subscribers(1, timeout=5, topic="signal")
     # No slow joiner on the way back either: the engine reports the subscriptions it sees.
     engine.wait_metrics(lambda m: int(m.get("order_subscribers", "0")) >= 1)
@@ -135,10 +125,8 @@ def _positions(broker: MockBroker) -> list[Any]:
     return AlpacaPaperTrading("k", "s", base_url=broker.url).get_positions()
 
 
-def stop(engine: Engine) -> int:
-    if engine.process.poll() is None:
-        engine.process.send_signal(signal.SIGTERM)
-    code = engine.process.wait(10)
+def stop(engine: Engine) -> int | None:
+    code = engine.process.stop(grace=10)
     engine.orders.close()
     engine.publisher.close()
     return code
@@ -170,8 +158,10 @@ def test_risk_refusals_are_published_and_counted(engine: Engine, broker: MockBro
     engine.send("big", direction="short", strength=0.3)  # a replay of an id already used
     duplicate = engine.next_update(lambda u: u.reason == "risk:duplicate")
     assert duplicate.client_order_id != "tb-big"  # never confused with the order the first copy placed
-    engine.send("unpriced", symbol="MSFT", metadata={"signal_id": "unpriced"})
-    assert engine.outcome("tb-unpriced").reason == "risk:no_price"
+    # No trusted price: the broker has no quote for the symbol (its stated price alone is not trusted).
+    broker.inject(Fault(status=404, method="GET", path="/v2/stocks/quotes/latest"))
+    engine.send("unpriced", symbol="MSFT", metadata={"signal_id": "unpriced", "price": 50.0})
+    assert engine.outcome("tb-unpriced").reason.startswith("risk:no_price")
     metrics = engine.wait_metrics(lambda m: m["refused_no_price"] == "1")
     assert metrics["refused_stale"] == "1"
     assert metrics["refused_max_position"] == "1"
@@ -186,14 +176,15 @@ def test_malformed_signal_frames_are_counted_and_skipped(tmp_path: Path, broker:
     raw: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUB)
     port = free_port()
     raw.bind(f"tcp://127.0.0.1:{port}")
-    log = tmp_path / "engine.log"
     health_port = free_port()
-    process = subprocess.Popen(
+    process = Service(
+        "engine",
         [str(rust_binary("execution-engine")), "--signal-endpoint", f"tcp://127.0.0.1:{port}",
          "--order-endpoint", f"tcp://127.0.0.1:{free_port()}", "--broker-url", broker.url,
          "--health-port", str(health_port)],
-        stdout=log.open("wb"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        health_port=health_port, log_dir=tmp_path,
+    ).start()  # fmt: skip
+    log = process.log_path
     probe = Engine(process, health_port, None, None, broker, log)  # type: ignore[arg-type]
     try:
         good = Signal(
@@ -207,7 +198,7 @@ def test_malformed_signal_frames_are_counted_and_skipped(tmp_path: Path, broker:
         deadline = time.monotonic() + 10
         # Resent until the engine's subscription is in place (slow joiner); the id makes repeats duplicates.
         while int(_metrics_or_empty(probe).get("signals_received", "0")) < 3:
-            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            assert process.running and time.monotonic() < deadline, log.read_text()
             for frame in frames:
                 raw.send(frame)
             time.sleep(0.2)
@@ -217,8 +208,7 @@ def test_malformed_signal_frames_are_counted_and_skipped(tmp_path: Path, broker:
         assert metrics["orders_submitted"] == "1"
         assert int(metrics["signals_received"]) == 1 + int(metrics["refused_total"])
     finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(10) == 0
+        assert process.stop(grace=10) == 0
         raw.close(0)
 
 
@@ -287,7 +277,8 @@ def test_unreachable_broker_is_a_one_line_failure() -> None:
     port = free_port()
     done = subprocess.run(
         [str(rust_binary("execution-engine")), "--broker-url", f"http://127.0.0.1:{port}",
-         "--signal-endpoint", f"tcp://127.0.0.1:{free_port()}", "--order-endpoint", f"tcp://127.0.0.1:{free_port()}"],
+         "--signal-endpoint", f"tcp://127.0.0.1:{free_port()}", "--order-endpoint", f"tcp://127.0.0.1:{free_port()}",
+         "--sync-deadline-ms", "1500"],
         capture_output=True, timeout=20,
     )  # fmt: skip
     assert done.returncode == 1
@@ -350,11 +341,14 @@ def test_a_429_is_waited_out_until_the_reset_without_hammering(tmp_path: Path) -
         try:
             reset = _spend_fresh_window(broker)
             assert reset - time.time() > 1.0  # the engine's first POST will meet a 429
+            seen = len(broker.requests)
             engine.send("rl-1")
             update = engine.outcome("tb-rl-1")
             assert update.status == "filled" and update.filled_qty == 5.0
-            # Seen once, then waited for the window the broker named (X-RateLimit-Reset), not hammered.
-            assert _order_posts(broker) == [(429, None), (200, "tb-rl-1")]
+            # The order's trusted price (the broker's quote) met the 429 once, then waited for the window
+            # the broker named (X-RateLimit-Reset), not hammered; the order went out in the new window.
+            assert [r.status for r in broker.requests[seen:]][:3] == [429, 200, 200]
+            assert _order_posts(broker) == [(200, "tb-rl-1")]
             assert time.time() >= reset
             assert {p.symbol: p.qty for p in _positions(broker)} == {"AAPL": 5}
             metrics = engine.wait_metrics(lambda m: m["orders_filled"] == "1")
@@ -365,22 +359,25 @@ def test_a_429_is_waited_out_until_the_reset_without_hammering(tmp_path: Path) -
 
 
 def test_a_rate_limit_wait_beyond_the_budget_is_not_started(tmp_path: Path) -> None:
-    with MockBroker(seed=3, rate_limit=3, rate_window=60.0) as broker:
+    # 5 a minute: the engine's start-up takes 3 (open orders, positions, open orders again).
+    with MockBroker(seed=3, rate_limit=5, rate_window=60.0) as broker:
         broker.set_price("AAPL", 100.0)
         engine = start_engine(tmp_path, broker, "--broker-retry-budget-ms", "1500", env=_engine_env())
         try:
             while _broker_get(broker, "/v2/clock")[0] != 429:
                 pass
             started = time.monotonic()
+            seen = len(broker.requests)
             engine.send("rb-1")
             refused = _reason(engine.outcome("tb-rb-1"))
             assert refused.startswith("broker:broker_unavailable") and "rate limit" in refused
             assert time.monotonic() - started < 1.5  # gave up at once: the reset is a minute away
-            assert _order_posts(broker) == [(429, None)]
+            assert [r.status for r in broker.requests[seen:]] == [429]  # the quote; no order was sent
             # The engine now knows the window is spent: the next signal costs the broker nothing.
             engine.send("rb-2")
             assert _reason(engine.outcome("tb-rb-2")).startswith("broker:broker_unavailable")
-            assert _order_posts(broker) == [(429, None)]
+            assert [r.status for r in broker.requests[seen:]] == [429]
+            assert _order_posts(broker) == []
             metrics = engine.wait_metrics(lambda m: m["refused_broker_unavailable"] == "2")
             assert metrics["broker_rate_limited"] == "1"
             # Every refusal reason and counter is in the Prometheus text too, zeros included.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::broker::{BrokerUrl, Credentials, UrlError, ALPACA_PAPER_URL};
+use crate::broker::{BrokerUrl, Credentials, CredentialsError, UrlError, ALPACA_PAPER_URL};
 use crate::engine::ExecutionSettings;
 use crate::retry::RetryPolicy;
 use crate::risk::RiskLimits;
@@ -26,7 +26,11 @@ Alpaca-compatible paper broker (the local mock by default; Alpaca paper when APC
 APCA_API_SECRET_KEY or ALPACA_API_KEY/ALPACA_SECRET_KEY are set), follows each order to its final \
 state and publishes OrderUpdates on topic `order`. Paper only: any other broker URL is refused.\n\n\
 Kill switch: --kill-switch starts engaged; while --kill-switch-file exists it is engaged; SIGUSR1 \
-engages it and SIGUSR2 releases it at runtime."
+engages it and SIGUSR2 releases it at runtime; with a token in $TRADEBRIDGE_KILL_SWITCH_TOKEN, \
+POST /kill-switch/engage and /kill-switch/release on the health port (Authorization: Bearer <token>) \
+do the same. Once engaged no order is sent, whatever was already read from the socket.\n\n\
+Start-up: open orders and positions are loaded from the broker before the first signal is taken; \
+until then signals are refused (exposure_unknown) and /ready says why. See docs/risk.md."
 )]
 pub struct Args {
     /// Where Signals are published (the engine connects and subscribes to topic `signal`).
@@ -38,8 +42,8 @@ pub struct Args {
     /// Connect to the order endpoint instead of binding it (e.g. behind a proxy).
     #[arg(long)]
     pub order_connect: bool,
-    /// Optional market-data endpoint: the last BarUpdate close of each symbol is the reference price of
-    /// the notional limit (else the signal's `metadata.price`).
+    /// Optional market-data endpoint: the last BarUpdate close (or TradeUpdate price) of each symbol is a
+    /// trusted price. Without one fresh enough, the broker's latest quote is asked.
     #[arg(long)]
     pub market_endpoint: Option<String>,
     /// Broker origin. Default: Alpaca paper when credentials are set, else the local mock broker.
@@ -52,9 +56,20 @@ pub struct Args {
     /// Largest absolute position per symbol, in shares (filled + open orders).
     #[arg(long, default_value_t = 100.0)]
     pub max_position: f64,
-    /// Largest absolute position per symbol, in dollars at the reference price.
+    /// Largest absolute position per symbol, in dollars at the trusted price.
     #[arg(long, default_value_t = 50_000.0)]
     pub max_notional: f64,
+    /// A signal whose `metadata.price` is further than this fraction from the trusted price is refused
+    /// (`price_band`).
+    #[arg(long, default_value_t = 0.05)]
+    pub price_band: f64,
+    /// A trusted price older than this is not used (the broker's quote is asked again).
+    #[arg(long, default_value_t = 5_000)]
+    pub price_max_age_ms: u64,
+    /// With no trusted price for a symbol, let the signal's own `metadata.price` stand in (offline demos
+    /// only: whoever publishes signals then chooses the price the limits are checked against).
+    #[arg(long)]
+    pub allow_signal_price: bool,
     /// Orders per rolling second (Alpaca allows 200 requests a minute).
     #[arg(long, default_value_t = 3)]
     pub max_orders_per_sec: u32,
@@ -96,18 +111,36 @@ pub struct Args {
     #[arg(long)]
     pub cancel_on_exit: bool,
 
+    /// Give up (exit 1) when open orders and positions cannot be loaded from the broker for this long
+    /// after start-up (0 = keep trying; signals are refused meanwhile).
+    #[arg(long, default_value_t = 30_000)]
+    pub sync_deadline_ms: u64,
+
     /// Start with the kill switch engaged (every signal refused).
     #[arg(long)]
     pub kill_switch: bool,
-    /// The kill switch is engaged while this file exists (checked every 100 ms).
+    /// The kill switch is engaged while this file exists (checked every 20 ms).
     #[arg(long)]
     pub kill_switch_file: Option<PathBuf>,
+    /// When the kill switch engages, cancel every open order of the account.
+    #[arg(long)]
+    pub kill_switch_cancel_orders: bool,
+    /// When the kill switch engages, close every position of the account (market orders placed by the
+    /// broker, cancelling open orders first).
+    #[arg(long)]
+    pub kill_switch_flatten: bool,
+    /// The environment variable holding the bearer token of the HTTP kill-switch routes (unset or empty:
+    /// the routes answer 403).
+    #[arg(long, default_value = "TRADEBRIDGE_KILL_SWITCH_TOKEN")]
+    pub kill_switch_token_env: String,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(transparent)]
     Url(#[from] UrlError),
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
     #[error("{0} is Alpaca paper: set APCA_API_KEY_ID/APCA_API_SECRET_KEY (or ALPACA_API_KEY/ALPACA_SECRET_KEY)")]
     MissingCredentials(String),
     #[error("invalid limit: {0}")]
@@ -128,10 +161,18 @@ impl Args {
         if self.max_order_qty.is_nan() || self.max_order_qty < 1.0 {
             return Err(ConfigError::Limit("--max-order-qty must be >= 1"));
         }
+        if !(self.price_band.is_finite() && self.price_band > 0.0 && self.price_band < 1.0) {
+            return Err(ConfigError::Limit(
+                "--price-band must be a fraction between 0 and 1 (0.05 = 5%)",
+            ));
+        }
         Ok(RiskLimits {
             max_position: self.max_position,
             max_notional: self.max_notional,
             max_orders_per_sec: self.max_orders_per_sec,
+            price_band: self.price_band,
+            max_price_age: Duration::from_millis(self.price_max_age_ms),
+            allow_signal_price: self.allow_signal_price,
             max_signal_age: Duration::from_millis(self.max_signal_age_ms),
             max_clock_skew: Duration::from_millis(self.max_clock_skew_ms),
         })
@@ -160,7 +201,10 @@ impl Args {
         &self,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<(BrokerUrl, Credentials), ConfigError> {
-        let credentials = Credentials::from_lookup(lookup);
+        let credentials = match Credentials::from_lookup(lookup) {
+            Err(CredentialsError::Missing) => None,
+            found => Some(found?),
+        };
         let default = if credentials.is_some() {
             ALPACA_PAPER_URL
         } else {
@@ -212,7 +256,7 @@ mod tests {
         assert!(paper.to_string().contains("APCA_API_KEY_ID"));
         let live =
             args(&["--broker-url", "https://api.alpaca.markets"]).broker(|_| Some("x".into()));
-        assert!(matches!(live, Err(ConfigError::Url(UrlError::NotPaper(_)))));
+        assert!(matches!(live, Err(ConfigError::Url(e)) if e.code() == "not_paper_host"));
     }
 
     #[test]
@@ -237,5 +281,13 @@ mod tests {
         assert!(args(&["--max-orders-per-sec", "0"]).limits().is_err());
         assert!(args(&["--max-notional", "NaN"]).limits().is_err());
         assert!(args(&["--max-order-qty", "0.5"]).limits().is_err());
+        for band in ["0", "1", "5", "NaN", "-0.1"].map(|b| format!("--price-band={b}")) {
+            assert!(args(&[band.as_str()]).limits().is_err(), "{band}");
+        }
+        let strict = args(&[]).limits().unwrap();
+        assert_eq!(
+            (strict.price_band, strict.allow_signal_price),
+            (0.05, false)
+        );
     }
 }

@@ -6,8 +6,11 @@
 
 pub mod broker;
 pub mod config;
+pub mod control;
 pub mod engine;
+pub mod kill;
 pub mod mapping;
+pub mod report;
 pub mod retry;
 pub mod risk;
 pub mod service;

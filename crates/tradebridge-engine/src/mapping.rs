@@ -4,10 +4,12 @@
 //! - `direction: long` buys, `direction: short` sells (opening or adding to a short when flat or short);
 //! - size: `round(strength * max_order_qty)` whole shares (strength 0..1), before the risk limits clip it;
 //! - a market order, `time_in_force: day`;
-//! - `metadata.signal_id` (string, `[A-Za-z0-9._-]`, at most 45 characters) is the signal's id: duplicates
-//!   are refused and the order's `client_order_id` is `tb-<signal_id>`, so every update maps back;
-//! - `metadata.price` (number > 0) is a reference price for the notional limit when the engine has no
-//!   market data for the symbol.
+//! - `signal_id` (v1.1 field, or `metadata.signal_id` from a v1.0 publisher; `[A-Za-z0-9._-]`, at most 45
+//!   characters) is the signal's id: duplicates are refused and the order's `client_order_id` is
+//!   `tb-<signal_id>`, so every update maps back;
+//! - `price` (v1.1 field, or `metadata.price`; number > 0) is the price the signal states: refused
+//!   (`price_band`) when further than `--price-band` from the price the engine trusts (market data, the
+//!   broker's quote); never the notional's price on its own, unless `--allow-signal-price` (docs/risk.md).
 
 use tradebridge_contracts::{
     Direction, OrderStatus, OrderType, OrderUpdate, SchemaVersion, Side as WireSide, Signal,
@@ -30,13 +32,18 @@ pub fn intent_from_signal(signal: &Signal, max_order_qty: f64) -> Intent {
         side,
         qty: (signal.strength * max_order_qty).round(),
         timestamp_ms: signal.timestamp,
-        price_hint: metadata
-            .and_then(|m| m.get("price"))
-            .and_then(|v| v.as_f64()),
-        signal_id: metadata
-            .and_then(|m| m.get("signal_id"))
-            .and_then(|v| v.as_str())
-            .map(str::to_owned),
+        // v1.1 carries both as fields; a v1.0 publisher puts them in the metadata.
+        price_hint: signal.price.or_else(|| {
+            metadata
+                .and_then(|m| m.get("price"))
+                .and_then(|v| v.as_f64())
+        }),
+        signal_id: signal.signal_id.clone().or_else(|| {
+            metadata
+                .and_then(|m| m.get("signal_id"))
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        }),
     }
 }
 
@@ -88,6 +95,8 @@ pub fn order_update(outcome: &Outcome, now_ms: u64) -> Option<OrderUpdate> {
                 schema_version: SchemaVersion::CURRENT,
                 seq: None,
                 source: None,
+                sent_at_us: None,
+                signal_id: None,
             })
         }
         Outcome::Order(order) => from_broker(order, now_ms),
@@ -126,6 +135,8 @@ fn from_broker(order: &BrokerOrder, now_ms: u64) -> Option<OrderUpdate> {
         schema_version: SchemaVersion::CURRENT,
         seq: None,
         source: None,
+        sent_at_us: None,
+        signal_id: None,
     })
 }
 
@@ -156,6 +167,9 @@ mod tests {
             schema_version: SchemaVersion::CURRENT,
             seq: None,
             source: None,
+            sent_at_us: None,
+            signal_id: None,
+            price: None,
         }
     }
 
@@ -192,6 +206,22 @@ mod tests {
         );
         let intent = intent_from_signal(&odd, 10.0);
         assert_eq!((intent.signal_id, intent.price_hint), (None, None));
+    }
+
+    #[test]
+    fn v1_1_fields_win_over_the_metadata() {
+        let mut s = signal(
+            Direction::Long,
+            1.0,
+            serde_json::json!({"signal_id": "old", "price": 1.0}),
+        );
+        s.signal_id = Some("new".into());
+        s.price = Some(99.5);
+        let intent = intent_from_signal(&s, 10.0);
+        assert_eq!(
+            (intent.signal_id.as_deref(), intent.price_hint),
+            (Some("new"), Some(99.5))
+        );
     }
 
     #[test]

@@ -1,9 +1,16 @@
-//! How long to wait before asking the broker again.
+//! How long to wait before asking the broker again: one policy, the same in Python
+//! (`tradebridge.alpaca.RetryPolicy`) and proved by `conformance/vectors/broker_access/retry`.
 //!
-//! The broker's own word wins: `Retry-After` (seconds) or, on a 429, Alpaca's `X-RateLimit-Reset` (Unix
-//! epoch seconds at which the window refills). Without one, exponential backoff with jitter, so engines
-//! that failed together do not come back together. Every wait counts against a budget: a wait that would
-//! exceed it is not started at all, the caller gives up at once instead of sleeping for nothing.
+//! **Capped exponential backoff with equal jitter, the broker's hint first.** After failure number `n`
+//! (1-based) of a retryable answer (429, any 5xx, or no answer at all):
+//! - the broker's hint, if any, plus `base_delay * u`: `Retry-After` in seconds, or on a 429 Alpaca's
+//!   `X-RateLimit-Reset` (epoch seconds at which the window refills) minus now;
+//! - else `step / 2 + step / 2 * u` with `step = min(base_delay * 2^(n-1), max_delay)`, so engines that
+//!   failed together do not come back together, yet never retry at once;
+//!
+//! where `u` is a uniform draw in `[0, 1)`. The caller gives up when the answer is not retryable, after
+//! `max_attempts` attempts (the first included), or when the wait would take the total waited past
+//! `budget`: a wait that would exceed it is not started at all.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -12,10 +19,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub struct RetryPolicy {
     /// Attempts in all, the first included.
     pub max_attempts: u32,
-    /// The first backoff when the broker gave no hint; doubled per attempt.
-    pub base_backoff: Duration,
+    /// The first backoff when the broker gave no hint; doubled per attempt. Also the jitter span added
+    /// to a hint.
+    pub base_delay: Duration,
     /// The largest backoff when the broker gave no hint.
-    pub max_backoff: Duration,
+    pub max_delay: Duration,
     /// The most time spent waiting between attempts of one request, hints included.
     pub budget: Duration,
 }
@@ -24,28 +32,76 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
             max_attempts: 6,
-            base_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(2),
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(2),
             budget: Duration::from_secs(10),
         }
     }
 }
 
+/// Why retrying stops. [`GiveUp::code`] is the name both languages report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GiveUp {
+    NotRetryable,
+    AttemptsExhausted,
+    BudgetExhausted,
+}
+
+impl GiveUp {
+    pub const ALL: [GiveUp; 3] = [
+        GiveUp::NotRetryable,
+        GiveUp::AttemptsExhausted,
+        GiveUp::BudgetExhausted,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            GiveUp::NotRetryable => "not_retryable",
+            GiveUp::AttemptsExhausted => "attempts_exhausted",
+            GiveUp::BudgetExhausted => "budget_exhausted",
+        }
+    }
+}
+
+/// Worth another attempt: a 429, any 5xx, or no answer (`None`: refused connection, timeout).
+pub fn is_retryable_status(status: Option<u16>) -> bool {
+    status.is_none_or(|s| s == 429 || (500..600).contains(&s))
+}
+
 impl RetryPolicy {
-    /// The wait before attempt `failed + 1`, after `failed` failures (>= 1), given the broker's hint.
-    /// A hint is honoured and padded by up to one base backoff of jitter (a window reset is when every
-    /// throttled client returns); without one, "equal jitter": half the exponential step plus a random
-    /// share of the other half.
-    pub fn delay(&self, failed: u32, hint: Option<Duration>, jitter: &mut Jitter) -> Duration {
+    /// After `failed` (>= 1) failed attempts and `waited` spent waiting so far: the wait before the next
+    /// attempt, or why there is none. `u` is the jitter draw, uniform in `[0, 1)`.
+    pub fn decide(
+        &self,
+        failed: u32,
+        retryable: bool,
+        hint: Option<Duration>,
+        waited: Duration,
+        u: f64,
+    ) -> Result<Duration, GiveUp> {
+        if !retryable {
+            return Err(GiveUp::NotRetryable);
+        }
+        if failed >= self.max_attempts {
+            return Err(GiveUp::AttemptsExhausted);
+        }
+        let wait = self.delay_secs(failed, hint, u);
+        if waited.as_secs_f64() + wait > self.budget.as_secs_f64() {
+            return Err(GiveUp::BudgetExhausted);
+        }
+        Ok(Duration::from_secs_f64(wait))
+    }
+
+    /// The wait in seconds, computed in `f64` with the same operations as Python so both give the same
+    /// number for the same draw.
+    fn delay_secs(&self, failed: u32, hint: Option<Duration>, u: f64) -> f64 {
+        let base = self.base_delay.as_secs_f64();
         match hint {
-            Some(wait) => wait + self.base_backoff.mul_f64(jitter.unit()),
+            Some(wait) => wait.as_secs_f64() + base * u,
             None => {
-                let exponent = failed.saturating_sub(1).min(16);
-                let step = self
-                    .base_backoff
-                    .saturating_mul(1 << exponent)
-                    .min(self.max_backoff);
-                step / 2 + (step / 2).mul_f64(jitter.unit())
+                let exponent = failed.saturating_sub(1).min(62) as i32;
+                let step = (base * 2f64.powi(exponent)).min(self.max_delay.as_secs_f64());
+                step / 2.0 + step / 2.0 * u
             }
         }
     }
@@ -84,6 +140,9 @@ impl Jitter {
     }
 }
 
+/// The longest hint honoured as such (a day): a larger one is a broken header, and the budget refuses it.
+const MAX_HINT_SECS: f64 = 86_400.0;
+
 /// The wait a failed answer asks for: `Retry-After` in seconds (the HTTP-date form is not used by Alpaca
 /// and is ignored), else, for a 429, the time until `X-RateLimit-Reset` (epoch seconds) as of `now`.
 pub fn wait_hint(
@@ -92,55 +151,86 @@ pub fn wait_hint(
     rate_limit_reset: Option<&str>,
     now: SystemTime,
 ) -> Option<Duration> {
-    let seconds = |text: &str| {
-        text.trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|s| s.is_finite() && *s >= 0.0)
-    };
-    if let Some(after) = retry_after.and_then(seconds) {
-        return Some(Duration::from_secs_f64(after.min(86_400.0)));
+    if let Some(after) = retry_after.and_then(plain_seconds) {
+        return Some(Duration::from_secs_f64(after.min(MAX_HINT_SECS)));
     }
     if status != 429 {
         return None;
     }
-    let reset = rate_limit_reset.and_then(seconds)?;
+    let reset = rate_limit_reset.and_then(plain_seconds)?;
     let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs_f64();
-    Some(Duration::from_secs_f64((reset - now).clamp(0.0, 86_400.0)))
+    Some(Duration::from_secs_f64(
+        (reset - now).clamp(0.0, MAX_HINT_SECS),
+    ))
+}
+
+/// A plain non-negative decimal (`2`, `0.25`). Float parsers differ (`inf`, `1e3`, `+2`, `1_0`, Unicode
+/// digits), so any other spelling is ignored, in both languages.
+fn plain_seconds(text: &str) -> Option<f64> {
+    let text = text.trim_matches([' ', '\t']);
+    let (whole, fraction) = match text.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (text, None),
+    };
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    (digits(whole) && fraction.is_none_or(digits))
+        .then(|| text.parse().ok())
+        .flatten()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn wait(policy: &RetryPolicy, failed: u32, hint: Option<Duration>, u: f64) -> Duration {
+        policy
+            .decide(failed, true, hint, Duration::ZERO, u)
+            .unwrap()
+    }
+
     #[test]
     fn the_brokers_hint_wins_and_is_jittered_upwards_only() {
         let policy = RetryPolicy::default();
-        let mut jitter = Jitter::seeded(7);
-        for failed in 1..5 {
-            let wait = policy.delay(failed, Some(Duration::from_millis(1_500)), &mut jitter);
-            assert!(wait >= Duration::from_millis(1_500), "{wait:?}");
-            assert!(wait < Duration::from_millis(1_600), "{wait:?}");
+        let hint = Some(Duration::from_millis(1_500));
+        for u in [0.0, 0.5, 0.999] {
+            let waited = wait(&policy, 2, hint, u);
+            assert!(waited >= Duration::from_millis(1_500), "{waited:?}");
+            assert!(waited < Duration::from_millis(1_600), "{waited:?}");
         }
     }
 
     #[test]
-    fn backoff_without_a_hint_doubles_up_to_the_cap_with_spread() {
-        let policy = RetryPolicy::default();
-        let mut jitter = Jitter::seeded(1);
-        let mut seen = Vec::new();
+    fn backoff_without_a_hint_doubles_up_to_the_cap_with_equal_jitter() {
+        let policy = RetryPolicy {
+            max_attempts: 20,
+            ..RetryPolicy::default()
+        };
         for failed in 1..=8 {
-            let step = (policy.base_backoff * (1 << (failed - 1))).min(policy.max_backoff);
-            let wait = policy.delay(failed, None, &mut jitter);
-            assert!(
-                wait >= step / 2 && wait <= step,
-                "{failed}: {wait:?} vs {step:?}"
-            );
-            seen.push(wait);
+            let step = (policy.base_delay * (1 << (failed - 1))).min(policy.max_delay);
+            assert_eq!(wait(&policy, failed, None, 0.0), step / 2, "{failed}");
+            let top = wait(&policy, failed, None, 0.999_999);
+            assert!(top > step * 99 / 100 && top <= step, "{failed}: {top:?}");
         }
-        // Jitter: two engines failing together do not retry in lockstep.
-        let mut other = Jitter::seeded(2);
-        assert_ne!(policy.delay(3, None, &mut other), seen[2]);
+    }
+
+    #[test]
+    fn giving_up_has_a_reason() {
+        let policy = RetryPolicy::default();
+        let decide = |failed, retryable, waited_ms| {
+            policy.decide(
+                failed,
+                retryable,
+                None,
+                Duration::from_millis(waited_ms),
+                0.5,
+            )
+        };
+        assert_eq!(decide(1, false, 0), Err(GiveUp::NotRetryable));
+        assert_eq!(decide(6, true, 0), Err(GiveUp::AttemptsExhausted));
+        assert_eq!(decide(2, true, 9_900), Err(GiveUp::BudgetExhausted));
+        assert!(decide(2, true, 9_800).is_ok());
+        assert!(is_retryable_status(None) && is_retryable_status(Some(501)));
+        assert!(!is_retryable_status(Some(422)));
     }
 
     #[test]

@@ -12,8 +12,8 @@ use crate::config::Args;
 pub enum BusEvent {
     /// A decoded signal and when it was taken off the socket.
     Signal(Box<Signal>, Instant),
-    /// The last close of a symbol (from a `BarUpdate`) or the last trade price.
-    Price(String, f64),
+    /// The last close of a symbol (from a `BarUpdate`) or the last trade price, and when it was taken.
+    Price(String, f64, Instant),
     /// A frame on the signal topic that was not a valid `Signal` (counted by the subscriber).
     MalformedSignal,
 }
@@ -49,9 +49,11 @@ impl Bus {
         })
     }
 
-    /// Wait up to `wait` for the first signal, then take what is queued (signals first, then prices).
+    /// Take the queued prices, then wait up to `wait` for the first signal and take what is queued. Prices
+    /// come first so that a signal is checked against the freshest price already received.
     pub fn poll(&mut self, wait: Duration) -> Vec<BusEvent> {
         let mut events = Vec::new();
+        self.poll_market(&mut events);
         let mut timeout = wait;
         for _ in 0..BATCH {
             match self.signals.recv_timeout(timeout) {
@@ -72,14 +74,18 @@ impl Bus {
             events.push(BusEvent::MalformedSignal);
         }
         self.malformed_seen = malformed;
+        events
+    }
+
+    fn poll_market(&mut self, events: &mut Vec<BusEvent>) {
         if let Some(market) = &mut self.market {
             for _ in 0..BATCH {
                 match market.recv_timeout(Duration::ZERO) {
                     Ok(Some((_, Message::BarUpdate(bar)))) => {
-                        events.push(BusEvent::Price(bar.symbol, bar.close))
+                        events.push(BusEvent::Price(bar.symbol, bar.close, Instant::now()))
                     }
                     Ok(Some((_, Message::TradeUpdate(trade)))) => {
-                        events.push(BusEvent::Price(trade.symbol, trade.price))
+                        events.push(BusEvent::Price(trade.symbol, trade.price, Instant::now()))
                     }
                     Ok(Some(_)) => {}
                     Ok(None) => break,
@@ -90,7 +96,6 @@ impl Bus {
                 }
             }
         }
-        events
     }
 
     pub fn publish(&mut self, update: &OrderUpdate) -> Result<u64, BusError> {

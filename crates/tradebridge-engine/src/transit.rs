@@ -71,6 +71,9 @@ mod tests {
             schema_version: SchemaVersion::CURRENT,
             seq: None,
             source: None,
+            sent_at_us: None,
+            signal_id: None,
+            price: None,
         }
     }
 

@@ -170,7 +170,7 @@ fn attempts_are_capped_and_the_jittered_backoff_grows() {
     let (url, seen) = scripted(answers);
     let policy = RetryPolicy {
         max_attempts: 3,
-        base_backoff: Duration::from_millis(40),
+        base_delay: Duration::from_millis(40),
         ..RetryPolicy::default()
     };
     let error = client(&url, policy).submit(&order()).unwrap_err();

@@ -9,7 +9,7 @@
 //! `cargo run --release -p tradebridge-health --example guide -- 8080`, then
 //! `curl localhost:8080/health`. `tests/guide/test_health.py` runs it and checks the bodies.
 #![allow(clippy::print_stdout)] // the guide's example prints, as the guide does
-// GUIDE CHANGE: the crate is `tradebridge_health`, not `common`.
+                                // GUIDE CHANGE: the crate is `tradebridge_health`, not `common`.
 use std::sync::Arc;
 use tokio::sync::RwLock;
 use tradebridge_health::{start_health_server, HealthCheck};

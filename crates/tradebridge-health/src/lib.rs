@@ -83,3 +83,7 @@ pub use server::{
     RunningHealthServer, SharedHealth, PROMETHEUS_CONTENT_TYPE, SHUTDOWN_GRACE,
 };
 pub use telemetry::{Counter, Histogram, Telemetry, LATENCY_BUCKETS_SECONDS};
+
+/// The axum version the server is built on, so a service adding routes with
+/// [`HealthServer::with_routes`] builds them with the same `Router` type.
+pub use axum;

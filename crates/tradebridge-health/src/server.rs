@@ -96,6 +96,7 @@ pub struct HealthServer {
     listener: TcpListener,
     local_addr: SocketAddr,
     health: SharedHealth,
+    extra: Option<Router>,
 }
 
 impl HealthServer {
@@ -118,7 +119,19 @@ impl HealthServer {
             listener,
             local_addr,
             health,
+            extra: None,
         })
+    }
+
+    /// Serves a service's own routes next to the health endpoints, on the same port (the execution
+    /// engine's kill-switch routes). `routes` must not define a fallback nor the four health paths; they
+    /// answer as their own handlers say (authentication included), unknown paths still get the 404.
+    pub fn with_routes(mut self, routes: Router) -> Self {
+        self.extra = Some(match self.extra.take() {
+            Some(existing) => existing.merge(routes),
+            None => routes,
+        });
+        self
     }
 
     /// The bound address (with the real port when 0 was asked for).
@@ -145,11 +158,14 @@ impl HealthServer {
         F: Future<Output = ()> + Send + 'static,
     {
         let (stopping, stopped) = oneshot::channel::<()>();
-        let server =
-            axum::serve(self.listener, router(self.health)).with_graceful_shutdown(async move {
-                signal.await;
-                let _ = stopping.send(());
-            });
+        let app = match self.extra {
+            Some(extra) => router(self.health).merge(extra),
+            None => router(self.health),
+        };
+        let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+            signal.await;
+            let _ = stopping.send(());
+        });
         let grace_expired = async move {
             if stopped.await.is_ok() {
                 tokio::time::sleep(SHUTDOWN_GRACE).await;

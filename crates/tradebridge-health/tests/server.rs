@@ -402,3 +402,24 @@ async fn shutdown_is_bounded_by_idle_and_half_sent_connections() {
         "still accepting after shutdown"
     );
 }
+
+#[tokio::test]
+async fn a_service_serves_its_own_routes_next_to_the_health_endpoints() {
+    use tradebridge_health::axum::routing::post;
+    use tradebridge_health::axum::Router;
+
+    let health = Arc::new(RwLock::new(HealthCheck::healthy("engine")));
+    let routes = Router::new().route("/kill-switch/engage", post(|| async { "engaged" }));
+    let server = HealthServer::bind("127.0.0.1:0", health)
+        .await
+        .expect("bind")
+        .with_routes(routes)
+        .spawn();
+    let extra = request(&server, "POST", "/kill-switch/engage").await;
+    assert_eq!((extra.status, extra.body.as_str()), (200, "engaged"));
+    assert_eq!(request(&server, "GET", "/health").await.status, 200);
+    let unknown = request(&server, "GET", "/nowhere").await;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.json()["error"], "not_found");
+    server.shutdown().await.expect("clean stop");
+}

@@ -2,10 +2,13 @@
 //! `OrderUpdate`s out. See `execution-engine --help` and the crate docs.
 //!
 //! Threads: the main thread runs the blocking loop (bus, risk, broker); a small tokio runtime serves the
-//! health endpoints and turns SIGINT/SIGTERM (stop) and SIGUSR1/SIGUSR2 (kill switch on/off) into flags.
+//! health endpoints (and the kill-switch routes), watches the kill file, and turns SIGINT/SIGTERM (stop)
+//! and SIGUSR1/SIGUSR2 (kill switch on/off) into changes of the shared [`KillSwitch`], which every order
+//! submission reads right before it is sent.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -13,24 +16,15 @@ use clap::Parser;
 use tokio::sync::RwLock;
 use tradebridge_engine::broker::BrokerClient;
 use tradebridge_engine::config::Args;
+use tradebridge_engine::control;
 use tradebridge_engine::engine::{Engine, Outcome, Timing};
+use tradebridge_engine::kill::{now_us, KillSwitch, Source};
 use tradebridge_engine::mapping::{intent_from_signal, order_update};
+use tradebridge_engine::report::{export_counters, lock, refresh_health, Exported};
 use tradebridge_engine::risk::RiskBook;
 use tradebridge_engine::service::{Bus, BusEvent};
 use tradebridge_engine::transit::TransitSamples;
-use tradebridge_health::{
-    spawn_health_server, HealthCheck, HealthStatus, Telemetry, OPERATIONAL_MESSAGE,
-};
-
-/// Kill switch requests from signals: 0 = none, 1 = engage, 2 = release.
-static KILL_REQUEST: AtomicU8 = AtomicU8::new(0);
-
-fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
-}
+use tradebridge_health::{HealthCheck, HealthServer, Telemetry};
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -69,15 +63,40 @@ fn run(args: Args) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
 
+    let kill = KillSwitch::new();
+    if args.kill_switch {
+        kill.engage(Source::Flag);
+        tracing::warn!("kill switch engaged from the start (--kill-switch)");
+    }
+    if args.allow_signal_price {
+        tracing::warn!(
+            "--allow-signal-price: a symbol without a trusted price is checked against the price the \
+             SIGNAL states; whoever publishes signals chooses the notional. Offline demos only."
+        );
+    }
     let stop = Arc::new(AtomicBool::new(false));
-    runtime.spawn(watch_signals(stop.clone()));
+    runtime.spawn(watch_signals(stop.clone(), kill.clone()));
+    if let Some(path) = &args.kill_switch_file {
+        // Checked once before the first signal, then watched off the main loop.
+        kill.set_file(path.exists());
+        runtime.spawn(watch_file(path.clone(), kill.clone()));
+    }
 
     let health = Arc::new(RwLock::new(
         HealthCheck::healthy("execution-engine").not_ready("starting"),
     ));
     let server = if args.health_port != 0 {
+        let token = std::env::var(&args.kill_switch_token_env).ok();
+        let routes = control::routes(kill.clone(), token);
         let server = runtime
-            .block_on(spawn_health_server(args.health_port, health.clone()))
+            .block_on(async {
+                Ok::<_, tradebridge_health::HealthServerError>(
+                    HealthServer::bind(("0.0.0.0", args.health_port), health.clone())
+                        .await?
+                        .with_routes(routes)
+                        .spawn(),
+                )
+            })
             .map_err(|e| format!("cannot serve health on port {}: {e}", args.health_port))?;
         tracing::info!(port = server.port(), "health endpoints up");
         Some(server)
@@ -98,20 +117,16 @@ fn run(args: Args) -> Result<(), String> {
         Duration::from_millis(args.broker_timeout_ms),
     )
     .with_retry_policy(args.retry_policy());
-    let mut book = RiskBook::new(limits);
-    book.set_kill_switch(args.kill_switch);
+    let book = RiskBook::new(limits);
     let run_id = format!("{:x}", now_ms() % 0xff_ffff_ffff);
-    let mut engine = Engine::new(book, broker, args.settings(&url), run_id);
+    let mut engine = Engine::new(book, broker, kill, args.settings(&url), run_id);
 
     let result = (|| {
-        let held = engine
-            .sync_positions()
-            .map_err(|e| format!("cannot reach the broker at {url}: {e}"))?;
-        tracing::info!(broker = %url, positions = held, "broker reachable");
+        // The bus first, so signals sent while the exposure loads are taken and refused (counted), not
+        // left to pile up and be ordered later on stale grounds.
         let mut bus = Bus::open(&args).map_err(|e| e.to_string())?;
         tracing::info!(signals = %args.signal_endpoint, orders = %args.order_endpoint, "bus connected");
-        health.blocking_write().set_ready(true, None);
-        serve(
+        let served = serve(
             &args,
             &mut engine,
             &mut bus,
@@ -124,7 +139,7 @@ fn run(args: Args) -> Result<(), String> {
             engine.cancel_all_open();
         }
         bus.close();
-        Ok(())
+        served.map_err(|e| format!("cannot reach the broker at {url}: {e}"))
     })();
 
     if result.is_ok() {
@@ -152,7 +167,8 @@ fn run(args: Args) -> Result<(), String> {
     result
 }
 
-/// The main loop: signals and prices from the bus, order polling, health refresh, kill switch.
+/// The main loop: exposure load, signals and prices from the bus, order polling, kill-switch actions,
+/// health refresh. Fails only when the first exposure load misses `--sync-deadline-ms`.
 fn serve(
     args: &Args,
     engine: &mut Engine,
@@ -161,19 +177,48 @@ fn serve(
     telemetry: &Arc<Telemetry>,
     exported: &Exported,
     stop: &AtomicBool,
-) {
+) -> Result<(), String> {
     let to_ack = telemetry.latency("signal_to_ack");
     let to_fill = telemetry.latency("signal_to_fill");
     let bus_transit = telemetry.latency("signal_bus_transit");
     let mut transit = TransitSamples::new(10_000);
     let mut last_refresh = Instant::now() - Duration::from_secs(1);
-    let mut last_file_check = last_refresh;
-    let mut file_engaged = false;
-    let base_kill = args.kill_switch;
-    let mut manual: Option<bool> = None;
+    let kill = engine.kill_switch().clone();
+    let started = Instant::now();
+    let mut sync = SyncSchedule::new();
 
     while !stop.load(Ordering::Relaxed) {
-        let wait = if engine.open_orders() > 0 {
+        if kill.take_actions_due() {
+            if args.kill_switch_cancel_orders {
+                engine.cancel_everything();
+            }
+            if args.kill_switch_flatten {
+                engine.flatten();
+            }
+        }
+        if kill.take_resync_due() {
+            // Released: the account may have changed meanwhile (flattening, cancels, outside hands).
+            engine.mark_unsynced();
+            sync = SyncSchedule::new();
+        }
+        if !engine.is_synced() && Instant::now() >= sync.next {
+            load_exposure(engine, health, &mut sync);
+            if engine.is_synced() {
+                // Metrics first, then ready: whoever waits for ready reads the loaded exposure.
+                refresh_health(engine, bus, health, &transit);
+                export_counters(engine, exported);
+                health.blocking_write().set_ready(true, None);
+            }
+            let deadline = Duration::from_millis(args.sync_deadline_ms);
+            if !engine.is_synced()
+                && engine.counters().exposure_syncs == 0
+                && !deadline.is_zero()
+                && started.elapsed() >= deadline
+            {
+                return Err(sync.last_error.clone());
+            }
+        }
+        let wait = if engine.open_orders() > 0 || !engine.is_synced() {
             Duration::from_millis(5)
         } else {
             Duration::from_millis(50)
@@ -192,7 +237,9 @@ fn serve(
                     outcomes.extend(o);
                     timings.extend(t);
                 }
-                BusEvent::Price(symbol, price) => engine.book_mut().set_price(&symbol, price),
+                BusEvent::Price(symbol, price, seen) => {
+                    engine.book_mut().set_price(&symbol, price, seen)
+                }
                 BusEvent::MalformedSignal => {
                     telemetry.malformed_messages().inc();
                     engine.on_malformed();
@@ -226,22 +273,6 @@ fn serve(
         }
 
         let now = Instant::now();
-        match KILL_REQUEST.swap(0, Ordering::Relaxed) {
-            1 => manual = Some(true),
-            2 => manual = Some(false),
-            _ => {}
-        }
-        if let Some(path) = &args.kill_switch_file {
-            if now.duration_since(last_file_check) >= Duration::from_millis(100) {
-                last_file_check = now;
-                file_engaged = path.exists();
-            }
-        }
-        let engaged = file_engaged || manual.unwrap_or(base_kill);
-        if engaged != engine.book().kill_switch() {
-            tracing::warn!(engaged, "kill switch changed");
-            engine.book_mut().set_kill_switch(engaged);
-        }
         if now.duration_since(last_refresh) >= Duration::from_millis(100) {
             last_refresh = now;
             refresh_health(engine, bus, health, &transit);
@@ -250,119 +281,55 @@ fn serve(
     }
     refresh_health(engine, bus, health, &transit);
     export_counters(engine, exported);
+    Ok(())
 }
 
-/// Counter snapshot shared with the `/metrics` renderer.
-type Exported = Arc<std::sync::Mutex<Vec<(&'static str, u64)>>>;
-
-fn lock(exported: &Exported) -> std::sync::MutexGuard<'_, Vec<(&'static str, u64)>> {
-    exported
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+/// When to try loading the exposure again, and why the last try failed.
+struct SyncSchedule {
+    next: Instant,
+    backoff: Duration,
+    last_error: String,
 }
 
-/// Every counter of the engine and of its broker client, each refusal reason by name (zeros included):
-/// `tradebridge_<name>_total{source="engine"}` in `/metrics`, `engine_<name>` in `/health`.
-fn export_counters(engine: &Engine, exported: &Exported) {
-    let c = engine.counters();
-    let book = engine.book();
-    let mut out = vec![
-        ("signals_received", c.signals_received),
-        ("orders_submitted", c.orders_submitted),
-        ("orders_acknowledged", c.orders_acknowledged),
-        ("orders_filled", c.orders_filled),
-        ("orders_final_unfilled", c.orders_final_unfilled),
-        ("orders_lookup_failed", c.orders_lookup_failed),
-        ("fills", c.fills),
-        ("order_updates", c.order_updates),
-        ("broker_errors", c.broker_errors),
-        ("refused_total", book.refused_total()),
-    ];
-    out.extend(
-        book.refusal_counts()
-            .iter()
-            .map(|(reason, n)| (reason.metric_name(), *n)),
-    );
-    out.extend(engine.broker().stats().snapshot());
-    *lock(exported) = out;
-}
-
-fn refresh_health(
-    engine: &Engine,
-    bus: &mut Bus,
-    health: &Arc<RwLock<HealthCheck>>,
-    transit: &TransitSamples,
-) {
-    let c = engine.counters();
-    let book = engine.book();
-    let mut h = health.blocking_write();
-    h.set_metric("signals_received", c.signals_received);
-    h.set_metric("orders_submitted", c.orders_submitted);
-    h.set_metric("orders_acknowledged", c.orders_acknowledged);
-    h.set_metric("orders_filled", c.orders_filled);
-    h.set_metric("orders_final_unfilled", c.orders_final_unfilled);
-    h.set_metric("orders_open", engine.open_orders());
-    h.set_metric("fills", c.fills);
-    h.set_metric("filled_shares", c.filled_shares);
-    h.set_metric("order_updates", c.order_updates);
-    h.set_metric("refused_total", book.refused_total());
-    // Every reason is listed, zeros included, so dashboards see them all from the start.
-    for (reason, n) in book.refusal_counts() {
-        h.set_metric(format!("refused_{}", reason.as_str()), n);
-    }
-    h.set_metric("kill_switch", book.kill_switch());
-    for (name, value) in bus.stats() {
-        h.set_metric(name, value);
-    }
-    let mut positions: Vec<_> = book
-        .positions()
-        .iter()
-        .filter(|(_, q)| **q != 0.0)
-        .collect();
-    positions.sort_by(|a, b| a.0.cmp(b.0));
-    let text: Vec<String> = positions.iter().map(|(s, q)| format!("{s}:{q}")).collect();
-    h.set_metric("positions", text.join(","));
-    h.set_metric("broker_errors", c.broker_errors);
-    h.set_metric("orders_lookup_failed", c.orders_lookup_failed);
-    h.set_metric(
-        "orders_lookup_failed_ids",
-        engine.unresolved_orders().join(","),
-    );
-    for (name, value) in engine.broker().stats().snapshot() {
-        h.set_metric(name, value);
-    }
-    if let Some(remaining) = engine.broker().stats().rate_limit_remaining() {
-        h.set_metric("broker_rate_limit_remaining", remaining);
-    }
-    // Signal published -> received here, from the publisher's `metadata.published_us` (same host clock).
-    h.set_metric("signal_transit_samples", transit.len());
-    for (name, q) in [
-        ("signal_transit_p50_ms", 50.0),
-        ("signal_transit_p99_ms", 99.0),
-    ] {
-        if let Some(ms) = transit.percentile(q) {
-            h.set_metric(name, format!("{ms:.3}"));
+impl SyncSchedule {
+    fn new() -> Self {
+        SyncSchedule {
+            next: Instant::now(),
+            backoff: Duration::from_millis(100),
+            last_error: String::new(),
         }
     }
-    if book.kill_switch() {
-        h.set_status(
-            HealthStatus::Degraded,
-            "kill switch engaged: every signal is refused",
-        );
-    } else if let Some(until) = engine.broker().held_off_until() {
-        let wait = until.saturating_duration_since(Instant::now()).as_millis();
-        h.set_status(
-            HealthStatus::Degraded,
-            format!("broker rate limit reached: requests held off for {wait} ms"),
-        );
-    } else if let Some(error) = engine.recent_broker_error(Duration::from_secs(5)) {
-        h.set_status(HealthStatus::Degraded, format!("broker errors: {error}"));
-    } else if h.status() == HealthStatus::Degraded {
-        h.set_status(HealthStatus::Healthy, OPERATIONAL_MESSAGE);
+}
+
+/// One attempt to load open orders and positions; `/ready` says why it failed (the caller marks it
+/// ready on success, after the metrics show the loaded exposure).
+fn load_exposure(engine: &mut Engine, health: &Arc<RwLock<HealthCheck>>, sync: &mut SyncSchedule) {
+    health.blocking_write().set_ready(
+        false,
+        Some("loading open orders and positions from the broker".into()),
+    );
+    match engine.sync_exposure() {
+        Ok((positions, orders)) => {
+            tracing::info!(broker = %engine.broker().base(), positions, open_orders = orders,
+                "exposure loaded from the broker");
+        }
+        Err(error) => {
+            sync.last_error = error.to_string();
+            tracing::warn!(%error, retry_ms = sync.backoff.as_millis() as u64,
+                "cannot load open orders and positions; signals are refused until it works");
+            health.blocking_write().set_ready(
+                false,
+                Some(format!(
+                    "exposure unknown: cannot load open orders and positions from the broker: {error}"
+                )),
+            );
+            sync.next = Instant::now() + sync.backoff;
+            sync.backoff = (sync.backoff * 2).min(Duration::from_secs(2));
+        }
     }
 }
 
-async fn watch_signals(stop: Arc<AtomicBool>) {
+async fn watch_signals(stop: Arc<AtomicBool>, kill: KillSwitch) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut int), Ok(mut term), Ok(mut usr1), Ok(mut usr2)) = (
         signal(SignalKind::interrupt()),
@@ -374,13 +341,55 @@ async fn watch_signals(stop: Arc<AtomicBool>) {
         return;
     };
     loop {
-        tokio::select! {
+        let engage = tokio::select! {
             _ = int.recv() => break,
             _ = term.recv() => break,
-            _ = usr1.recv() => KILL_REQUEST.store(1, Ordering::Relaxed),
-            _ = usr2.recv() => KILL_REQUEST.store(2, Ordering::Relaxed),
+            _ = usr1.recv() => true,
+            _ = usr2.recv() => false,
+        };
+        let kill = kill.clone();
+        // Off the async workers: engaging waits for an order attempt in flight to be answered.
+        let change = tokio::task::spawn_blocking(move || {
+            if engage {
+                kill.engage(Source::Signal)
+            } else {
+                kill.release(Source::Signal)
+            }
+        })
+        .await;
+        match change {
+            Ok(c) if c.transition => tracing::warn!(
+                engaged = c.engaged,
+                source = "signal",
+                "kill switch changed"
+            ),
+            Ok(c) if !engage && c.engaged => {
+                tracing::warn!("SIGUSR2 ignored: the kill-switch file still exists")
+            }
+            Ok(_) => {}
+            Err(error) => tracing::error!(%error, "kill switch change failed"),
         }
     }
     tracing::info!("stopping");
     stop.store(true, Ordering::Relaxed);
+}
+
+/// Engaged while the file exists: checked every 20 ms, off the main loop (which may be busy sending).
+async fn watch_file(path: PathBuf, kill: KillSwitch) {
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let mut present = path.exists();
+    loop {
+        tick.tick().await;
+        let now = path.exists();
+        if now == present {
+            continue;
+        }
+        present = now;
+        let kill = kill.clone();
+        if let Ok(change) = tokio::task::spawn_blocking(move || kill.set_file(now)).await {
+            if change.transition {
+                tracing::warn!(engaged = change.engaged, source = "file", path = %path.display(), "kill switch changed");
+            }
+        }
+    }
 }

@@ -5,7 +5,10 @@
 use std::time::{Duration, Instant};
 
 use crate::broker::{BrokerClient, BrokerError, BrokerOrder, OrderRequest};
+use crate::kill::KillSwitch;
 use crate::risk::{Proposal, Refusal, RiskBook, Side};
+
+mod account;
 
 /// What a signal asks for, after the documented mapping (see [`crate::mapping`]).
 #[derive(Clone, Debug, PartialEq)]
@@ -53,6 +56,21 @@ pub struct Counters {
     pub broker_errors: u64,
     /// Orders given up on because their status lookup kept failing (reason `broker:lookup_failed`).
     pub orders_lookup_failed: u64,
+    /// Orders approved but not sent because the kill switch engaged between the check and the send (or
+    /// between two attempts): refused `kill_switch`.
+    pub orders_halted: u64,
+    /// Orders canceled by the kill switch's `--kill-switch-cancel-orders`.
+    pub kill_switch_orders_canceled: u64,
+    /// Positions closed by the kill switch's `--kill-switch-flatten`.
+    pub kill_switch_positions_flattened: u64,
+    /// Latest-quote requests to the broker's data API, and those that failed.
+    pub quote_requests: u64,
+    pub quote_errors: u64,
+    /// Successful loads of open orders and positions from the broker, and failed attempts.
+    pub exposure_syncs: u64,
+    pub exposure_sync_failures: u64,
+    /// Open orders found at the broker by the last load (and followed since).
+    pub open_orders_loaded: u64,
 }
 
 #[derive(Debug)]
@@ -103,6 +121,9 @@ pub enum Timing {
 pub struct Engine {
     book: RiskBook,
     broker: BrokerClient,
+    kill: KillSwitch,
+    /// Open orders and positions were loaded from the broker: until then every signal is refused.
+    synced: bool,
     settings: ExecutionSettings,
     open: Vec<OpenOrder>,
     counters: Counters,
@@ -120,12 +141,15 @@ impl Engine {
     pub fn new(
         book: RiskBook,
         broker: BrokerClient,
+        kill: KillSwitch,
         settings: ExecutionSettings,
         run_id: String,
     ) -> Self {
         Engine {
             book,
             broker,
+            kill,
+            synced: false,
             settings,
             open: Vec::new(),
             counters: Counters::default(),
@@ -174,13 +198,8 @@ impl Engine {
         self.open.len()
     }
 
-    /// Load the broker's positions into the risk book (so limits count what is already held).
-    pub fn sync_positions(&mut self) -> Result<usize, BrokerError> {
-        let positions = self.broker.positions()?;
-        for p in &positions {
-            self.book.set_position(&p.symbol, p.signed_qty());
-        }
-        Ok(positions.len())
+    pub fn kill_switch(&self) -> &KillSwitch {
+        &self.kill
     }
 
     /// A frame on the signal topic that could not be decoded: it is a refused signal too.
@@ -231,37 +250,72 @@ impl Engine {
             reason,
             detail,
         };
-        let approved = match self.book.check(&proposal, now_ms, received) {
+        // Before anything else (a refused signal's id is not spent: its sender may send it again).
+        let early = if self.kill.engaged() {
+            Some(Refusal::KillSwitch)
+        } else if !self.synced {
+            Some(Refusal::ExposureUnknown)
+        } else {
+            None
+        };
+        if let Some(reason) = early {
+            self.book.count(reason);
+            return (vec![refused(reason, String::new())], vec![]);
+        }
+        if let Some((reason, detail)) = self.ensure_price(&intent.symbol, intent.price_hint) {
+            return (vec![refused(reason, detail)], vec![]);
+        }
+        // Checked and reserved at the instant of sending: nothing runs between this check and the send.
+        let approved = match self.book.check(&proposal, now_ms, Instant::now()) {
             Ok(a) => a,
             Err(reason) => return (vec![refused(reason, String::new())], vec![]),
         };
         let request =
             OrderRequest::market(&intent.symbol, intent.side, approved.qty, &client_order_id);
-        self.counters.orders_submitted += 1;
-        match self.broker.submit(&request) {
-            Ok(order) => {
-                self.counters.orders_acknowledged += 1;
-                let mut timings = vec![Timing::SubmitToAck(received.elapsed())];
-                let now = Instant::now();
-                let mut open = OpenOrder {
-                    order: order.clone(),
-                    side: intent.side,
-                    submitted: received,
-                    next_poll: now + self.settings.poll_interval,
-                    cancel_requested: false,
-                    lookup_failures: 0,
-                    failing_since: None,
-                };
-                // The acknowledgement itself may already carry fills (market orders at the mock broker do).
-                let fresh = std::mem::replace(&mut open.order, blank_like(&order));
-                let outcomes = self.apply(&mut open, fresh, &mut timings);
-                if !open.order.is_final() {
-                    self.open.push(open);
-                }
-                (outcomes, timings)
+        let kill = self.kill.clone();
+        let sent = self.broker.submit_while(&request, || kill.permit());
+        if !matches!(sent, Ok(None)) {
+            self.book.order_sent(Instant::now());
+        }
+        match sent {
+            Ok(None) => {
+                self.book
+                    .not_sent(&intent.symbol, intent.side, approved.qty);
+                self.book.count(Refusal::KillSwitch);
+                self.counters.orders_halted += 1;
+                tracing::warn!(client_order_id = %client_order_id, "order not sent: the kill switch engaged");
+                (vec![refused(Refusal::KillSwitch, String::new())], vec![])
+            }
+            Ok(Some(order)) => {
+                self.counters.orders_submitted += 1;
+                self.follow(order, intent.side, received)
             }
             Err(error) => {
-                // The exposure reserved by the check was never sent.
+                self.counters.orders_submitted += 1;
+                if error.is_transient() {
+                    // No answer to trust: the order may have landed. Ask by its id before releasing.
+                    match self.broker.get_by_client_order_id(&client_order_id) {
+                        Ok(order) => {
+                            tracing::info!(%client_order_id, "order found at the broker after the submission failed");
+                            return self.follow(order, intent.side, received);
+                        }
+                        Err(BrokerError::Rejected { status: 404, .. }) => {}
+                        Err(lookup) => {
+                            // Unknown: the reservation stays, and the exposure is loaded from the broker
+                            // again before the next signal is acted on.
+                            tracing::error!(%client_order_id, %error, %lookup,
+                                "order may or may not be at the broker; exposure will be reloaded");
+                            self.synced = false;
+                            self.broker_failed(&error);
+                            self.book.count(Refusal::BrokerUnavailable);
+                            return (
+                                vec![refused(Refusal::BrokerUnavailable, error.to_string())],
+                                vec![],
+                            );
+                        }
+                    }
+                }
+                // The broker answered that the order is not there: release its reservation.
                 self.book
                     .on_closed(&intent.symbol, intent.side, approved.qty);
                 let reason = if error.is_transient() {
@@ -275,6 +329,34 @@ impl Engine {
                 (vec![refused(reason, error.to_string())], vec![])
             }
         }
+    }
+
+    /// Follow an order the broker acknowledged; its reservation stays until it is final.
+    fn follow(
+        &mut self,
+        order: BrokerOrder,
+        side: Side,
+        received: Instant,
+    ) -> (Vec<Outcome>, Vec<Timing>) {
+        self.counters.orders_acknowledged += 1;
+        let mut timings = vec![Timing::SubmitToAck(received.elapsed())];
+        let now = Instant::now();
+        let mut open = OpenOrder {
+            order: order.clone(),
+            side,
+            submitted: received,
+            next_poll: now + self.settings.poll_interval,
+            cancel_requested: false,
+            lookup_failures: 0,
+            failing_since: None,
+        };
+        // The acknowledgement itself may already carry fills (market orders at the mock broker do).
+        let fresh = std::mem::replace(&mut open.order, blank_like(&order));
+        let outcomes = self.apply(&mut open, fresh, &mut timings);
+        if !open.order.is_final() {
+            self.open.push(open);
+        }
+        (outcomes, timings)
     }
 
     /// Poll the open orders that are due; cancel those past the timeout. Nothing is polled while the
