@@ -1,0 +1,3 @@
+from tradebridge.capture.cli import main
+
+raise SystemExit(main())

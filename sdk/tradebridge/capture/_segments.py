@@ -1,0 +1,371 @@
+"""Writing a capture: Arrow tables from batches of received frames, row groups, segment rotation, gap counts.
+
+Used by :class:`tradebridge.capture.Recorder` on its writer thread; nothing here touches a socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from tradebridge import __version__
+from tradebridge.capture.errors import CaptureError
+from tradebridge.capture.format import FORMAT_VERSION, SCHEMA, Peek, partial_name, segment_name
+from tradebridge.contracts import CURRENT_VERSION
+
+__all__ = ["Batch", "CaptureWriter", "StreamCounts"]
+
+#: what the receiving thread hands over: receive times and frames
+Batch = tuple[list[int], list[bytes]]
+
+#: refuse to start with less free space than this: the first row group would not fit
+_MIN_FREE_BYTES = 1 << 20
+#: receive times and sequence numbers grow by small steps: delta encoding makes them about a byte a row
+_DELTA_COLUMNS = {"recv_ns": "DELTA_BINARY_PACKED", "seq": "DELTA_BINARY_PACKED"}
+#: strings repeat (topics, sources, symbols): dictionaries; payloads are unique per row: a dictionary page
+#: would only cost time
+_DICTIONARY_COLUMNS = [name for name in SCHEMA.names if name != "payload" and name not in _DELTA_COLUMNS]
+#: zstd level 1: half the time of the default level for the same size on bus frames (benches/capture)
+_ZSTD_LEVEL = 1
+
+
+def _rfc3339(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+@dataclass(slots=True)
+class StreamCounts:
+    """One ``(topic, source)`` stream's numbering, as seen in one segment (``last`` spans segments)."""
+
+    first_seq: int | None = None
+    last_seq: int | None = None
+    messages: int = 0
+    gaps: int = 0
+    dropped: int = 0
+    out_of_order: int = 0
+
+    def as_dict(self, topic: str, source: str | None) -> dict[str, Any]:
+        return {
+            "topic": topic,
+            "source": source,
+            "first_seq": self.first_seq,
+            "last_seq": self.last_seq,
+            "messages": self.messages,
+            "gaps": self.gaps,
+            "dropped": self.dropped,
+            "out_of_order": self.out_of_order,
+        }
+
+
+@dataclass(slots=True)
+class _Totals:
+    messages: int = 0
+    gaps: int = 0
+    dropped: int = 0
+    out_of_order: int = 0
+    streams: dict[tuple[str, str], StreamCounts] = field(default_factory=dict)
+
+
+class _GapCounter:
+    """Counts gaps per ``(topic, source)`` from ``seq``, a whole batch at a time (numpy, not per row).
+
+    The rules are the bus subscriber's (``tradebridge.bus.stats``): a skipped number is a gap; a number at or
+    below the highest seen so far is out of order (and does not move the highest); a stream's first message
+    is never a gap (joining late is not loss). A new ``source`` is a new stream.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, str], int] = {}
+
+    def count(self, topic: pa.Array, source: pa.Array, seq: pa.Array, into: _Totals) -> None:
+        valid = seq.is_valid().to_numpy(zero_copy_only=False)
+        if not valid.any():
+            return
+        key = pc.binary_join_element_wise(topic, pc.fill_null(source, ""), "\x00")
+        encoded = pc.dictionary_encode(key)
+        indices = encoded.indices.to_numpy(zero_copy_only=False)
+        numbers = pc.fill_null(seq, 0).to_numpy(zero_copy_only=False)
+        for k, name in enumerate(encoded.dictionary.to_pylist()):
+            s = numbers[(indices == k) & valid]
+            if not s.size:
+                continue
+            topic_name, _, source_name = name.partition("\x00")
+            stream = (topic_name, source_name)
+            counts = into.streams.get(stream)
+            if counts is None:
+                counts = into.streams[stream] = StreamCounts(first_seq=int(s[0]))
+            previous = self._last.get(stream, int(s[0]) - 1)
+            highest = np.maximum.accumulate(np.concatenate(([previous], s)))
+            step = s - highest[:-1]
+            skipped = step[step > 1] - 1
+            backwards = int((step <= 0).sum())
+            counts.messages += int(s.size)
+            counts.gaps += int(skipped.size)
+            counts.dropped += int(skipped.sum())
+            counts.out_of_order += backwards
+            into.gaps += int(skipped.size)
+            into.dropped += int(skipped.sum())
+            into.out_of_order += backwards
+            self._last[stream] = int(highest[-1])
+            counts.last_seq = self._last[stream]
+
+
+#: the envelope of a frame whose JSON cannot be read: its columns are null, the frame itself is still kept
+_UNREADABLE = Peek(schema_version=None)
+_PEEK_ERRORS = (msgspec.DecodeError, msgspec.ValidationError)
+
+
+def build_table(batch: Batch, decode: Callable[[bytes], Peek]) -> pa.Table:
+    """The rows of a batch: the topic before the first space, the envelope's routing fields (msgspec skips
+    the rest of the JSON without building it), the frame as received."""
+    stamps, frames = batch
+    topics: list[bytes] = []
+    peeks: list[Peek] = []
+    add_topic, add_peek = topics.append, peeks.append
+    for frame in frames:
+        space = frame.find(b" ")
+        if space > 0:
+            add_topic(frame[:space])
+            try:
+                add_peek(decode(frame[space + 1 :]))
+            except _PEEK_ERRORS:
+                add_peek(_UNREADABLE)
+        else:
+            add_topic(b"")
+            add_peek(_UNREADABLE)
+    names = {t: t.decode("utf-8", "replace") for t in set(topics)}
+    return pa.Table.from_arrays(
+        [
+            pa.array(stamps, pa.int64()),
+            pa.array([names[t] for t in topics], pa.string()),
+            pa.array([p.source for p in peeks], pa.string()),
+            pa.array([p.seq for p in peeks], pa.int64()),
+            pa.array([p.type for p in peeks], pa.string()),
+            pa.array([p.symbol for p in peeks], pa.string()),
+            pa.array([p.schema_version for p in peeks], pa.string()),
+            pa.array(frames, pa.binary()),
+        ],
+        schema=SCHEMA,
+    )
+
+
+class _OpenSegment:
+    def __init__(self, final: Path, index: int, static: dict[str, str]) -> None:
+        self.final = final
+        self.index = index
+        self.partial = partial_name(final)
+        self.opened = time.monotonic()
+        self.totals = _Totals()
+        metadata = dict(static, **{"tradebridge.segment": str(index)})
+        self.writer = pq.ParquetWriter(
+            self.partial,
+            SCHEMA.with_metadata(metadata),
+            compression="zstd",
+            compression_level=_ZSTD_LEVEL,
+            use_dictionary=_DICTIONARY_COLUMNS,
+            column_encoding=_DELTA_COLUMNS,
+            write_page_checksum=True,
+        )
+
+    def write(self, table: pa.Table) -> None:
+        self.writer.write_table(table, row_group_size=max(1, table.num_rows))
+        self.totals.messages += table.num_rows
+
+    def close(self) -> Path:
+        """Write the footer with this segment's counts, make it durable, then give it its final name."""
+        totals = self.totals
+        streams = [c.as_dict(t, s or None) for (t, s), c in totals.streams.items()]
+        self.writer.add_key_value_metadata(
+            {
+                "tradebridge.messages": str(totals.messages),
+                "tradebridge.closed": _rfc3339(time.time_ns()),
+                "tradebridge.gaps": str(totals.gaps),
+                "tradebridge.dropped": str(totals.dropped),
+                "tradebridge.out_of_order": str(totals.out_of_order),
+                "tradebridge.streams": json.dumps(streams),
+            }
+        )
+        self.writer.close()
+        # fsync before the rename: a segment that has its final name is whole even after a power cut
+        fd = os.open(self.partial, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(self.partial, self.final)
+        return self.final
+
+    def abandon(self) -> None:
+        """Drop a segment that cannot be finished (no footer: unreadable anyway)."""
+        with contextlib.suppress(Exception):
+            self.writer.close()
+        with contextlib.suppress(OSError):
+            self.partial.unlink()
+
+
+@dataclass(slots=True)
+class WriterTotals:
+    """What the closed segments hold (the recording's result)."""
+
+    messages: int = 0
+    gaps: int = 0
+    dropped: int = 0
+    out_of_order: int = 0
+    segments: list[Path] = field(default_factory=list)
+
+
+class CaptureWriter:
+    """Writes batches into a single file (``out`` ending in ``.parquet``) or a folder of rotating segments.
+
+    :meth:`open` creates the first segment at once, so an unwritable output is refused before recording.
+    """
+
+    def __init__(
+        self,
+        out: Path,
+        *,
+        endpoint: str,
+        topics: tuple[str, ...],
+        segment_rows: int,
+        segment_seconds: float,
+        started_ns: int,
+    ) -> None:
+        self.out = out
+        self.single_file = out.suffix == ".parquet"
+        self.segment_rows = segment_rows
+        self.segment_seconds = segment_seconds
+        self.totals = WriterTotals()
+        self._counter = _GapCounter()
+        self._decode = msgspec.json.Decoder(Peek).decode
+        self._segment: _OpenSegment | None = None
+        self._next_index = 0
+        self._static = {
+            "tradebridge.capture_format": FORMAT_VERSION,
+            "tradebridge.contract_version": CURRENT_VERSION,
+            "tradebridge.version": __version__,
+            "tradebridge.endpoint": endpoint,
+            "tradebridge.topics": json.dumps(list(topics)),
+            "tradebridge.host": socket.gethostname(),
+            "tradebridge.started": _rfc3339(started_ns),
+            "tradebridge.started_ns": str(started_ns),
+        }
+
+    # -- start -----------------------------------------------------------------------------------------------
+    def open(self) -> None:
+        """Check the output and open the first segment; :class:`CaptureError` ``unwritable`` if impossible."""
+        out = self.out
+        folder = out.parent if self.single_file else out
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if self.single_file and out.exists():
+                raise CaptureError(
+                    "unwritable", f"{out}: already exists; remove it or record elsewhere", path=out
+                )
+            if not self.single_file and any(p.name.endswith(".parquet") for p in out.iterdir()):
+                raise CaptureError(
+                    "unwritable",
+                    f"{out}: this folder already holds a capture; record into a new one",
+                    path=out,
+                )
+            free = os.statvfs(folder)
+            if free.f_bavail * free.f_frsize < _MIN_FREE_BYTES:
+                raise CaptureError("unwritable", f"{folder}: no space left to record into", path=folder)
+            self._open_next()
+        except CaptureError:
+            raise
+        except (OSError, pa.ArrowException) as exc:
+            raise CaptureError("unwritable", f"{out}: cannot record here: {_reason(exc)}", path=out) from None
+
+    def _open_next(self) -> _OpenSegment:
+        final = self.out if self.single_file else self.out / segment_name(self._next_index)
+        self._segment = _OpenSegment(final, self._next_index, self._static)
+        self._next_index += 1
+        return self._segment
+
+    # -- batches ---------------------------------------------------------------------------------------------
+    def write_batch(self, batch: Batch) -> None:
+        self.write(build_table(batch, self._decode))
+
+    def write(self, table: pa.Table) -> None:
+        """Write ``table``, splitting it where a segment reaches ``segment_rows`` (a folder only)."""
+        while table.num_rows:
+            segment = self._segment or self._open_next()
+            room = table.num_rows if self.single_file else self.segment_rows - segment.totals.messages
+            part, table = table.slice(0, room), table.slice(room)
+            self._counter.count(
+                part.column("topic").combine_chunks(),
+                part.column("source").combine_chunks(),
+                part.column("seq").combine_chunks(),
+                segment.totals,
+            )
+            segment.write(part)
+            if not self.single_file and segment.totals.messages >= self.segment_rows:
+                self._close_segment()
+        self.tick()
+
+    def tick(self) -> None:
+        """Close the open segment once it is ``segment_seconds`` old (only if it holds rows)."""
+        segment = self._segment
+        if (
+            segment is not None
+            and not self.single_file
+            and segment.totals.messages
+            and time.monotonic() - segment.opened >= self.segment_seconds
+        ):
+            self._close_segment()
+
+    def _close_segment(self) -> None:
+        segment, self._segment = self._segment, None
+        if segment is None:
+            return
+        path = segment.close()
+        totals = self.totals
+        totals.segments.append(path)
+        totals.messages += segment.totals.messages
+        totals.gaps += segment.totals.gaps
+        totals.dropped += segment.totals.dropped
+        totals.out_of_order += segment.totals.out_of_order
+
+    # -- end -------------------------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the open segment; an empty one is kept only when it would be the capture's only one."""
+        segment = self._segment
+        if segment is None:
+            return
+        if segment.totals.messages == 0 and self.totals.segments:
+            self._segment = None
+            segment.abandon()
+            return
+        self._close_segment()
+
+    def discard(self) -> None:
+        """Remove the open segment unfinished (recording did not start after all)."""
+        segment, self._segment = self._segment, None
+        if segment is not None:
+            segment.abandon()
+
+    def abandon(self) -> None:
+        """After a write error: drop the open segment (a writer that failed mid-row-group cannot be trusted
+        to finish a whole file); the segments closed before are untouched."""
+        self.discard()
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

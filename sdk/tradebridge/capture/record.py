@@ -1,0 +1,350 @@
+"""Recording a bus into a capture: :class:`Recorder` (``tradebridge record``).
+
+Two threads. The receiving thread owns a plain SUB socket and does the least per frame: take the time and
+keep the frame. Every ``row_group_rows`` frames (or after a quiet moment) it hands the batch to the writing
+thread, which reads each frame's topic and envelope routing fields (msgspec skips the rest of the JSON
+without building it), builds Arrow columns, counts gaps and writes a zstd row group; Parquet compression
+runs without the GIL, so the socket keeps being drained meanwhile.
+
+Nothing is dropped on our side: the socket's receive high-water mark is unlimited by default, so a slow
+disk costs memory, not messages. Loss upstream (the publisher's own high-water mark) shows as gaps.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Self
+
+import pyarrow as pa
+import zmq
+
+from tradebridge.capture._segments import Batch, CaptureWriter
+from tradebridge.capture.errors import CaptureError
+from tradebridge.contracts import TOPICS
+
+__all__ = ["RecordResult", "Recorder"]
+
+#: how long an idle receive waits before looking at stop(), the duration and the open batch
+_IDLE_POLL_MS: Final = 100
+#: an open batch older than this is handed over even if not full (so a quiet bus still gets written)
+_FLUSH_AFTER_S: Final = 1.0
+_TICK: Final = object()
+_STOP: Final = object()
+
+
+@dataclass(slots=True)
+class RecordResult:
+    """What a recording wrote (closed segments only) and saw."""
+
+    path: Path
+    messages: int  # rows in the closed segments
+    received: int  # frames received (more than ``messages`` only when writing failed)
+    gaps: int
+    dropped: int
+    out_of_order: int
+    segments: list[Path] = field(default_factory=list)
+    elapsed: float = 0.0  # seconds from connecting to the end
+
+
+class Recorder:
+    """Records the frames published on ``endpoint`` into ``out``: a ``.parquet`` file, or a folder of
+    segments rotated every ``segment_rows`` frames or ``segment_seconds`` seconds.
+
+    In a background thread::
+
+        with Recorder("tcp://127.0.0.1:5555", "captures/today", topics=["market"]) as recorder:
+            ...  # run the system; recording stops when the block ends
+        print(recorder.result.messages)
+
+    or in the calling thread until ``count`` frames, ``duration`` seconds or :meth:`stop`:
+    ``Recorder(endpoint, out, count=100_000).run()``.
+
+    The output is checked when recording starts: an unwritable path (or an existing capture) is refused
+    with :class:`CaptureError` ``unwritable`` before connecting. A write that fails later (a full disk)
+    stops the recording: :meth:`wait` / :meth:`run` raise ``write_failed`` naming how many messages the
+    closed segments hold.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        out: Path | str,
+        *,
+        topics: Iterable[str] | None = None,
+        count: int | None = None,
+        duration: float | None = None,
+        segment_rows: int = 1_000_000,
+        segment_seconds: float = 60.0,
+        row_group_rows: int = 16_384,
+        receive_hwm: int = 0,
+        context: zmq.Context[Any] | None = None,
+    ) -> None:
+        wanted = tuple(dict.fromkeys(topics or ()))
+        unknown = [t for t in wanted if t not in TOPICS]
+        if unknown:
+            raise CaptureError("invalid_option", f"unknown topic(s) {unknown}: one of {', '.join(TOPICS)}")
+        for name, value in (("count", count), ("duration", duration)):
+            if value is not None and not value > 0:
+                raise CaptureError(
+                    "invalid_option", f"{name} must be > 0 (or None for no limit), got {value}"
+                )
+        if segment_rows < 1 or row_group_rows < 1 or not segment_seconds > 0 or receive_hwm < 0:
+            raise CaptureError(
+                "invalid_option",
+                "segment_rows, row_group_rows and segment_seconds must be > 0, receive_hwm >= 0",
+            )
+        self.endpoint = endpoint
+        self.out = Path(out)
+        self.topics = wanted
+        self.count = count
+        self.duration = duration
+        self.row_group_rows = row_group_rows
+        self.receive_hwm = receive_hwm
+        self._segment_rows = segment_rows
+        self._segment_seconds = segment_seconds
+        self._context = context
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._writer_thread: threading.Thread | None = None
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._writer: CaptureWriter | None = None
+        self._socket: zmq.Socket[bytes] | None = None
+        self._owned_context: zmq.Context[Any] | None = None
+        self._error: CaptureError | None = None
+        self._started = 0.0
+        #: frames received so far (read from any thread)
+        self.received = 0
+        self.result: RecordResult | None = None
+
+    # -- life cycle ------------------------------------------------------------------------------------------
+    def _open(self) -> None:
+        """Check the output, open the first segment, connect the socket (all or nothing)."""
+        if self._writer is not None:
+            raise CaptureError("invalid_option", "this Recorder has already been started")
+        started_ns = time.time_ns()
+        writer = CaptureWriter(
+            self.out,
+            endpoint=self.endpoint,
+            topics=self.topics,
+            segment_rows=self._segment_rows,
+            segment_seconds=self._segment_seconds,
+            started_ns=started_ns,
+        )
+        writer.open()
+        try:
+            if self._context is None:
+                self._owned_context = zmq.Context()
+            context = self._context or self._owned_context
+            assert context is not None
+            sock: zmq.Socket[bytes] = context.socket(zmq.SUB)
+            sock.setsockopt(zmq.RCVHWM, self.receive_hwm)
+            sock.setsockopt(zmq.LINGER, 0)
+            for topic in self.topics or ("",):
+                sock.setsockopt(zmq.SUBSCRIBE, topic.encode())
+            try:
+                sock.connect(self.endpoint)
+            except zmq.ZMQError as exc:
+                sock.close(0)
+                raise CaptureError(
+                    "invalid_option", f"cannot connect to {self.endpoint}: {exc.strerror}"
+                ) from None
+        except BaseException:
+            writer.discard()
+            self._close_context()
+            raise
+        self._writer = writer
+        self._socket = sock
+        self._started = time.monotonic()
+        self._writer_thread = threading.Thread(target=self._write_loop, name="tradebridge-record-writer")
+        self._writer_thread.start()
+
+    def start(self) -> Self:
+        """Check the output, connect, and record in a background thread until :meth:`stop`, ``count`` or
+        ``duration``."""
+        self._open()
+        self._thread = threading.Thread(target=self._guarded_receive, name="tradebridge-record", daemon=True)
+        self._thread.start()
+        return self
+
+    def run(self) -> RecordResult:
+        """Record in the calling thread until ``count`` frames, ``duration`` seconds or :meth:`stop` (from a
+        signal handler or another thread); raises ``write_failed`` if writing failed."""
+        self._open()
+        self._guarded_receive()
+        return self._result()
+
+    def stop(self) -> None:
+        """Ask the recording to end: what was received is written and the open segment closed."""
+        self._stopping.set()
+
+    def wait(self, timeout: float | None = None) -> RecordResult:
+        """Wait for a background recording to end (``count``/``duration``/:meth:`stop`); its result."""
+        if self._thread is None:
+            raise CaptureError("invalid_option", "this Recorder was not started in the background")
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise TimeoutError(f"the recording of {self.endpoint} did not end within {timeout} s")
+        return self._result()
+
+    def _result(self) -> RecordResult:
+        if self._error is not None:
+            raise self._error
+        assert self.result is not None
+        return self.result
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+        if self._thread is not None:
+            self._thread.join()
+        if exc_type is None and self._error is not None:
+            raise self._error
+
+    def stats(self) -> dict[str, int]:
+        """Counters so far, safe from any thread (a health server's): frames received, and what the closed
+        segments hold (messages, gaps, dropped)."""
+        totals = self._writer.totals if self._writer is not None else None
+        return {
+            "received": self.received,
+            "written": totals.messages if totals else 0,
+            "segments": len(totals.segments) if totals else 0,
+            "gaps": totals.gaps if totals else 0,
+            "dropped": totals.dropped if totals else 0,
+        }
+
+    def __repr__(self) -> str:
+        return f"Recorder({self.endpoint!r}, {str(self.out)!r}, received={self.received})"
+
+    # -- receiving thread ------------------------------------------------------------------------------------
+    def _guarded_receive(self) -> None:
+        try:
+            self._receive()
+        finally:
+            self._queue.put(_STOP)
+            assert self._writer_thread is not None
+            self._writer_thread.join()
+            sock, self._socket = self._socket, None
+            if sock is not None:
+                sock.close(0)
+            self._close_context()
+            writer = self._writer
+            assert writer is not None
+            totals = writer.totals
+            self.result = RecordResult(
+                path=self.out,
+                messages=totals.messages,
+                received=self.received,
+                gaps=totals.gaps,
+                dropped=totals.dropped,
+                out_of_order=totals.out_of_order,
+                segments=list(totals.segments),
+                elapsed=time.monotonic() - self._started,
+            )
+            if self._error is not None:
+                self._error = CaptureError(
+                    self._error.code,
+                    f"{self._error.detail}; recording stopped: {totals.messages} of {self.received} "
+                    f"received messages are in {len(totals.segments)} closed segment(s)",
+                    path=self._error.path,
+                )
+
+    def _close_context(self) -> None:
+        context, self._owned_context = self._owned_context, None
+        if context is not None:
+            context.term()
+
+    def _receive(self) -> None:
+        """Stamp and keep each frame, nothing more: parsing happens on the writing thread, so this loop costs
+        little more than a bare subscriber's and the socket is drained as fast."""
+        sock = self._socket
+        assert sock is not None
+        recv, poll = sock.recv, sock.poll
+        time_ns, monotonic = time.time_ns, time.monotonic
+        noblock, again = zmq.NOBLOCK, zmq.Again
+        wanted = tuple(t.encode() + b" " for t in self.topics) if self.topics else None
+        rows = self.row_group_rows
+        limit = self.count if self.count is not None else math.inf
+        deadline = self._started + self.duration if self.duration is not None else math.inf
+        stopping = self._stopping.is_set
+        put = self._queue.put
+        received = 0
+        stamps: list[int] = []
+        frames: list[bytes] = []
+        batch_since = 0.0
+        while received < limit:
+            try:
+                frame = recv(noblock)
+            except again:
+                self.received = received
+                now = monotonic()
+                if stopping() or now >= deadline:
+                    break
+                if frames and now - batch_since >= _FLUSH_AFTER_S:
+                    put((stamps, frames))
+                    stamps, frames = [], []
+                else:
+                    put(_TICK)
+                wait = (
+                    _IDLE_POLL_MS if deadline == math.inf else min(_IDLE_POLL_MS, (deadline - now) * 1000 + 1)
+                )
+                poll(int(wait))
+                continue
+            if wanted is not None and not frame.startswith(wanted):
+                continue  # ZeroMQ filters by prefix: "marketx ..." reaches a "market" subscription
+            stamps.append(time_ns())
+            frames.append(frame)
+            received += 1
+            if len(frames) >= rows:
+                put((stamps, frames))
+                stamps, frames = [], []
+                self.received = received
+                if stopping() or monotonic() >= deadline:
+                    break
+            elif len(frames) == 1:
+                batch_since = monotonic()
+        self.received = received
+        if frames:
+            put((stamps, frames))
+
+    # -- writing thread --------------------------------------------------------------------------------------
+    def _write_loop(self) -> None:
+        writer = self._writer
+        assert writer is not None
+        get = self._queue.get
+        failed = False
+        while (item := get()) is not _STOP:
+            if failed:
+                continue  # drain: the receiving thread stops at its next look at the flag
+            try:
+                if item is _TICK:
+                    writer.tick()
+                else:
+                    batch: Batch = item  # type: ignore[assignment]
+                    writer.write_batch(batch)
+            except (OSError, pa.ArrowException) as exc:
+                failed = True
+                self._fail(exc)
+        if failed:
+            return
+        try:
+            writer.close()
+        except (OSError, pa.ArrowException) as exc:
+            self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
+        self._error = CaptureError("write_failed", f"{self.out}: writing failed ({reason})", path=self.out)
+        self._stopping.set()
+        assert self._writer is not None
+        self._writer.abandon()
