@@ -19,6 +19,7 @@ import json
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -116,6 +117,30 @@ def test_publish_sdk_sync_many(benchmark: Any, sync_publisher: ZMQPublisher, mes
     benchmark.group = "publish BarUpdate"
     benchmark.pedantic(sync_publisher.publish_many, args=(messages,), rounds=7, warmup_rounds=1)
     record(benchmark, "publish BarUpdate", "SDK sync publish_many")
+
+
+def test_publish_sdk_sync_shared_by_threads(
+    benchmark: Any, sync_publisher: ZMQPublisher, messages: list[Any]
+) -> None:
+    """The same messages published by 8 threads sharing the publisher: what its lock costs contended
+    (the GIL serialises the Python work either way)."""
+    publish = sync_publisher.publish
+    shares = [messages[k::8] for k in range(8)]
+
+    def publish_share(share: list[Any]) -> None:
+        for message in share:
+            publish(message)
+
+    def run() -> None:
+        threads = [threading.Thread(target=publish_share, args=(share,)) for share in shares]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    benchmark.group = "publish BarUpdate"
+    benchmark.pedantic(run, rounds=7, warmup_rounds=1)
+    record(benchmark, "publish BarUpdate", "SDK sync publish, 8 threads sharing it")
 
 
 def test_publish_sdk_async(benchmark: Any, drain: str, messages: list[Any]) -> None:

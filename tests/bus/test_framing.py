@@ -6,7 +6,7 @@ import msgspec
 import pytest
 from tradebridge.bus._core import PublisherCore
 from tradebridge.bus.options import BusOptions
-from tradebridge.contracts import decode_frame, encode, topic_of
+from tradebridge.contracts import CURRENT_VERSION, decode_frame, encode, topic_of
 from tradebridge.errors import ContractError
 
 from tests.bus.samples import bar, one_of_each, signal
@@ -22,7 +22,7 @@ def test_frame_is_topic_space_compact_json_with_envelope() -> None:
     assert topic == b"signal"
     document = msgspec.json.decode(payload)
     assert document["type"] == "Signal"
-    assert document["schema_version"] == "1.0"
+    assert document["schema_version"] == CURRENT_VERSION
     assert document["seq"] == 0
     assert document["source"] == "py-test"
     assert b", " not in payload and b": " not in payload  # compact, as the Rust side writes it

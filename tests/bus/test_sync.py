@@ -74,19 +74,21 @@ def test_restart_is_reported_by_the_sync_subscriber() -> None:
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     with ZMQSubscriber(endpoint, options=BusOptions(reconnect_ivl_ms=20)) as sub:
         sub.connect(["signal"])
-        with ZMQPublisher(endpoint) as first:
+        with ZMQPublisher(endpoint, source="strategy-1") as first:
             first.wait_for_subscribers(1)
-            first.publish_signal(signal(0))
-            assert sub.receive_one(timeout=5) is not None
+            for i in range(3):
+                first.publish_signal(signal(i))
+                assert sub.receive_one(timeout=5) is not None
         # without the start-up hold (startup_grace=0), as a publisher restarting after its grace ran out
-        with ZMQPublisher(endpoint, options=BusOptions(startup_grace=0)) as second:
-            second.publish_signal(signal(1))  # nobody listens yet: lost, and seen as a gap later
+        with ZMQPublisher(endpoint, options=BusOptions(startup_grace=0), source="strategy-1") as second:
+            second.publish_signal(signal(0))  # nobody listens yet: lost, and seen as a gap later
             # the subscriber re-subscribes from inside its receive calls
             while second.subscriber_count() < 1:
                 assert sub.receive_one(timeout=0.02) is None
-            second.publish_signal(signal(2))
+            second.publish_signal(signal(1))
             got = sub.receive_one(timeout=5)
     assert got is not None and got[1].seq == 1
+    # the same source went back from 2 to 1 (a restart), having lost its new 0
     assert (sub.stats.restarts, sub.stats.gaps, sub.stats.dropped) == (1, 1, 1)
 
 

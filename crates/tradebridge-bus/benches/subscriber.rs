@@ -25,6 +25,7 @@ fn bar(i: u64) -> Message {
         schema_version: SchemaVersion::default(),
         seq: None,
         source: None,
+        sent_at_us: None,
     })
 }
 

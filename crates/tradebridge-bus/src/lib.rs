@@ -5,7 +5,8 @@
 //!   fields `seq` (per topic, from 0) and `source` (this instance's id), and can
 //!   [`wait_for_subscribers`](Publisher::wait_for_subscribers) so the first messages are not lost.
 //! - [`Subscriber`] decodes frames with `tradebridge-contracts`, matches topics exactly, and keeps
-//!   [`SubscriberStats`]: gaps, dropped messages, publisher restarts, malformed frames by error code.
+//!   [`SubscriberStats`]: gaps, dropped messages and restarts per `(topic, source)` stream (so many
+//!   publishers on one topic invent no loss), refused frames by error code (`too_large` included).
 //! - Publishers bind and subscribers connect by default (the guide's roles); both can do the other.
 //!
 //! ```no_run
@@ -36,7 +37,7 @@ pub use envelope::Envelope;
 pub use error::BusError;
 pub use options::Options;
 pub use publisher::Publisher;
-pub use stats::{SubscriberStats, TopicStats};
+pub use stats::{SourceStats, SubscriberStats, TopicStats, DEFAULT_MAX_SOURCES};
 pub use subscriber::Subscriber;
 use tradebridge_contracts::ContractError;
 

@@ -22,7 +22,8 @@ const UNSUBSCRIBE: u8 = 0;
 /// let mut publisher = Publisher::bind("tcp://127.0.0.1:5555")?;
 /// publisher.wait_for_subscribers(1, std::time::Duration::from_secs(5), None)?;
 /// let beat = Heartbeat { component: "engine".into(), timestamp: 1, status: None,
-///                        schema_version: Default::default(), seq: None, source: None };
+///                        schema_version: Default::default(), seq: None, source: None,
+///                        sent_at_us: None };
 /// let seq = publisher.publish(&beat)?;
 /// # Ok::<(), tradebridge_bus::BusError>(())
 /// ```
@@ -31,6 +32,11 @@ const UNSUBSCRIBE: u8 = 0;
 /// [`wait_for_subscribers`](Self::wait_for_subscribers) knows a subscriber's filter is in place (no
 /// slow-joiner loss). Sending never blocks: at the high-water mark libzmq drops, and subscribers see
 /// the gap. Dropping the publisher closes the socket, waiting at most `linger_ms` to flush.
+///
+/// Threads: a libzmq socket must never be used by two threads at once. `Publisher` is `Send` but not
+/// `Sync` and publishes through `&mut self`, so the compiler already refuses sharing it unguarded;
+/// threads that share one put it in a `Mutex` (held around `publish` only, which keeps each topic's
+/// `seq` in send order), and closing is dropping it, which needs the lock too.
 pub struct Publisher {
     socket: zmq::Socket,
     endpoint: String,

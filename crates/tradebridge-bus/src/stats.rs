@@ -1,16 +1,26 @@
-//! Counters that make loss visible; the same rules as Python's `tradebridge.bus.stats`.
+//! Counters that make loss visible and never invent it; the same rules as Python's
+//! `tradebridge.bus.stats` (the scenarios in `conformance/transport/loss_accounting/` pin both).
 //!
-//! Each `(topic, source)` stream is numbered 0, 1, 2, ...: a skipped number is a *gap* (`dropped` grows
-//! by how many were skipped); a new `source` on a topic that had one is a *restart* (and a gap if its
-//! first number is not 0); the first stream of a topic is never a gap (joining late is not loss); a
-//! number going backwards is `out_of_order`. Messages without `seq` are received, never lost.
+//! Several publishers may share a topic, so each `(topic, source)` *stream* is followed on its own:
+//! a skipped number is a *gap* (`dropped` grows by how many were skipped); a number going back is a
+//! *restart* of that source (ZeroMQ never repeats or reorders within a stream), and if its first
+//! number seen again is not 0 the numbers before it are a gap too. A stream seen for the first time
+//! is a new *source*: its first number is never loss (we may have joined late); the numbers it had used
+//! add up in `missed_at_join`. At most `max_sources` streams are followed (least recently heard
+//! forgotten first, counted in `sources_evicted`). Messages without `seq` are received, never lost.
+//! `out_of_order` stays in the shape for compatibility and is always 0: a backwards number is a restart.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
 
-use serde::Serialize;
+use lru::LruCache;
+use serde::{Serialize, Serializer};
 use tradebridge_contracts::Topic;
 
-/// Counters of one topic.
+/// Streams followed by default before the least recently heard is forgotten.
+pub const DEFAULT_MAX_SOURCES: usize = 4096;
+
+/// Counters of one topic, all its sources together.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TopicStats {
     pub received: u64,
@@ -18,14 +28,73 @@ pub struct TopicStats {
     pub dropped: u64,
     pub restarts: u64,
     pub out_of_order: u64,
-    /// The last `seq` seen from the current source.
+    pub sources: u64,
+    pub missed_at_join: u64,
+    /// The `seq` of the last numbered message on this topic.
     pub last_seq: Option<u64>,
-    /// The publisher instance currently seen on this topic.
+    /// The source of that message.
     pub source: Option<String>,
 }
 
-/// Counters of one subscriber; `topics` has the same counters per topic (JSON-ready with serde).
+/// Counters of one `(topic, source)` stream (numbered messages only).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SourceStats {
+    pub received: u64,
+    pub gaps: u64,
+    pub dropped: u64,
+    pub restarts: u64,
+    /// The first `seq` seen from this source.
+    pub first_seq: u64,
+    pub last_seq: u64,
+}
+
+/// The bounded table of streams, least recently heard evicted first. Keyed `"<topic> <source>"`
+/// (`"<topic>"` without a source): one string, so a look-up borrows a reused buffer, no allocation.
+#[derive(Debug, Clone)]
+struct Streams {
+    table: LruCache<String, SourceStats>,
+    max: NonZeroUsize,
+    key: String,
+}
+
+impl Streams {
+    fn new(max: NonZeroUsize) -> Self {
+        // unbounded and trimmed by hand: a bounded LruCache allocates its whole capacity up front
+        Streams {
+            table: LruCache::unbounded(),
+            max,
+            key: String::with_capacity(80),
+        }
+    }
+
+    fn split(key: &str) -> (&str, &str) {
+        key.split_once(' ').unwrap_or((key, ""))
+    }
+}
+
+impl PartialEq for Streams {
+    fn eq(&self, other: &Self) -> bool {
+        self.max == other.max && self.table.iter().eq(other.table.iter())
+    }
+}
+
+impl Eq for Streams {}
+
+impl Serialize for Streams {
+    /// `{topic: {source: counters}}`; a stream without a source is listed under `""`.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut out: BTreeMap<&str, BTreeMap<&str, &SourceStats>> = BTreeMap::new();
+        for (key, stream) in self.table.iter() {
+            let (topic, source) = Streams::split(key);
+            out.entry(topic).or_default().insert(source, stream);
+        }
+        out.serialize(serializer)
+    }
+}
+
+/// Counters of one subscriber; `topics` has them per topic and [`sources`](Self::by_source) per stream
+/// (JSON-ready with serde, the same shape as Python's `SubscriberStats.as_dict()`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SubscriberStats {
     pub received: u64,
     pub malformed: u64,
@@ -35,58 +104,135 @@ pub struct SubscriberStats {
     pub out_of_order: u64,
     /// Frames whose topic passed ZeroMQ's prefix filter but is not one we subscribed to.
     pub filtered: u64,
-    /// Malformed frames by error code (`bad_frame`, `invalid_json`, ...).
+    /// Refused frames above the size limit (also in `malformed` and `malformed_by_code`).
+    pub too_large: u64,
+    /// Streams seen for the first time (again, after being forgotten).
+    pub sources: u64,
+    /// Streams forgotten to keep the table within `max_sources`.
+    pub sources_evicted: u64,
+    /// The numbers new streams had used before their first message reached us (not proven loss).
+    pub missed_at_join: u64,
+    /// Malformed frames by error code (`bad_frame`, `invalid_json`, `too_large`, ...).
     pub malformed_by_code: BTreeMap<String, u64>,
     pub topics: BTreeMap<String, TopicStats>,
+    by_source: Streams,
+}
+
+impl Default for SubscriberStats {
+    fn default() -> Self {
+        Self::with_max_sources(NonZeroUsize::new(DEFAULT_MAX_SOURCES).expect("non-zero"))
+    }
 }
 
 impl SubscriberStats {
-    /// Count one delivered message of `topic` with its envelope.
-    pub fn observe(&mut self, topic: Topic, seq: Option<u64>, source: Option<&str>) {
-        self.received += 1;
-        let stats = match self.topics.get_mut(topic.as_str()) {
-            Some(stats) => stats,
-            None => self.topics.entry(topic.as_str().to_owned()).or_default(),
-        };
-        stats.received += 1;
-        let Some(seq) = seq else { return };
-        let same_source = stats.source.as_deref() == source;
-        match stats.last_seq {
-            Some(last) if same_source => {
-                if seq == last + 1 {
-                    stats.last_seq = Some(seq);
-                } else if seq > last {
-                    let missing = seq - last - 1;
-                    stats.gaps += 1;
-                    stats.dropped += missing;
-                    self.gaps += 1;
-                    self.dropped += missing;
-                    stats.last_seq = Some(seq);
-                } else {
-                    stats.out_of_order += 1;
-                    self.out_of_order += 1;
-                }
-            }
-            _ => {
-                if stats.source.is_some() && !same_source {
-                    stats.restarts += 1;
-                    self.restarts += 1;
-                    if seq > 0 {
-                        stats.gaps += 1;
-                        stats.dropped += seq;
-                        self.gaps += 1;
-                        self.dropped += seq;
-                    }
-                }
-                stats.source = source.map(str::to_owned);
-                stats.last_seq = Some(seq);
-            }
+    /// Empty counters that follow at most `max_sources` streams.
+    pub fn with_max_sources(max_sources: NonZeroUsize) -> Self {
+        SubscriberStats {
+            received: 0,
+            malformed: 0,
+            gaps: 0,
+            dropped: 0,
+            restarts: 0,
+            out_of_order: 0,
+            filtered: 0,
+            too_large: 0,
+            sources: 0,
+            sources_evicted: 0,
+            missed_at_join: 0,
+            malformed_by_code: BTreeMap::new(),
+            topics: BTreeMap::new(),
+            by_source: Streams::new(max_sources),
         }
     }
 
-    pub(crate) fn malformed(&mut self, code: &str) {
+    /// The counters of one stream, if it is still followed.
+    pub fn source(&self, topic: Topic, source: Option<&str>) -> Option<&SourceStats> {
+        let key = match source {
+            Some(source) => format!("{} {source}", topic.as_str()),
+            None => topic.as_str().to_owned(),
+        };
+        self.by_source.table.peek(key.as_str())
+    }
+
+    /// Every followed stream as `(topic, source, counters)`, most recently heard first (`""`: none).
+    pub fn by_source(&self) -> impl Iterator<Item = (&str, &str, &SourceStats)> {
+        self.by_source.table.iter().map(|(key, stream)| {
+            let (topic, source) = Streams::split(key);
+            (topic, source, stream)
+        })
+    }
+
+    /// Count one delivered message of `topic` with its envelope.
+    pub fn observe(&mut self, topic: Topic, seq: Option<u64>, source: Option<&str>) {
+        self.received += 1;
+        let topic_stats = match self.topics.get_mut(topic.as_str()) {
+            Some(stats) => stats,
+            None => self.topics.entry(topic.as_str().to_owned()).or_default(),
+        };
+        topic_stats.received += 1;
+        let Some(seq) = seq else { return };
+        topic_stats.last_seq = Some(seq);
+        if topic_stats.source.as_deref() != source {
+            topic_stats.source = source.map(str::to_owned);
+        }
+        let streams = &mut self.by_source;
+        streams.key.clear();
+        streams.key.push_str(topic.as_str());
+        if let Some(source) = source {
+            streams.key.push(' ');
+            streams.key.push_str(source);
+        }
+        let Some(stream) = streams.table.get_mut(streams.key.as_str()) else {
+            streams.table.put(
+                streams.key.clone(),
+                SourceStats {
+                    received: 1,
+                    first_seq: seq,
+                    last_seq: seq,
+                    ..SourceStats::default()
+                },
+            );
+            self.sources += 1;
+            topic_stats.sources += 1;
+            self.missed_at_join += seq;
+            topic_stats.missed_at_join += seq;
+            while streams.table.len() > streams.max.get() {
+                streams.table.pop_lru(); // never the new one: max >= 1
+                self.sources_evicted += 1;
+            }
+            return;
+        };
+        stream.received += 1;
+        let last = stream.last_seq;
+        stream.last_seq = seq;
+        let missing = if seq == last + 1 {
+            return;
+        } else if seq > last {
+            seq - last - 1
+        } else {
+            stream.restarts += 1;
+            topic_stats.restarts += 1;
+            self.restarts += 1;
+            if seq == 0 {
+                return;
+            }
+            seq // the restarted run's first numbers never reached us
+        };
+        stream.gaps += 1;
+        stream.dropped += missing;
+        topic_stats.gaps += 1;
+        topic_stats.dropped += missing;
+        self.gaps += 1;
+        self.dropped += missing;
+    }
+
+    /// Count one refused frame under its contract error code.
+    pub(crate) fn refused(&mut self, code: &str) {
         self.malformed += 1;
         *self.malformed_by_code.entry(code.to_owned()).or_default() += 1;
+        if code == "too_large" {
+            self.too_large += 1;
+        }
     }
 }
 
@@ -116,22 +262,37 @@ mod tests {
     }
 
     #[test]
-    fn joining_late_is_not_loss() {
-        let stats = run(&[(1234, "a"), (1235, "a")]);
-        assert_eq!((stats.gaps, stats.dropped), (0, 0));
+    fn a_second_source_is_a_new_stream_not_a_restart() {
+        let stats = run(&[(0, "a"), (1, "a"), (4, "b"), (2, "a"), (5, "b")]);
+        assert_eq!((stats.restarts, stats.gaps, stats.dropped), (0, 0, 0));
+        assert_eq!((stats.sources, stats.missed_at_join), (2, 4));
+        assert_eq!(
+            stats.source(Topic::Market, Some("b")).map(|s| s.first_seq),
+            Some(4)
+        );
     }
 
     #[test]
-    fn a_new_source_is_a_restart_and_its_missed_start_is_a_gap() {
-        let stats = run(&[(0, "a"), (1, "a"), (2, "a"), (4, "b"), (5, "b")]);
-        assert_eq!((stats.restarts, stats.gaps, stats.dropped), (1, 1, 4));
-        assert_eq!(stats.topics["market"].source.as_deref(), Some("b"));
-    }
-
-    #[test]
-    fn backwards_is_out_of_order_not_loss() {
+    fn going_back_is_a_restart_and_its_unseen_start_a_gap() {
+        let stats = run(&[(0, "a"), (1, "a"), (2, "a"), (0, "a"), (1, "a"), (0, "a")]);
+        assert_eq!((stats.restarts, stats.gaps), (2, 0));
         let stats = run(&[(0, "a"), (1, "a"), (2, "a"), (1, "a")]);
-        assert_eq!((stats.out_of_order, stats.gaps), (1, 0));
+        assert_eq!((stats.restarts, stats.gaps, stats.dropped), (1, 1, 1));
+        assert_eq!(stats.out_of_order, 0);
+    }
+
+    #[test]
+    fn the_table_is_bounded_and_serializes_per_topic_and_source() {
+        let mut stats = SubscriberStats::with_max_sources(NonZeroUsize::new(2).unwrap());
+        for source in ["a", "b", "c"] {
+            stats.observe(Topic::Signal, Some(0), Some(source));
+        }
+        assert_eq!((stats.sources, stats.sources_evicted), (3, 1));
+        assert!(stats.source(Topic::Signal, Some("a")).is_none());
+        let json = serde_json::to_value(&stats).unwrap();
+        assert_eq!(json["by_source"]["signal"]["c"]["received"], 1);
+        assert!(json["by_source"]["signal"].get("a").is_none());
+        assert_eq!(stats.clone(), stats);
     }
 
     #[test]
@@ -139,6 +300,6 @@ mod tests {
         let mut stats = SubscriberStats::default();
         stats.observe(Topic::Signal, None, None);
         stats.observe(Topic::Signal, None, None);
-        assert_eq!((stats.received, stats.gaps), (2, 0));
+        assert_eq!((stats.received, stats.gaps, stats.sources), (2, 0, 0));
     }
 }

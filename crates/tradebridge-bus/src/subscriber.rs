@@ -2,7 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use tradebridge_contracts::{decode_frame_with, split_frame, Limits, Message, Topic};
+use tradebridge_contracts::{
+    decode_frame_with, split_frame, ContractError, ErrorCode, Limits, Message, Topic,
+};
 
 use crate::envelope::Envelope;
 use crate::error::BusError;
@@ -28,13 +30,21 @@ use crate::{attach, MalformedLog};
 /// Topics match exactly (ZeroMQ's prefix filter is only a pre-filter). A malformed frame is counted in
 /// [`stats`](Self::stats) by error code, logged without flooding, and skipped; a [`strict`](Self::strict)
 /// subscriber returns it as [`BusError::Contract`] instead. After a publisher restart the socket
-/// reconnects by itself and the stats show the restart and what was missed.
+/// reconnects by itself and the stats show what was missed. Loss is counted per `(topic, source)`, so
+/// many publishers on one topic invent none (see [`SubscriberStats`]); frames above
+/// `Options::max_message_bytes` are refused and counted as `too_large`.
+///
+/// Threads: `Send`, not `Sync`, and receiving takes `&mut self`: no other thread can close the socket
+/// under a blocked `recv` (the compiler refuses it). A loop that must stop on another thread's word uses
+/// [`recv_timeout`](Self::recv_timeout) and a flag, as `bus-peer` does.
 pub struct Subscriber {
     socket: zmq::Socket,
     endpoint: String,
     exact_topics: Option<Vec<Topic>>,
     stats: SubscriberStats,
     limits: Limits,
+    /// frames above it are refused unparsed (`too_large`); libzmq's own cap is far higher
+    max_frame: usize,
     strict: bool,
     log: MalformedLog,
     frame: zmq::Message,
@@ -82,8 +92,9 @@ impl Subscriber {
             socket,
             endpoint,
             exact_topics: (!exact.is_empty()).then_some(exact),
-            stats: SubscriberStats::default(),
+            stats: SubscriberStats::with_max_sources(options.max_sources),
             limits: Limits::DEFAULT,
+            max_frame: usize::try_from(options.max_message_bytes).unwrap_or(usize::MAX),
             strict: false,
             log: MalformedLog::default(),
             frame: zmq::Message::new(),
@@ -171,6 +182,18 @@ impl Subscriber {
     /// Decode one frame as received (exposed for benchmarks and for frames that arrive another way):
     /// `Ok(None)` when it is skipped (filtered or malformed), counted in the stats either way.
     pub fn handle_frame(&mut self, frame: &[u8]) -> Result<Option<(Topic, Message)>, BusError> {
+        if frame.len() > self.max_frame {
+            let error = ContractError::new(
+                ErrorCode::TooLarge,
+                "$",
+                format!(
+                    "frame is {} bytes, the limit is {}",
+                    frame.len(),
+                    self.max_frame
+                ),
+            );
+            return self.refuse(frame, error);
+        }
         if let Some(exact) = &self.exact_topics {
             // cheap prefix test first; only a frame that fails it is split to tell filtered from bad
             let wanted = exact.iter().any(|topic| {
@@ -187,15 +210,21 @@ impl Subscriber {
                 self.stats.observe(topic, message.seq(), message.source());
                 Ok(Some((topic, message)))
             }
-            Err(error) => {
-                self.stats.malformed(error.code.as_str());
-                if self.strict {
-                    return Err(error.into());
-                }
-                self.log.report(frame, &error);
-                Ok(None)
-            }
+            Err(error) => self.refuse(frame, error),
         }
+    }
+
+    fn refuse(
+        &mut self,
+        frame: &[u8],
+        error: ContractError,
+    ) -> Result<Option<(Topic, Message)>, BusError> {
+        self.stats.refused(error.code.as_str());
+        if self.strict {
+            return Err(error.into());
+        }
+        self.log.report(frame, &error);
+        Ok(None)
     }
 }
 

@@ -15,6 +15,7 @@ fn beat(i: u64) -> Heartbeat {
         schema_version: SchemaVersion::default(),
         seq: None,
         source: None,
+        sent_at_us: None,
     }
 }
 
@@ -131,14 +132,18 @@ fn a_restarted_publisher_is_found_again_and_its_missed_start_is_a_gap() {
     };
     let mut subscriber =
         Subscriber::new(&endpoint, &[Topic::System], false, options, None).unwrap();
+    // a stable instance id (its role) is what lets a subscriber tell a restart from a new publisher
+    let feed = || Some("feed-1".to_owned());
     {
-        let mut first = Publisher::bind(&endpoint).unwrap();
+        let mut first = Publisher::new(&endpoint, true, Options::default(), None, feed()).unwrap();
         first.wait_for_subscribers(1, WAIT, None).unwrap();
-        first.publish(&beat(0)).unwrap();
-        assert!(subscriber.recv_timeout(WAIT).unwrap().is_some());
+        for i in 0..3 {
+            first.publish(&beat(i)).unwrap();
+            assert!(subscriber.recv_timeout(WAIT).unwrap().is_some());
+        }
     }
-    let mut second = Publisher::bind(&endpoint).unwrap();
-    second.publish(&beat(1)).unwrap(); // nobody subscribed yet: lost
+    let mut second = Publisher::new(&endpoint, true, Options::default(), None, feed()).unwrap();
+    second.publish(&beat(0)).unwrap(); // nobody subscribed yet: lost
                                        // the subscriber re-subscribes while it services its socket
     while second.subscriber_count(None).unwrap() == 0 {
         assert!(subscriber
@@ -146,7 +151,7 @@ fn a_restarted_publisher_is_found_again_and_its_missed_start_is_a_gap() {
             .unwrap()
             .is_none());
     }
-    second.publish(&beat(2)).unwrap();
+    second.publish(&beat(1)).unwrap();
     let (_, message) = subscriber
         .recv_timeout(WAIT)
         .unwrap()
@@ -155,8 +160,73 @@ fn a_restarted_publisher_is_found_again_and_its_missed_start_is_a_gap() {
         panic!()
     };
     assert_eq!(beat.seq, Some(1));
+    // the numbering went back from 2 to 1: a restart whose new 0 was lost
     let stats = subscriber.stats();
     assert_eq!((stats.restarts, stats.gaps, stats.dropped), (1, 1, 1));
+    assert_eq!(stats.sources, 1);
+}
+
+#[test]
+fn fifty_interleaved_publishers_on_one_topic_invent_no_loss() {
+    let mut subscriber = Subscriber::bind("tcp://127.0.0.1:*", &[Topic::System]).unwrap();
+    let mut publishers: Vec<Publisher> = (0..50)
+        .map(|_| Publisher::connect(subscriber.endpoint()).unwrap())
+        .collect();
+    for publisher in &mut publishers {
+        // the subscription reaches a connecting publisher once the subscriber services its socket
+        while publisher.subscriber_count(None).unwrap() == 0 {
+            let _ = subscriber.recv_timeout(Duration::from_millis(1)).unwrap();
+        }
+    }
+    let rounds = 40;
+    for i in 0..rounds {
+        for publisher in &mut publishers {
+            publisher.publish(&beat(i)).unwrap();
+        }
+    }
+    let mut received = 0;
+    while received < 50 * rounds {
+        subscriber
+            .recv_timeout(WAIT)
+            .unwrap()
+            .expect("every message");
+        received += 1;
+    }
+    let stats = subscriber.stats();
+    assert_eq!(
+        (stats.received, stats.restarts, stats.gaps, stats.dropped),
+        (50 * rounds, 0, 0, 0)
+    );
+    assert_eq!((stats.sources, stats.missed_at_join), (50, 0));
+    assert!(stats.by_source().all(|(_, _, s)| s.received == rounds));
+}
+
+#[test]
+fn a_frame_above_the_limit_is_refused_and_counted_as_too_large() {
+    let options = Options {
+        max_message_bytes: 4096,
+        ..Options::default()
+    };
+    let mut publisher = Publisher::bind("tcp://127.0.0.1:*").unwrap();
+    let mut subscriber = Subscriber::new(publisher.endpoint(), &[], false, options, None).unwrap();
+    publisher.wait_for_subscribers(1, WAIT, None).unwrap();
+    let mut big = b"system ".to_vec();
+    big.resize(10_000, b' ');
+    publisher.send_raw(&big).unwrap();
+    publisher.publish(&beat(0)).unwrap();
+    assert!(subscriber.recv_timeout(WAIT).unwrap().is_some());
+    let stats = subscriber.stats();
+    assert_eq!((stats.too_large, stats.malformed), (1, 1));
+    assert_eq!(stats.malformed_by_code["too_large"], 1);
+    let mut strict = Subscriber::new(publisher.endpoint(), &[], false, options, None)
+        .unwrap()
+        .strict(true);
+    publisher.wait_for_subscribers(2, WAIT, None).unwrap();
+    publisher.send_raw(&big).unwrap();
+    match strict.recv_timeout(WAIT) {
+        Err(BusError::Contract(error)) => assert_eq!(error.code.as_str(), "too_large"),
+        other => panic!("expected too_large, got {other:?}"),
+    }
 }
 
 #[test]

@@ -12,8 +12,14 @@
   subscriber started alongside. What the hold had to drop is counted in ``publisher.stats.dropped``; once
   a subscriber has been seen, ``publish`` goes straight to the socket. ``wait_for_subscribers(n)`` waits
   for more than one subscriber, or for one explicitly.
-- ``publisher.stats`` is safe to read from another thread (a health server): only the publisher's own
-  thread touches its socket.
+- Loss accounting follows each ``(topic, source)`` stream, so many publishers on one topic (N strategies
+  feeding one engine) invent no loss; a bounded table of streams (``BusOptions.max_sources``) keeps
+  memory flat (see :mod:`tradebridge.bus.stats`).
+- Threads: ``stats`` is safe to read from any thread (a health server). An asyncio publisher or
+  subscriber belongs to the loop that connected it and refuses any other with :class:`BusError`; the
+  blocking twins can be shared between threads (see :mod:`tradebridge.bus.sync`). Using either after it
+  was closed raises :class:`BusClosedError`.
+- Frames above ``BusOptions.max_message_bytes`` are refused and counted (``stats.too_large``).
 - Malformed frames are counted, logged without flooding and skipped (``strict=True`` raises instead).
 - Socket options (:class:`BusOptions`) bound linger, so closing or exiting never hangs.
 
@@ -23,13 +29,15 @@ Blocking twins with the same names live in :mod:`tradebridge.bus.sync`.
 from __future__ import annotations
 
 from tradebridge.bus._async import ZMQPublisher, ZMQSubscriber
-from tradebridge.bus._core import SubscriberTimeoutError
+from tradebridge.bus._core import BusClosedError, SubscriberTimeoutError
 from tradebridge.bus.options import BusOptions
-from tradebridge.bus.stats import PublisherStats, SubscriberStats, TopicStats
+from tradebridge.bus.stats import PublisherStats, SourceStats, SubscriberStats, TopicStats
 
 __all__ = [
+    "BusClosedError",
     "BusOptions",
     "PublisherStats",
+    "SourceStats",
     "SubscriberStats",
     "SubscriberTimeoutError",
     "TopicStats",

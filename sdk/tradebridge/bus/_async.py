@@ -1,8 +1,16 @@
-"""asyncio shells over the bus cores: the guide's ``ZMQPublisher`` and ``ZMQSubscriber``."""
+"""asyncio shells over the bus cores: the guide's ``ZMQPublisher`` and ``ZMQSubscriber``.
+
+An asyncio publisher or subscriber belongs to the event loop that connected it: its asyncio socket is
+registered with that loop. Using it from another loop, or from a thread without one, raises
+:class:`BusError` at once (instead of a libzmq crash later). ``stats`` is readable from any thread, and
+``stop()`` may be called from any thread (it is handed to the owning loop). Threads that share one
+publisher want :mod:`tradebridge.bus.sync`.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Iterable
 from types import TracebackType
 from typing import Any, Self, cast
@@ -20,6 +28,22 @@ __all__ = ["ZMQPublisher", "ZMQSubscriber"]
 
 #: messages delivered back to back before ``receive()`` lets other tasks run
 _FAIRNESS_BATCH = 256
+
+
+_get_ident = threading.get_ident
+
+
+def _check_loop(owner: asyncio.AbstractEventLoop | None, what: str) -> None:
+    """Refuse use from anywhere but the loop that connected (a cheap C call on the hot path)."""
+    try:
+        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is not owner and owner is not None:
+        raise BusError(
+            f"this {what} belongs to the event loop that connected it; use it from that loop "
+            "(or tradebridge.bus.sync from threads)"
+        )
 
 
 class _Sockets:
@@ -66,6 +90,10 @@ class ZMQPublisher:
         self._core.on_hold = self._flush_in_background
         self._context = context
         self._sockets: _Sockets | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop that connected: the only user
+        # its thread: the publish hot path checks this (a C call) rather than the running loop (3x dearer);
+        # a thread runs one loop at a time, so the threads only differ if the loops do
+        self._thread: int | None = None
         self._flusher: asyncio.Task[None] | None = None  # sends held messages when a subscriber comes
 
     @property
@@ -91,6 +119,7 @@ class ZMQPublisher:
     async def connect(self) -> None:
         """Create the socket and bind (or connect) it; a second call does nothing."""
         if self._sockets is not None:
+            _check_loop(self._loop, "publisher")
             return
         sockets = _Sockets(zmq.XPUB, self._context)
         try:
@@ -99,13 +128,19 @@ class ZMQPublisher:
             sockets.close(0)
             raise
         self._sockets = sockets
+        self._loop = asyncio.get_running_loop()
+        self._thread = _get_ident()
 
     async def publish(self, message: Any) -> int:
         """Publish one contract message on its topic; returns the ``seq`` it was given."""
+        if _get_ident() != self._thread:
+            _check_loop(self._loop, "publisher")
         return self._core.publish(message)
 
     async def publish_many(self, messages: Iterable[Any]) -> int:
         """Publish several messages in order without a pause in between; returns how many."""
+        if _get_ident() != self._thread:
+            _check_loop(self._loop, "publisher")
         return self._core.publish_many(messages)
 
     async def publish_signal(self, signal: Signal) -> int:
@@ -116,6 +151,8 @@ class ZMQPublisher:
 
     async def publish_heartbeat(self, component: str, status: HealthStatusName | None = None) -> int:
         """Publish a :class:`~tradebridge.contracts.Heartbeat` for ``component`` on topic ``system``."""
+        if _get_ident() != self._thread:
+            _check_loop(self._loop, "publisher")
         return self._core.publish(self._core.heartbeat(component, status))
 
     def subscriber_count(self, topic: str | None = None) -> int:
@@ -138,6 +175,7 @@ class ZMQPublisher:
         """
         if self._sockets is None:
             raise BusError("publisher is not connected: call connect() or use it as a context manager")
+        _check_loop(self._loop, "publisher")
         core = self._core
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -180,6 +218,8 @@ class ZMQPublisher:
         await self._close(wait_for_subscriber=True)
 
     async def _close(self, *, wait_for_subscriber: bool) -> None:
+        if self._sockets is not None:
+            _check_loop(self._loop, "publisher")
         flusher, self._flusher = self._flusher, None
         if flusher is not None:
             flusher.cancel()
@@ -190,7 +230,8 @@ class ZMQPublisher:
             finally:
                 sockets, self._sockets = self._sockets, None
                 if sockets is not None:
-                    self._core.detach()
+                    with self._core.lock:
+                        self._core.detach()
                     sockets.close(self._core.options.linger_ms)
 
     async def __aenter__(self) -> Self:
@@ -229,6 +270,7 @@ class ZMQSubscriber:
         self._core = SubscriberCore(endpoint, bind=bind, options=options, strict=strict)
         self._context = context
         self._sockets: _Sockets | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop that connected: the only user
         self._stopping = False
         self._waiting: asyncio.Future[bytes] | None = None  # a pending recv, cancelled by stop()
 
@@ -248,6 +290,7 @@ class ZMQSubscriber:
     async def connect(self, topics: Iterable[str] | None = None) -> None:
         """Subscribe to ``topics`` (all when None or empty) and connect; a second call does nothing."""
         if self._sockets is not None:
+            _check_loop(self._loop, "subscriber")
             return
         sockets = _Sockets(zmq.SUB, self._context)
         try:
@@ -256,6 +299,7 @@ class ZMQSubscriber:
             sockets.close(0)
             raise
         self._sockets = sockets
+        self._loop = asyncio.get_running_loop()
         self._stopping = False
 
     async def _next_frame(self, sockets: _Sockets) -> bytes:
@@ -269,6 +313,7 @@ class ZMQSubscriber:
         sockets = self._sockets
         if sockets is None:
             raise BusError("subscriber is not connected: call connect(topics) first")
+        _check_loop(self._loop, "subscriber")
         handle = self._core.handle
         plain = sockets.socket
         streak = 0
@@ -303,6 +348,7 @@ class ZMQSubscriber:
         sockets = self._sockets
         if sockets is None:
             raise BusError("subscriber is not connected: call connect(topics) first")
+        _check_loop(self._loop, "subscriber")
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
@@ -321,14 +367,29 @@ class ZMQSubscriber:
                 return item
 
     def stop(self) -> None:
-        """Make ``receive()`` end after the message it is delivering (or at once if it is waiting)."""
+        """Make ``receive()`` end after the message it is delivering (or at once if it is waiting).
+        Safe from any thread: from outside the owning loop, the wake-up is handed to that loop."""
         self._stopping = True
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is not loop:
+                loop.call_soon_threadsafe(self._wake)
+                return
+        self._wake()
+
+    def _wake(self) -> None:
         if self._waiting is not None:
             self._waiting.cancel()
 
     async def close(self) -> None:
         """Stop receiving and close the socket (at once: a subscriber has nothing to flush) and the
         owned context."""
+        if self._sockets is not None:
+            _check_loop(self._loop, "subscriber")
         self.stop()
         sockets, self._sockets = self._sockets, None
         if sockets is not None:

@@ -7,9 +7,12 @@ reads frames it is handed and does non-blocking socket work, so both shells shar
 Wire form v1 (DESIGN.md): one frame ``<topic> <json>``. The publisher writes the envelope fields ``seq``
 (per topic, from 0) and ``source`` (this instance's id) into every message it sends.
 
-Threads: a ZeroMQ socket belongs to one thread. The publisher's socket is only used by the thread that
-connected it (its *owner*); :meth:`PublisherCore.snapshot` from any other thread (a health server's)
-reads plain counters only, as of the owner's last look at the socket.
+Threads: a libzmq socket must never be used by two threads at once (libzmq aborts the process, or corrupts
+memory). Every use of the publisher's socket happens under :attr:`PublisherCore.lock`, held around frame +
+send only, so one publisher can be shared by many threads and each topic's ``seq`` follows the send order;
+closing takes the same lock, so a publish racing a close raises :class:`BusClosedError` instead of
+touching a closed socket. :meth:`PublisherCore.snapshot` reads plain counters without the lock (a health
+server's thread), and reads the socket for fresh subscriptions only on the thread that connected it.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from itertools import islice
 from typing import Any, Final, Literal
 
 import msgspec
@@ -41,7 +46,7 @@ from tradebridge.contracts import (
 )
 from tradebridge.errors import BusError, ContractError
 
-__all__ = ["PublisherCore", "SubscriberCore", "SubscriberTimeoutError", "new_source_id"]
+__all__ = ["BusClosedError", "PublisherCore", "SubscriberCore", "SubscriberTimeoutError", "new_source_id"]
 
 log = logging.getLogger("tradebridge.bus")
 
@@ -61,10 +66,17 @@ _SUBSCRIBE: Final = 1
 #: how often a publisher holding messages for a first subscriber looks for one while publishing
 _HOLD_LOOK_INTERVAL_S: Final = 0.001
 _UNSUBSCRIBE: Final = 0
+#: messages ``publish_many`` frames and sends per acquisition of the lock: the caller's iterator runs
+#: outside it, and another thread (or ``close``) waits at most one chunk
+_CHUNK: Final = 256
 
 
 class SubscriberTimeoutError(BusError, TimeoutError):
     """``wait_for_subscribers`` gave up before enough subscribers had subscribed."""
+
+
+class BusClosedError(BusError):
+    """The publisher or subscriber was closed (possibly by another thread) while, or before, being used."""
 
 
 def new_source_id(prefix: str = "py") -> str:
@@ -74,6 +86,10 @@ def new_source_id(prefix: str = "py") -> str:
 
 def _not_connected(frame: bytes) -> None:
     raise BusError("publisher is not connected: call connect() or use it as a context manager")
+
+
+def _closed(frame: bytes) -> None:
+    raise BusClosedError("publisher is closed")
 
 
 def _attach(socket: zmq.Socket[bytes], endpoint: str, bind: bool) -> str:
@@ -129,6 +145,7 @@ class PublisherCore:
         "bind",
         "dropped",
         "last_seq",
+        "lock",
         "on_hold",
         "options",
         "published",
@@ -152,7 +169,9 @@ class PublisherCore:
         self._subscription_total = 0  # sum of _subscriptions, readable from any thread
         self._socket: zmq.Socket[bytes] | None = None
         self._send: Callable[[bytes], Any] = _not_connected  # socket.send, or _hold during the start-up grace
-        self._owner = 0  # the thread that connected the socket: the only one that may touch it
+        self._owner = 0  # the thread that connected the socket: the one snapshot() lets read it
+        #: held around every use of the socket (module docstring); a shell's own socket calls take it too
+        self.lock = threading.Lock()
         self._held: deque[bytes] = deque()
         self._hold_deadline = 0.0
         self._next_look = 0.0  # when _hold next reads the socket's subscription notifications
@@ -171,6 +190,8 @@ class PublisherCore:
     @property
     def socket(self) -> zmq.Socket[bytes]:
         if self._socket is None:
+            if self._send is _closed:
+                raise BusClosedError("publisher is closed")
             raise BusError("publisher is not connected: call connect() or use it as a context manager")
         return self._socket
 
@@ -189,13 +210,14 @@ class PublisherCore:
             self._send = socket.send
 
     def detach(self) -> None:
-        """Forget the socket; whatever is still held is dropped (and counted)."""
+        """Forget the socket (the caller holds :attr:`lock`); whatever is still held is dropped (and
+        counted), and a publish from now on raises :class:`BusClosedError`."""
         self.dropped += len(self._held)
         self._held.clear()
         self._subscriptions.clear()  # a socket made by a later connect() starts with none
         self._subscription_total = 0
         self._socket = None
-        self._send = _not_connected
+        self._send = _closed
 
     # -- frames ------------------------------------------------------------------------------------------
     def frame(self, message: Any) -> bytes:
@@ -223,30 +245,44 @@ class PublisherCore:
         return route
 
     def publish(self, message: Any) -> int:
-        """Frame and send one message (PUB never blocks: at the high-water mark libzmq drops); its seq."""
-        self._send(self.frame(message))
-        self.published += 1
-        return self.last_seq
+        """Frame and send one message (PUB never blocks: at the high-water mark libzmq drops); its seq.
+        Safe from any thread: frame + send happen under :attr:`lock`."""
+        with self.lock:
+            self._send(self.frame(message))
+            self.published += 1
+            return self.last_seq
 
     def publish_many(self, messages: Iterable[Any]) -> int:
-        frame = self.frame
+        """Frame and send each message in order; how many. Thread-safe as :meth:`publish`, one chunk of
+        messages per acquisition of the lock (another thread's messages may come between chunks)."""
         count = 0
         remaining = iter(messages)
-        if self._send == self._hold:
-            for message in remaining:  # one at a time while held: the hold may end inside the batch
-                self._send(frame(message))
-                count += 1
-                if self._send != self._hold:
-                    break
-        send = self._send
-        for message in remaining:
-            send(frame(message))
-            count += 1
-        self.published += count
-        if self._socket is not None:
-            # keeps the subscription count fresh for snapshots from other threads, once per batch
-            self.drain_subscriptions()
+        while chunk := list(islice(remaining, _CHUNK)):
+            with self.lock:
+                count += self._send_chunk(chunk)
+        with self.lock:
+            if self._socket is not None:
+                # keeps the subscription count fresh for snapshots from other threads, once per batch
+                self._drain()
         return count
+
+    def _send_chunk(self, chunk: list[Any]) -> int:
+        frame = self.frame
+        sent = 0
+        try:
+            if self._send == self._hold:
+                for message in chunk:  # one at a time while held: the hold may end inside the batch
+                    self._send(frame(message))
+                    sent += 1
+                    if self._send != self._hold:
+                        break
+            send = self._send
+            for message in chunk[sent:]:
+                send(frame(message))
+                sent += 1
+        finally:
+            self.published += sent
+        return sent
 
     # -- start-up hold -----------------------------------------------------------------------------------
     @property
@@ -270,12 +306,12 @@ class PublisherCore:
         if now >= self._next_look:
             # looking costs a socket call: at most once a millisecond while publishing fast
             self._next_look = now + _HOLD_LOOK_INTERVAL_S
-            self.drain_subscriptions()  # may end the hold
+            self._drain()  # may end the hold
             if self._send != self._hold:
                 self._send(frame)
                 return
         if now >= self._hold_deadline:
-            self.release()
+            self._release()
             self._send(frame)
             return
         held = self._held
@@ -291,6 +327,10 @@ class PublisherCore:
 
         A held frame whose topic no subscription matches is counted as dropped (ZeroMQ would discard it).
         """
+        with self.lock:
+            self._release()
+
+    def _release(self) -> None:
         socket = self._socket
         if socket is None:
             return
@@ -325,7 +365,9 @@ class PublisherCore:
     def refresh(self) -> None:
         """Read pending subscription notifications, if this is the socket's own thread (else nothing)."""
         if self.on_owner_thread():
-            self.drain_subscriptions()
+            with self.lock:
+                if self._socket is not None:  # closed meanwhile
+                    self._drain()
 
     def snapshot(self) -> PublisherStats:
         """The counters; safe from any thread: only the owner's thread reads the socket first. From another
@@ -348,10 +390,21 @@ class PublisherCore:
 
     # -- subscriptions -----------------------------------------------------------------------------------
     def drain_subscriptions(self) -> None:
-        """Read every (un)subscription notification queued on the socket, without waiting (owner only).
+        """Read every (un)subscription notification queued on the socket, without waiting.
 
         The first subscription ends the start-up hold and flushes what it held.
         """
+        with self.lock:
+            self._drain()
+
+    def poll_subscriptions(self, timeout_ms: int) -> None:
+        """Wait up to ``timeout_ms`` for a notification, then read them all (a blocking shell's wait: keep
+        the slices short, publishers of other threads wait for the lock meanwhile)."""
+        with self.lock:
+            self.socket.poll(timeout=timeout_ms)
+            self._drain()
+
+    def _drain(self) -> None:
         socket = self.socket
         while True:
             try:
@@ -360,7 +413,7 @@ class PublisherCore:
                 break
             self.note_subscription(note)
         if self._subscription_total > 0 and self._send == self._hold:
-            self.release()
+            self._release()
 
     def note_subscription(self, note: bytes) -> None:
         if not note:
@@ -418,10 +471,12 @@ class SubscriberCore:
     """Turns received frames into ``(topic, message)``, keeping the stats and skipping what is malformed."""
 
     __slots__ = (
+        "_closed",
         "_decoders",
         "_endpoint",
         "_exact_topics",
         "_malformed_log",
+        "_max_frame",
         "_socket",
         "_tracker",
         "bind",
@@ -437,13 +492,16 @@ class SubscriberCore:
         self.options = options or BusOptions()
         self.strict = strict
         self.stats = SubscriberStats()
-        self._tracker = SequenceTracker(self.stats)
+        self._tracker = SequenceTracker(self.stats, self.options.max_sources)
+        limit = self.options.max_message_bytes
+        self._max_frame = sys.maxsize if limit == -1 else limit
         self._malformed_log = _MalformedLog()
         self._exact_topics: frozenset[bytes] | None = None
         self._decoders: dict[bytes, tuple[str, Decoder[Any]]] = {
             topic.encode(): (topic, Decoder(kind)) for topic, kind in _TOPIC_TYPES.items()
         }
         self._socket: zmq.Socket[bytes] | None = None
+        self._closed = False
         self.topics: tuple[str, ...] = ()
 
     @property
@@ -453,6 +511,8 @@ class SubscriberCore:
     @property
     def socket(self) -> zmq.Socket[bytes]:
         if self._socket is None:
+            if self._closed:
+                raise BusClosedError("subscriber is closed")
             raise BusError("subscriber is not connected: call connect(topics) first")
         return self._socket
 
@@ -474,6 +534,7 @@ class SubscriberCore:
         self._endpoint = _attach(socket, self._endpoint, self.bind)
         self.topics = wanted
         self._exact_topics = frozenset(t.encode() for t in wanted) if wanted else None
+        self._closed = False
         self._decoders = {
             topic.encode(): (topic, Decoder(kind))
             for topic, kind in _TOPIC_TYPES.items()
@@ -483,6 +544,7 @@ class SubscriberCore:
 
     def detach(self) -> None:
         self._socket = None
+        self._closed = True
 
     def handle(self, frame: bytes) -> tuple[str, Any] | None:
         """The decoded ``(topic, message)``, or None for a frame to skip (counted; raised when strict).
@@ -491,6 +553,9 @@ class SubscriberCore:
         goes through :func:`decode_frame`, which names the exact error (``topic_mismatch`` and so on);
         a frame is never accepted here that ``decode_frame`` would refuse.
         """
+        if len(frame) > self._max_frame:
+            self._too_large(frame)
+            return None
         space = frame.find(b" ")
         route = self._decoders.get(frame[:space]) if space > 0 else None
         if route is not None:
@@ -506,13 +571,19 @@ class SubscriberCore:
             return None
         return self._refuse(frame)
 
+    def _too_large(self, frame: bytes) -> None:
+        """A frame above ``options.max_message_bytes``: refused unparsed, counted as ``too_large``."""
+        error = ContractError("too_large", f"frame is {len(frame)} bytes, the limit is {self._max_frame}")
+        self.stats.refused(error.code)
+        if self.strict:
+            raise error
+        self._malformed_log.report(frame, error)
+
     def _refuse(self, frame: bytes) -> tuple[str, Any] | None:
         try:
             topic, message = decode_frame(frame)
         except ContractError as exc:
-            stats = self.stats
-            stats.malformed += 1
-            stats.malformed_by_code[exc.code] = stats.malformed_by_code.get(exc.code, 0) + 1
+            self.stats.refused(exc.code)
             if self.strict:
                 raise
             self._malformed_log.report(frame, exc)

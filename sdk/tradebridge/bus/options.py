@@ -32,8 +32,18 @@ class BusOptions:
       latest value. It applies to the whole socket, across topics and symbols, and sequence gaps are then
       expected, not loss.
     - ``tcp_keepalive``: detect a dead peer behind a silent network (default off, as libzmq).
-    - ``max_message_bytes``: libzmq refuses bigger frames before they are read (``-1``: no limit); the
-      default matches the contract's 1 MiB payload limit plus room for the topic.
+    - ``max_message_bytes``: a subscriber refuses bigger frames unparsed and counts them (``too_large``
+      in ``stats.malformed_by_code`` and ``stats.too_large``, so ``/metrics`` shows them; ``-1``: no
+      limit). The default matches the contract's 1 MiB payload limit plus room for the topic.
+    - ``hard_max_message_bytes``: libzmq's own ``MAXMSGSIZE``, far above the limit so an oversized frame
+      is still read, refused and counted, while an absurd one cannot make us allocate without bound. A
+      frame above it never reaches the SDK and is counted nowhere: libzmq takes it for a protocol error
+      and closes the *connection* it came on, for good (a connecting subscriber does not reconnect to
+      that peer; tests/bus/test_too_large.py pins this). ``-1``: no cap, for peers that must never be cut
+      off whatever they send.
+    - ``max_sources`` (subscribers only): how many ``(topic, source)`` streams the loss accounting
+      follows; beyond that the least recently heard is forgotten and counted in
+      ``stats.sources_evicted`` (see :mod:`tradebridge.bus.stats`).
     - ``startup_grace`` / ``startup_queue`` (publishers only): ZeroMQ drops what a publisher sends before
       a subscriber's subscription has arrived (the slow joiner), so the guide's "bind, publish at once,
       exit" would lose its message. For ``startup_grace`` seconds after connecting, until the first
@@ -53,6 +63,8 @@ class BusOptions:
     conflate: bool = False
     tcp_keepalive: bool = False
     max_message_bytes: int = 1_048_576 + 64
+    hard_max_message_bytes: int = 16 * 1_048_576
+    max_sources: int = 4096
     startup_grace: float = 3.0
     startup_queue: int = 10_000
 
@@ -64,8 +76,16 @@ class BusOptions:
         for name in ("send_hwm", "receive_hwm", "linger_ms", "reconnect_ivl_ms", "reconnect_ivl_max_ms"):
             if getattr(self, name) < 0:
                 raise ValueError(f"BusOptions.{name} must be >= 0, got {getattr(self, name)}")
-        if self.max_message_bytes < -1 or self.max_message_bytes == 0:
-            raise ValueError("BusOptions.max_message_bytes must be > 0, or -1 for no limit")
+        for name in ("max_message_bytes", "hard_max_message_bytes"):
+            if getattr(self, name) < -1 or getattr(self, name) == 0:
+                raise ValueError(f"BusOptions.{name} must be > 0, or -1 for no limit")
+        hard, limit = self.hard_max_message_bytes, self.max_message_bytes
+        if hard != -1 and (limit == -1 or limit > hard):
+            raise ValueError(
+                f"BusOptions.hard_max_message_bytes ({hard}) must be at least max_message_bytes ({limit})"
+            )
+        if self.max_sources < 1:
+            raise ValueError(f"BusOptions.max_sources must be >= 1, got {self.max_sources}")
 
     def apply(self, socket: zmq.Socket[bytes], *, receiving: bool) -> None:
         """Set the options on a fresh socket (before bind/connect, as libzmq requires for most of them)."""
@@ -74,7 +94,7 @@ class BusOptions:
         socket.setsockopt(zmq.RCVHWM, self.receive_hwm)
         socket.setsockopt(zmq.RECONNECT_IVL, self.reconnect_ivl_ms)
         socket.setsockopt(zmq.RECONNECT_IVL_MAX, self.reconnect_ivl_max_ms)
-        socket.setsockopt(zmq.MAXMSGSIZE, self.max_message_bytes)
+        socket.setsockopt(zmq.MAXMSGSIZE, self.hard_max_message_bytes)
         if self.tcp_keepalive:
             socket.setsockopt(zmq.TCP_KEEPALIVE, 1)
         if self.conflate and receiving:

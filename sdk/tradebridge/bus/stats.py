@@ -1,50 +1,101 @@
-"""What a subscriber saw: counters that make loss visible.
+"""What a subscriber saw: counters that make loss visible, and never invent it.
 
 Every publisher numbers its messages per topic (``seq`` 0, 1, 2, ...) and stamps them with its instance id
-(``source``). A subscriber follows each ``(topic, source)`` stream and counts:
+(``source``). Several publishers may share a topic (N strategies feeding one engine), so a subscriber
+follows each ``(topic, source)`` *stream* on its own and counts:
 
-- a *gap* when a number is skipped (``dropped`` grows by how many were skipped): the high-water mark of a
-  slow subscriber, or a network hiccup;
-- a *restart* when a new ``source`` appears on a topic that already had one: a publisher came back (or a
-  second one joined). If its first message is not ``seq`` 0, what it sent before we reconnected is a gap
-  too. The very first stream of a topic is not a gap whatever its first number: joining late is not loss.
-- a *duplicate or reordered* message when a number goes backwards within one stream (which ZeroMQ
-  pub/sub never does by itself: it means two publishers share one ``source``).
+- a *gap* when a stream skips numbers (``dropped`` grows by how many were skipped): the high-water mark of
+  a slow subscriber, or a network hiccup. Messages of other sources in between are no gap.
+- a *restart* when a stream's number goes back (ZeroMQ never repeats or reorders within a stream): the
+  same source started over, i.e. a publisher restarted with a fixed ``source=``. If its first number seen
+  again is not 0, the numbers before it were lost: a gap too. (Two live publishers sharing one ``source``
+  is a misconfiguration these restarts make loud.) The default ``source`` is new for every instance, so
+  a restarted default publisher is a new source, not a restart.
+- a new *source* (``sources``) the first time a stream is seen. Its first number is never loss: it may
+  have published before we joined. The numbers it had used are reported as ``missed_at_join``, a hint
+  and not ``dropped``: the bus cannot tell joining late from a slow joiner's loss.
 
-Messages without ``seq`` (the guide's plain peers) are counted as received and never as loss.
+Streams are kept in a least-recently-used table of at most ``max_sources`` entries (``BusOptions.
+max_sources``), so a subscriber fed by ever new publisher ids keeps bounded memory; ``sources_evicted``
+counts what it forgot (a forgotten source that comes back is a new source again). Messages without
+``seq`` (the guide's plain peers) are counted as received and never as loss.
+
+``out_of_order`` is kept in the shape for compatibility and stays 0: a backwards number is a restart.
+The rules are the same in Rust (``tradebridge_bus::SubscriberStats``); the scenarios in
+``conformance/transport/loss_accounting/`` pin them for both.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Final
 
 from msgspec import UnsetType
 
-__all__ = ["PublisherStats", "SequenceTracker", "SubscriberStats", "TopicStats"]
+__all__ = [
+    "DEFAULT_MAX_SOURCES",
+    "PublisherStats",
+    "SequenceTracker",
+    "SourceStats",
+    "SubscriberStats",
+    "TopicStats",
+]
+
+#: streams a subscriber follows before forgetting the least recently heard (BusOptions.max_sources)
+DEFAULT_MAX_SOURCES: Final = 4096
+
+
+@dataclass(slots=True)
+class SourceStats:
+    """Counters of one ``(topic, source)`` stream (numbered messages only)."""
+
+    received: int = 0
+    gaps: int = 0
+    dropped: int = 0
+    restarts: int = 0
+    #: the first ``seq`` seen from this source (``missed_at_join`` adds it up)
+    first_seq: int = 0
+    last_seq: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "received": self.received,
+            "gaps": self.gaps,
+            "dropped": self.dropped,
+            "restarts": self.restarts,
+            "first_seq": self.first_seq,
+            "last_seq": self.last_seq,
+        }
 
 
 @dataclass(slots=True)
 class TopicStats:
-    """Counters of one topic."""
+    """Counters of one topic, all its sources together."""
 
     received: int = 0
     gaps: int = 0
     dropped: int = 0
     restarts: int = 0
     out_of_order: int = 0
-    #: the last ``seq`` seen on this topic (of the current source), ``None`` before the first numbered one
+    sources: int = 0
+    missed_at_join: int = 0
+    #: the ``seq`` of the last numbered message on this topic, ``None`` before the first
     last_seq: int | None = None
-    #: the instance id of the publisher currently seen on this topic
+    #: the source of that message
     source: str | None = None
 
 
 @dataclass(slots=True)
 class SubscriberStats:
-    """Counters of one subscriber; ``topics`` has the same counters per topic.
+    """Counters of one subscriber; ``topics`` has them per topic and ``by_source`` per stream.
 
-    ``dropped`` counts only the loss the numbering proves; ``malformed`` frames are skipped and counted by
-    error code in ``malformed_by_code``; ``filtered`` counts frames ZeroMQ's prefix filter let through whose
-    topic was not one we asked for (``signals`` when subscribed to ``signal``).
+    ``dropped`` counts only the loss the numbering proves. ``malformed`` frames are skipped and counted by
+    error code in ``malformed_by_code``; ``too_large`` repeats the ``too_large`` ones (frames above
+    ``BusOptions.max_message_bytes``) as a top-level number, so health metrics show it. ``filtered``
+    counts frames ZeroMQ's prefix filter let through whose topic was not one we asked for (``signals``
+    when subscribed to ``signal``). ``by_source`` maps ``(topic, source)`` to that stream's counters,
+    least recently heard first, at most ``BusOptions.max_sources`` of them.
     """
 
     received: int = 0
@@ -54,11 +105,30 @@ class SubscriberStats:
     restarts: int = 0
     out_of_order: int = 0
     filtered: int = 0
+    too_large: int = 0
+    sources: int = 0
+    sources_evicted: int = 0
+    missed_at_join: int = 0
     malformed_by_code: dict[str, int] = field(default_factory=dict)
     topics: dict[str, TopicStats] = field(default_factory=dict)
+    by_source: OrderedDict[tuple[str, str | None], SourceStats] = field(default_factory=OrderedDict)
+
+    def refused(self, code: str) -> None:
+        """Count one refused frame under its contract error code."""
+        self.malformed += 1
+        self.malformed_by_code[code] = self.malformed_by_code.get(code, 0) + 1
+        if code == "too_large":
+            self.too_large += 1
 
     def as_dict(self) -> dict[str, object]:
-        """A JSON-ready snapshot (for logs, health metrics and the conformance report)."""
+        """A JSON-ready snapshot (for logs, health metrics and the conformance report). ``by_source`` is
+        ``{topic: {source: counters}}``; a stream without ``source`` is listed under ``""``."""
+        # one C-level copy each: the receiving thread may add entries while another thread reads
+        streams = list(self.by_source.items())
+        topics = list(self.topics.items())
+        by_source: dict[str, dict[str, dict[str, int]]] = {}
+        for (topic, source), stream in streams:
+            by_source.setdefault(topic, {})[source or ""] = stream.as_dict()
         return {
             "received": self.received,
             "malformed": self.malformed,
@@ -67,6 +137,10 @@ class SubscriberStats:
             "restarts": self.restarts,
             "out_of_order": self.out_of_order,
             "filtered": self.filtered,
+            "too_large": self.too_large,
+            "sources": self.sources,
+            "sources_evicted": self.sources_evicted,
+            "missed_at_join": self.missed_at_join,
             "malformed_by_code": dict(self.malformed_by_code),
             "topics": {
                 name: {
@@ -75,11 +149,14 @@ class SubscriberStats:
                     "dropped": t.dropped,
                     "restarts": t.restarts,
                     "out_of_order": t.out_of_order,
+                    "sources": t.sources,
+                    "missed_at_join": t.missed_at_join,
                     "last_seq": t.last_seq,
                     "source": t.source,
                 }
-                for name, t in self.topics.items()
+                for name, t in topics
             },
+            "by_source": by_source,
         }
 
 
@@ -110,10 +187,17 @@ class PublisherStats:
 class SequenceTracker:
     """Updates :class:`SubscriberStats` from each delivered message's topic, ``seq`` and ``source``."""
 
-    __slots__ = ("stats",)
+    __slots__ = ("_last_source", "_last_stream", "_last_topic", "max_sources", "stats")
 
-    def __init__(self, stats: SubscriberStats) -> None:
+    def __init__(self, stats: SubscriberStats, max_sources: int = DEFAULT_MAX_SOURCES) -> None:
+        if max_sources < 1:
+            raise ValueError(f"max_sources must be >= 1, got {max_sources}")
         self.stats = stats
+        self.max_sources = max_sources
+        # the stream of the previous message: a run from one source skips the table look-up and reorder
+        self._last_topic: str | None = None
+        self._last_source: str | UnsetType | None = None
+        self._last_stream: SourceStats | None = None
 
     def observe(self, topic: str, seq: int | UnsetType | None, source: str | UnsetType | None) -> None:
         """Count one delivered message; without ``seq`` (None or msgspec's UNSET) it is a plain peer's
@@ -126,28 +210,57 @@ class SequenceTracker:
         topic_stats.received += 1
         if seq.__class__ is not int:  # the hot path avoids isinstance on UNSET
             return
-        assert isinstance(seq, int)
-        last = topic_stats.last_seq
-        if source == topic_stats.source and last is not None:
-            if seq == last + 1:
-                topic_stats.last_seq = seq
-            elif seq > last:
-                self._gap(topic_stats, seq - last - 1)
-                topic_stats.last_seq = seq
-            else:
-                topic_stats.out_of_order += 1
-                stats.out_of_order += 1
+        number: int = seq
+        topic_stats.last_seq = number
+        stream = self._last_stream
+        if stream is None or source != self._last_source or topic != self._last_topic:
+            stream = self._switch(topic, number, source, topic_stats)
+            if stream is None:
+                return
+        stream.received += 1
+        last = stream.last_seq
+        stream.last_seq = number
+        if number == last + 1:
             return
-        source = source if isinstance(source, str) else None
-        if topic_stats.source is not None and source != topic_stats.source:
-            topic_stats.restarts += 1
-            stats.restarts += 1
-            if seq > 0:
-                self._gap(topic_stats, seq)
-        topic_stats.source = source
-        topic_stats.last_seq = seq
+        if number > last:
+            self._gap(stream, topic_stats, number - last - 1)
+            return
+        stream.restarts += 1
+        topic_stats.restarts += 1
+        self.stats.restarts += 1
+        if number > 0:  # the restarted run's first numbers never reached us
+            self._gap(stream, topic_stats, number)
 
-    def _gap(self, topic_stats: TopicStats, missing: int) -> None:
+    def _switch(
+        self, topic: str, seq: int, source: str | UnsetType | None, topic_stats: TopicStats
+    ) -> SourceStats | None:
+        """The stream of a message from another source than the previous one: looked up (and made the
+        most recent), or opened (None: nothing more to count)."""
+        name = source if isinstance(source, str) else None
+        topic_stats.source = name
+        key = (topic, name)
+        streams = self.stats.by_source
+        stream = streams.get(key)
+        if stream is None:
+            stream = SourceStats(received=1, first_seq=seq, last_seq=seq)
+            streams[key] = stream
+            stats = self.stats
+            stats.sources += 1
+            topic_stats.sources += 1
+            stats.missed_at_join += seq
+            topic_stats.missed_at_join += seq
+            while len(streams) > self.max_sources:
+                streams.popitem(last=False)  # never the new one: max_sources >= 1
+                stats.sources_evicted += 1
+            self._last_topic, self._last_source, self._last_stream = topic, source, stream
+            return None
+        streams.move_to_end(key)
+        self._last_topic, self._last_source, self._last_stream = topic, source, stream
+        return stream
+
+    def _gap(self, stream: SourceStats, topic_stats: TopicStats, missing: int) -> None:
+        stream.gaps += 1
+        stream.dropped += missing
         topic_stats.gaps += 1
         topic_stats.dropped += missing
         self.stats.gaps += 1

@@ -12,27 +12,57 @@ Same names, arguments, framing, numbering and stats as :mod:`tradebridge.bus` (b
 The start-up hold (``BusOptions.startup_grace``) works the same, except that with no event loop there is
 no background flush: held messages go out on the publisher's next ``publish``/``publish_many``,
 ``subscriber_count``, ``wait_for_subscribers``, ``stats`` read on its own thread, or ``close``.
+
+Threads (libzmq sockets are not thread-safe; these classes make them so where it is cheap):
+
+- A publisher may be shared by any number of threads: frame + send happen under one lock, so each topic's
+  ``seq`` follows the order messages leave, and an uncontended lock costs well under a tenth of a
+  ``publish``. Closing from another thread waits for the send in progress; a later ``publish`` raises
+  :class:`BusClosedError`.
+- A subscriber is read by one thread at a time (a second one is safe, but splits the messages). ``stop``
+  and ``close`` may come from any thread: a thread blocked in ``receive`` notices within 100 ms
+  (``receive`` ends, ``receive_one`` raises :class:`BusClosedError`); ``close`` waits for that instead of
+  closing the socket under it.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import Any, Self
 
 import zmq
 
-from tradebridge.bus._core import HealthStatusName, PublisherCore, SubscriberCore, SubscriberTimeoutError
+from tradebridge.bus._core import (
+    BusClosedError,
+    HealthStatusName,
+    PublisherCore,
+    SubscriberCore,
+    SubscriberTimeoutError,
+)
 from tradebridge.bus.options import BusOptions
 from tradebridge.bus.stats import PublisherStats, SubscriberStats
 from tradebridge.contracts import Signal
 
-__all__ = ["BusOptions", "SubscriberStats", "SubscriberTimeoutError", "ZMQPublisher", "ZMQSubscriber"]
+__all__ = [
+    "BusClosedError",
+    "BusOptions",
+    "SubscriberStats",
+    "SubscriberTimeoutError",
+    "ZMQPublisher",
+    "ZMQSubscriber",
+]
 
 
-#: how often a waiting ``receive()`` looks at ``stop()``
+#: how often a waiting ``receive()`` looks at ``stop()`` and ``close()``
 _STOP_CHECK_MS = 100
+#: the longest a publisher's own wait on its socket holds the lock publishing threads need
+_PUBLISHER_SLICE_MS = 5
+#: frames a receiving thread takes off the socket (and decodes) per acquisition of its lock
+_BATCH = 64
 
 
 class _Socket:
@@ -85,15 +115,16 @@ class ZMQPublisher:
         return self._core.published
 
     def connect(self) -> None:
-        if self._socket is not None:
-            return
-        owned = _Socket(zmq.XPUB, self._context)
-        try:
-            self._core.attach(owned.socket)
-        except BaseException:
-            owned.close(0)
-            raise
-        self._socket = owned
+        with self._core.lock:
+            if self._socket is not None:
+                return
+            owned = _Socket(zmq.XPUB, self._context)
+            try:
+                self._core.attach(owned.socket)
+            except BaseException:
+                owned.close(0)
+                raise
+            self._socket = owned
 
     def publish(self, message: Any) -> int:
         return self._core.publish(message)
@@ -115,15 +146,13 @@ class ZMQPublisher:
 
     def wait_for_subscribers(self, n: int = 1, timeout: float = 10.0, *, topic: str | None = None) -> int:
         core = self._core
-        socket = core.socket
         deadline = time.monotonic() + timeout
         core.drain_subscriptions()
         while (count := core.subscriber_count(topic)) < n:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise core.timeout_error(count, n, timeout)
-            socket.poll(timeout=max(1, int(remaining * 1000)))
-            core.drain_subscriptions()
+            core.poll_subscriptions(max(1, min(int(remaining * 1000), _PUBLISHER_SLICE_MS)))
         return count
 
     def close(self) -> None:
@@ -137,14 +166,17 @@ class ZMQPublisher:
         core = self._core
         try:
             while wait_for_subscriber and (remaining := core.hold_remaining()) > 0:
-                core.socket.poll(timeout=max(1, int(min(remaining, 0.1) * 1000)))
-                core.drain_subscriptions()  # the first subscription sends what is held
+                # the first subscription sends what is held
+                core.poll_subscriptions(max(1, min(int(remaining * 1000), _PUBLISHER_SLICE_MS)))
             core.release()
+        except BusClosedError:
+            pass  # another thread closed it meanwhile
         finally:
-            owned, self._socket = self._socket, None
-            if owned is not None:
-                core.detach()
-                owned.close(core.options.linger_ms)
+            with core.lock:  # waits for a send in progress on another thread
+                owned, self._socket = self._socket, None
+                if owned is not None:
+                    core.detach()
+                    owned.close(core.options.linger_ms)
 
     def __enter__(self) -> Self:
         self.connect()
@@ -177,6 +209,12 @@ class ZMQSubscriber:
         self._context = context
         self._socket: _Socket | None = None
         self._stopping = False
+        self._closing = False  # close() was called: receivers leave and never take the lock again
+        # held around every use of the socket (and the stats it updates); close() takes it to know that
+        # no other thread is inside libzmq with this socket
+        self._use = threading.Lock()
+        # decoded messages taken off the socket in one batch and not yet delivered (stop() keeps them)
+        self._pending: deque[tuple[str, Any]] = deque()
         self._rcvtimeo = -1  # the socket's RCVTIMEO, set only when it changes
 
     @property
@@ -192,17 +230,19 @@ class ZMQSubscriber:
         return self._core.topics
 
     def connect(self, topics: Iterable[str] | None = None) -> None:
-        if self._socket is not None:
-            return
-        owned = _Socket(zmq.SUB, self._context)
-        try:
-            self._core.attach(owned.socket, topics)
-        except BaseException:
-            owned.close(0)
-            raise
-        self._socket = owned
-        self._stopping = False
-        self._rcvtimeo = -1
+        with self._use:
+            if self._socket is not None:
+                return
+            owned = _Socket(zmq.SUB, self._context)
+            try:
+                self._core.attach(owned.socket, topics)
+            except BaseException:
+                owned.close(0)
+                raise
+            self._socket = owned
+            self._stopping = self._closing = False
+            self._pending.clear()
+            self._rcvtimeo = -1
 
     def _recv(self, socket: zmq.Socket[bytes], wait_ms: int) -> bytes | None:
         """One frame, waiting at most ``wait_ms`` (-1: for ever). A blocking recv with a receive timeout,
@@ -215,70 +255,104 @@ class ZMQSubscriber:
         except zmq.Again:
             return None
 
-    def receive(self, idle_timeout: float | None = None) -> Iterator[tuple[str, Any]]:
-        """Yield ``(topic, message)`` until :meth:`stop`/:meth:`close`, or until nothing arrived for
-        ``idle_timeout`` seconds (None: wait for ever; Ctrl-C still interrupts)."""
-        socket = self._core.socket
+    def _fill(self, socket: zmq.Socket[bytes], wait_ms: int) -> bool:
+        """Under the lock, move what is queued (at most a batch) into ``_pending``, decoded; when nothing
+        is, wait up to ``wait_ms`` for one frame. False when nothing came; :class:`BusClosedError` once
+        closed. One lock and one trip into this method per batch, not per message, keeps ``receive``
+        as fast as before it was safe to close from another thread."""
+        pending = self._pending
         handle = self._core.handle
-        recv = socket.recv
+        with self._use:
+            if self._socket is None:
+                raise BusClosedError("subscriber is closed")
+            recv = socket.recv
+            got = 0
+            try:
+                while got < _BATCH:
+                    item = handle(recv(zmq.NOBLOCK))
+                    got += 1
+                    if item is not None:
+                        pending.append(item)
+            except zmq.Again:
+                pass
+            if got or wait_ms == 0:
+                return got > 0
+            frame = self._recv(socket, wait_ms)
+            if frame is None:
+                return False
+            item = handle(frame)
+            if item is not None:
+                pending.append(item)
+            return True
+
+    def receive(self, idle_timeout: float | None = None) -> Iterator[tuple[str, Any]]:
+        """Yield ``(topic, message)`` until :meth:`stop`/:meth:`close` (from any thread), or until nothing
+        arrived for ``idle_timeout`` seconds (None: wait for ever; Ctrl-C still interrupts)."""
+        socket = self._core.socket
+        pending = self._pending
         idle_since: float | None = None  # when the current wait for a frame began
         while not self._stopping:
-            try:
-                # a frame already queued needs no timeout bookkeeping (the common case under load)
-                frame = recv(zmq.NOBLOCK)
-            except zmq.Again:
-                if idle_since is None:
-                    idle_since = time.monotonic()
+            if pending:
                 try:
-                    # waits in short slices, so that stop() from another thread ends the loop promptly
-                    waited = self._recv(socket, _STOP_CHECK_MS)
-                except zmq.ZMQError:
-                    if self._stopping or self._socket is None:
-                        return
-                    raise
-                if waited is None:
-                    if idle_timeout is not None and time.monotonic() - idle_since >= idle_timeout:
-                        return
+                    item = pending.popleft()
+                except IndexError:  # another receiving thread took it
                     continue
-                frame, idle_since = waited, None
+                yield item
+                continue
+            try:
+                # waits in short slices, so that stop() or close() from another thread ends the loop
+                got = self._fill(socket, _STOP_CHECK_MS)
+            except BusClosedError:
+                return
             except zmq.ZMQError:
                 if self._stopping or self._socket is None:
                     return
                 raise
-            item = handle(frame)
-            if item is not None:
-                yield item
+            if got:
+                idle_since = None
+                continue
+            now = time.monotonic()  # a whole slice went by without a frame
+            if idle_since is None:
+                idle_since = now - _STOP_CHECK_MS / 1000
+            if idle_timeout is not None and now - idle_since >= idle_timeout:
+                return
 
     def receive_one(self, timeout: float | None = None) -> tuple[str, Any] | None:
-        """The next valid ``(topic, message)``, or None if none arrives within ``timeout`` seconds."""
+        """The next valid ``(topic, message)``, or None if none arrives within ``timeout`` seconds;
+        :class:`BusClosedError` if the subscriber is closed meanwhile (by another thread)."""
         socket = self._core.socket
+        pending = self._pending
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            if pending:
+                try:
+                    return pending.popleft()
+                except IndexError:  # another receiving thread took it
+                    continue
+            if self._closing:
+                raise BusClosedError("subscriber is closed")
             if deadline is None:
-                wait_ms = -1
+                wait_ms = _STOP_CHECK_MS
             else:
                 remaining_ms = max(0, int((deadline - time.monotonic()) * 1000))
                 # whole slices keep RCVTIMEO unchanged from call to call (setting it costs a syscall)
                 wait_ms = min(remaining_ms, _STOP_CHECK_MS)
-            frame = self._recv(socket, wait_ms)
-            if frame is None:
-                if deadline is None or wait_ms == remaining_ms:
-                    return None
-                continue
-            item = self._core.handle(frame)
-            if item is not None:
-                return item
+            if not self._fill(socket, wait_ms) and deadline is not None and wait_ms == remaining_ms:
+                return None
 
     def stop(self) -> None:
         """Make ``receive()`` end after the current message (from another thread, within its poll)."""
         self._stopping = True
 
     def close(self) -> None:
-        self._stopping = True
-        owned, self._socket = self._socket, None
-        if owned is not None:
-            self._core.detach()
-            owned.close(0)  # a SUB only ever sends (un)subscriptions: nothing to flush
+        """Close the socket; safe from any thread: a receive in progress elsewhere ends first (within
+        100 ms) and the socket is closed only once no thread is inside it."""
+        self._stopping = self._closing = True
+        with self._use:
+            owned, self._socket = self._socket, None
+            if owned is not None:
+                self._core.detach()
+                owned.close(0)  # a SUB only ever sends (un)subscriptions: nothing to flush
 
     def __enter__(self) -> Self:
         return self

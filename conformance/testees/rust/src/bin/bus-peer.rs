@@ -63,6 +63,9 @@ enum Command {
         /// Send-queue limit per subscriber (0: unbounded).
         #[arg(long)]
         send_hwm: Option<i32>,
+        /// The instance id written into every message (a fixed one lets a restart be seen as one).
+        #[arg(long)]
+        source: Option<String>,
     },
     /// Receive and count; print each message with --print.
     Subscribe {
@@ -89,6 +92,12 @@ enum Command {
         /// Receive-queue limit (0: unbounded).
         #[arg(long)]
         receive_hwm: Option<i32>,
+        /// Refuse (and count as too_large) frames above this many bytes.
+        #[arg(long)]
+        max_message_bytes: Option<i64>,
+        /// Streams the loss accounting follows before forgetting the least recently heard.
+        #[arg(long)]
+        max_sources: Option<std::num::NonZeroUsize>,
     },
     /// Subscribe to --from and republish every valid message on --to.
     Echo {
@@ -142,6 +151,7 @@ fn main() -> ExitCode {
             wait_timeout_ms,
             rate,
             send_hwm,
+            source,
         } => publish(PublishArgs {
             endpoint,
             connect,
@@ -152,6 +162,7 @@ fn main() -> ExitCode {
             wait_timeout: Duration::from_millis(wait_timeout_ms),
             rate,
             send_hwm,
+            source,
         }),
         Command::Subscribe {
             endpoint,
@@ -162,6 +173,8 @@ fn main() -> ExitCode {
             print,
             delay_us,
             receive_hwm,
+            max_message_bytes,
+            max_sources,
         } => subscribe(SubscribeArgs {
             endpoint,
             bind,
@@ -171,6 +184,8 @@ fn main() -> ExitCode {
             print,
             delay: Duration::from_micros(delay_us),
             receive_hwm,
+            max_message_bytes,
+            max_sources,
         }),
         Command::Echo {
             from,
@@ -249,6 +264,7 @@ struct PublishArgs {
     wait_timeout: Duration,
     rate: f64,
     send_hwm: Option<i32>,
+    source: Option<String>,
 }
 
 fn publish(args: PublishArgs) -> Result<(), String> {
@@ -256,7 +272,7 @@ fn publish(args: PublishArgs) -> Result<(), String> {
     if let Some(hwm) = args.send_hwm {
         options.send_hwm = hwm;
     }
-    let mut publisher = Publisher::new(&args.endpoint, !args.connect, options, None, None)
+    let mut publisher = Publisher::new(&args.endpoint, !args.connect, options, None, args.source)
         .map_err(|e| e.to_string())?;
     eprintln!(
         "bus-peer: publishing on {} (source {})",
@@ -348,6 +364,8 @@ struct SubscribeArgs {
     print: bool,
     delay: Duration,
     receive_hwm: Option<i32>,
+    max_message_bytes: Option<i64>,
+    max_sources: Option<std::num::NonZeroUsize>,
 }
 
 fn subscribe(args: SubscribeArgs) -> Result<(), String> {
@@ -355,6 +373,12 @@ fn subscribe(args: SubscribeArgs) -> Result<(), String> {
     let mut options = Options::default();
     if let Some(hwm) = args.receive_hwm {
         options.receive_hwm = hwm;
+    }
+    if let Some(limit) = args.max_message_bytes {
+        options.max_message_bytes = limit;
+    }
+    if let Some(max) = args.max_sources {
+        options.max_sources = max;
     }
     let mut subscriber = Subscriber::new(&args.endpoint, &topics, args.bind, options, None)
         .map_err(|e| e.to_string())?;
@@ -500,6 +524,7 @@ fn sample(kind: Kind, i: u64) -> Message {
             schema_version: version,
             seq: None,
             source: None,
+            sent_at_us: None,
         }),
         Kind::Trade => Message::TradeUpdate(TradeUpdate {
             symbol: "MSFT".into(),
@@ -511,6 +536,7 @@ fn sample(kind: Kind, i: u64) -> Message {
             schema_version: version,
             seq: None,
             source: None,
+            sent_at_us: None,
         }),
         Kind::Quote => Message::QuoteUpdate(QuoteUpdate {
             symbol: "BTC/USD".into(),
@@ -522,6 +548,7 @@ fn sample(kind: Kind, i: u64) -> Message {
             schema_version: version,
             seq: None,
             source: None,
+            sent_at_us: None,
         }),
         Kind::Signal => Message::Signal(Signal {
             symbol: "AAPL".into(),
@@ -534,9 +561,12 @@ fn sample(kind: Kind, i: u64) -> Message {
             timestamp,
             features: Some(vec![Some(price), Some(1.0), None]),
             metadata: None,
+            signal_id: None,
+            price: None,
             schema_version: version,
             seq: None,
             source: None,
+            sent_at_us: None,
         }),
         Kind::Order => Message::OrderUpdate(OrderUpdate {
             order_id: format!("ord-{i}"),
@@ -553,9 +583,11 @@ fn sample(kind: Kind, i: u64) -> Message {
             stop_price: None,
             time_in_force: None,
             reason: None,
+            signal_id: None,
             schema_version: version,
             seq: None,
             source: None,
+            sent_at_us: None,
         }),
         Kind::Heartbeat => Message::Heartbeat(Heartbeat {
             component: "bus-peer".into(),
@@ -564,6 +596,7 @@ fn sample(kind: Kind, i: u64) -> Message {
             schema_version: version,
             seq: None,
             source: None,
+            sent_at_us: None,
         }),
     }
 }
