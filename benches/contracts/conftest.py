@@ -6,9 +6,29 @@ import pytest
 
 # (group, codec) -> median seconds, filled in by bench_codecs.py as each benchmark finishes.
 MEDIANS: dict[tuple[str, str], float] = {}
+# (group, case) -> median seconds, filled in by bench_v1_1.py: the first case of a group is the baseline.
+V1_1_MEDIANS: dict[tuple[str, str], float] = {}
+V1_1_BUDGET = 1.05
+
+
+def _v1_1_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    write = terminalreporter.write_line
+    terminalreporter.section("contract v1.1 overhead (median; before -> after, budget +5%)")
+    groups: dict[str, list[tuple[str, float]]] = {}
+    for (group, case), median in V1_1_MEDIANS.items():
+        groups.setdefault(group, []).append((case, median))
+    for group, cases in groups.items():
+        base_case, base = cases[0]
+        write(f"{group:<21} {base_case:<28} {base * 1e9:7.0f} ns  (baseline)")
+        for case, median in cases[1:]:
+            ratio = median / base
+            verdict = "within" if ratio <= V1_1_BUDGET else "OVER"
+            write(f"{group:<21} {case:<28} {median * 1e9:7.0f} ns  {ratio:.3f}x ({verdict} budget)")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if V1_1_MEDIANS:
+        _v1_1_summary(terminalreporter)
     if not MEDIANS:
         return
     write = terminalreporter.write_line

@@ -20,6 +20,7 @@ import jsonschema
 import msgspec
 import referencing
 import tradebridge.contracts as contracts
+import tradebridge.contracts.frames as frames_module
 from tradebridge.errors import ContractError
 from tradebridge.testing import rust_binary
 
@@ -62,6 +63,8 @@ class Vector:
     max_size: int = contracts.DEFAULT_MAX_SIZE
     schema_check: bool = True
     description: str = ""
+    allow_nan_tokens: bool = False
+    legacy: bool = False
 
 
 def load_vectors() -> list[Vector]:
@@ -88,6 +91,8 @@ def load_vectors() -> list[Vector]:
                 max_size=body.get("max_size", contracts.DEFAULT_MAX_SIZE),
                 schema_check=body.get("schema_check", True),
                 description=body["description"],
+                allow_nan_tokens=body.get("options", {}).get("allow_nan_tokens", False),
+                legacy=body.get("legacy", False),
             )
         )
     return vectors
@@ -104,6 +109,8 @@ class Outcome:
     code: str | None = None
     path: str | None = None
     message: str = ""
+    #: the decoder reported reading a legacy type alias (``SignalGenerated``)
+    legacy: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
@@ -114,10 +121,12 @@ class Testee(Protocol):
     __test__ = False
     name: str
 
-    def decode(self, message: str, payload: bytes, max_size: int = ...) -> Outcome: ...
+    def decode(
+        self, message: str, payload: bytes, max_size: int = ..., allow_nan_tokens: bool = ...
+    ) -> Outcome: ...
     def encode(self, message: str, value: Any) -> Outcome: ...
     def roundtrip(self, message: str, payload: bytes) -> Outcome: ...
-    def decode_frame(self, frame: bytes, max_size: int = ...) -> Outcome: ...
+    def decode_frame(self, frame: bytes, max_size: int = ..., allow_nan_tokens: bool = ...) -> Outcome: ...
 
 
 class PythonTestee:
@@ -129,11 +138,29 @@ class PythonTestee:
         encoded = contracts.encode(message) if payload is None else payload
         return Outcome(ok=True, value=msgspec.json.decode(encoded), payload=encoded)
 
-    def decode(self, message: str, payload: bytes, max_size: int = contracts.DEFAULT_MAX_SIZE) -> Outcome:
+    def __init__(self) -> None:
+        self._decoders: dict[tuple[str, int, bool], contracts.Decoder[Any]] = {}
+
+    def decode(
+        self,
+        message: str,
+        payload: bytes,
+        max_size: int = contracts.DEFAULT_MAX_SIZE,
+        allow_nan_tokens: bool = False,
+    ) -> Outcome:
+        key = (message, max_size, allow_nan_tokens)
+        decoder = self._decoders.get(key)
+        if decoder is None:
+            decoder = self._decoders[key] = contracts.Decoder(
+                PYTHON_TYPES[message], max_size=max_size, allow_nan_tokens=allow_nan_tokens
+            )
+        legacy_before = decoder.legacy
         try:
-            return self._decoded(contracts.decode(payload, type=PYTHON_TYPES[message], max_size=max_size))
+            outcome = self._decoded(decoder.decode(payload))
         except ContractError as exc:
             return Outcome(ok=False, code=exc.code, path=exc.path, message=exc.detail)
+        outcome.legacy = decoder.legacy > legacy_before
+        return outcome
 
     def encode(self, message: str, value: Any) -> Outcome:
         # Python builds a typed message from the value with msgspec.convert (no JSON involved), then encodes.
@@ -147,26 +174,38 @@ class PythonTestee:
         first = self.decode(message, payload)
         return self.decode(message, first.payload) if first.ok else first
 
-    def decode_frame(self, frame: bytes, max_size: int = contracts.DEFAULT_MAX_SIZE) -> Outcome:
+    def decode_frame(
+        self, frame: bytes, max_size: int = contracts.DEFAULT_MAX_SIZE, allow_nan_tokens: bool = False
+    ) -> Outcome:
+        legacy_before = _frame_legacy_count()
         try:
-            topic, message = contracts.decode_frame(frame, max_size=max_size)
+            topic, message = contracts.decode_frame(
+                frame, max_size=max_size, allow_nan_tokens=allow_nan_tokens
+            )
         except ContractError as exc:
             return Outcome(ok=False, code=exc.code, path=exc.path, message=exc.detail)
         outcome = self._decoded(message, None)
         outcome.topic = topic
+        outcome.legacy = _frame_legacy_count() > legacy_before
         outcome.payload = contracts.encode_frame(message)
         return outcome
 
 
+def _frame_legacy_count() -> int:
+    """How many alias reads ``decode_frame``'s per-topic decoders have counted (it keeps them private)."""
+    return sum(decoder.legacy for decoder in frames_module._DECODERS.values())
+
+
 class RustTestee:
-    """``contracts-testee`` as a child process; one request line, one response line."""
+    """``contracts-testee`` as a child process; one request line, one response line (``binary``: another
+    build of it, such as the frozen v1.0 one of ``tests/contracts/frozen_v1_0.py``)."""
 
     name = "rust"
 
-    def __init__(self, timeout: float = 10.0) -> None:
+    def __init__(self, timeout: float = 10.0, binary: Path | None = None) -> None:
         self.timeout = timeout
         self.process = subprocess.Popen(
-            [str(rust_binary("contracts-testee"))],
+            [str(binary or rust_binary("contracts-testee"))],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -201,12 +240,25 @@ class RustTestee:
                 value=response["value"],
                 payload=bytes.fromhex(response["payload_hex"]),
                 topic=response.get("topic"),
+                legacy=response.get("legacy", False),
             )
         return Outcome(ok=False, code=response["code"], path=response["path"], message=response["message"])
 
-    def decode(self, message: str, payload: bytes, max_size: int = contracts.DEFAULT_MAX_SIZE) -> Outcome:
+    def decode(
+        self,
+        message: str,
+        payload: bytes,
+        max_size: int = contracts.DEFAULT_MAX_SIZE,
+        allow_nan_tokens: bool = False,
+    ) -> Outcome:
         return self._outcome(
-            self.request("decode", message=message, payload_hex=payload.hex(), max_size=max_size)
+            self.request(
+                "decode",
+                message=message,
+                payload_hex=payload.hex(),
+                max_size=max_size,
+                allow_nan_tokens=allow_nan_tokens,
+            )
         )
 
     def encode(self, message: str, value: Any) -> Outcome:
@@ -215,8 +267,14 @@ class RustTestee:
     def roundtrip(self, message: str, payload: bytes) -> Outcome:
         return self._outcome(self.request("roundtrip", message=message, payload_hex=payload.hex()))
 
-    def decode_frame(self, frame: bytes, max_size: int = contracts.DEFAULT_MAX_SIZE) -> Outcome:
-        return self._outcome(self.request("decode_frame", payload_hex=frame.hex(), max_size=max_size))
+    def decode_frame(
+        self, frame: bytes, max_size: int = contracts.DEFAULT_MAX_SIZE, allow_nan_tokens: bool = False
+    ) -> Outcome:
+        return self._outcome(
+            self.request(
+                "decode_frame", payload_hex=frame.hex(), max_size=max_size, allow_nan_tokens=allow_nan_tokens
+            )
+        )
 
     def close(self) -> None:
         if self.process.stdin:
@@ -268,9 +326,29 @@ class SchemaOracle:
             document = json.loads(payload.decode("utf-8"), parse_constant=_refuse_constant)
         except (ValueError, RecursionError) as exc:
             return False, f"not JSON: {exc}"
+        document = self._canonical_tag(message, document)
         validator = jsonschema.Draft202012Validator(self.schemas[message], registry=self.registry)
         error = jsonschema.exceptions.best_match(validator.iter_errors(document))
         return (error is None), ("" if error is None else f"{error.json_path}: {error.message}")
+
+    def _canonical_tag(self, message: str, document: Any) -> Any:
+        """A tag a schema documents as an alias (``x-type-aliases``) read as the schema's own ``type``."""
+        if not isinstance(document, dict) or not isinstance(document.get("type"), str):
+            return document
+        names = [message] if message in TYPE_ALIASES_OF else list(TYPE_ALIASES_OF)
+        for name in names:
+            schema = self.schemas[name]
+            if document["type"] in schema.get("x-type-aliases", ()):
+                return {**document, "type": schema["x-type"]}
+        return document
+
+
+#: the schemas whose messages may arrive under another tag (read from their ``x-type-aliases``)
+TYPE_ALIASES_OF = tuple(
+    path.name.removesuffix(".schema.json")
+    for path in sorted(SCHEMAS_DIR.glob("*.schema.json"))
+    if "x-type-aliases" in json.loads(path.read_text())
+)
 
 
 def _refuse_constant(name: str) -> Any:

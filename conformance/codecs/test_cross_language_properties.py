@@ -46,7 +46,11 @@ def envelope() -> dict[str, Any]:
         "schema_version": st.from_regex(r"\A1\.[0-9]{1,3}\Z") | st.just("1.0"),
         "seq": st.just(msgspec.UNSET) | st.integers(min_value=0, max_value=MAX_SAFE),
         "source": st.just(msgspec.UNSET) | names,
+        "sent_at_us": st.just(msgspec.UNSET) | st.integers(min_value=0, max_value=MAX_SAFE),
     }
+
+
+signal_ids = st.just(msgspec.UNSET) | st.from_regex(r"\A[A-Za-z0-9._-]{1,45}\Z")
 
 
 bars = st.builds(
@@ -90,6 +94,8 @@ signals = st.builds(
     timestamp=millis,
     features=st.none() | st.lists(st.none() | st.floats(allow_nan=False, allow_infinity=False), max_size=40),
     metadata=st.none() | st.dictionaries(st.text(max_size=10), json_values, max_size=5),
+    signal_id=signal_ids,
+    price=st.just(msgspec.UNSET) | prices,
     **envelope(),
 )
 orders = st.builds(
@@ -106,6 +112,7 @@ orders = st.builds(
     order_type=st.just(msgspec.UNSET) | st.sampled_from(["market", "limit", "stop", "stop_limit"]),
     limit_price=st.just(msgspec.UNSET) | prices,
     reason=st.just(msgspec.UNSET) | st.text(max_size=30),
+    signal_id=signal_ids,
     **envelope(),
 )
 heartbeats = st.builds(

@@ -31,8 +31,8 @@ def _edit(directory: Path, message: str, change: Callable[[dict[str, Any]], None
 
 @pytest.fixture
 def draft(tmp_path: Path) -> Path:
-    """A copy of ``contracts/v1`` to edit."""
-    return Path(shutil.copytree(V1, tmp_path / "v1"))
+    """A copy of the released 1.0 schemas to edit (``contracts/v1`` holds the v1.1 fields already)."""
+    return Path(shutil.copytree(V1_0, tmp_path / "v1", ignore=shutil.ignore_patterns("SHA256SUMS")))
 
 
 def test_released_1_0_is_frozen() -> None:

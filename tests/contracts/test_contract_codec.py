@@ -86,7 +86,8 @@ def test_signal_enum_and_range_errors() -> None:
         ({"features": [1, "x"]}, "wrong_type", "$.features[1]"),
         ({"features": [0.0] * 4097}, "invalid_value", "$.features"),
         ({"metadata": "x"}, "wrong_type", "$.metadata"),
-        ({"type": "SignalGenerated"}, "unknown_type", "$.type"),
+        ({"type": "SignalGenerated", "strength": 2}, "out_of_range", "$.strength"),  # the alias is read
+        ({"type": "Signalgenerated"}, "unknown_type", "$.type"),
     ]
     for change, code, path in cases:
         error = refusal(json.dumps({**base, **change}), Signal)

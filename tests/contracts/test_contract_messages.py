@@ -9,6 +9,7 @@ import msgspec
 import pytest
 import tradebridge
 from tradebridge.contracts import (
+    CURRENT_VERSION,
     BarUpdate,
     Health,
     Heartbeat,
@@ -64,8 +65,8 @@ def test_encoder_writes_type_first_version_always_and_unset_never() -> None:
     wire = encode(guide_signal())
     assert wire.startswith(b'{"type":"Signal",')
     body = json.loads(wire)
-    assert body["schema_version"] == "1.0"
-    assert "seq" not in body and "source" not in body
+    assert body["schema_version"] == CURRENT_VERSION == "1.1"
+    assert not {"seq", "source", "sent_at_us", "signal_id", "price"} & body.keys()
     with_envelope = json.loads(encode(Heartbeat(component="engine", timestamp=1, seq=3, source="e-1")))
     assert (with_envelope["seq"], with_envelope["source"]) == (3, "e-1")
 

@@ -8,11 +8,16 @@ use std::hint::black_box;
 use criterion::{criterion_group, Criterion};
 use serde::{Deserialize, Serialize};
 use tradebridge_contracts::{
-    decode, decode_with_serde, encode, BarUpdate, Limits, MarketMessage, Signal,
+    decode, decode_with_serde, encode, encode_frame, now_us, source_suffix, splice_envelope,
+    BarUpdate, Limits, MarketMessage, Signal,
 };
 
 const BAR: &[u8] = br#"{"type":"BarUpdate","symbol":"AAPL","open":150.0,"high":152.5,"low":149.5,"close":151.0,"volume":1000000.0,"timestamp":1729530000123,"schema_version":"1.0"}"#;
 const SIGNAL: &[u8] = br#"{"type":"Signal","symbol":"AAPL","direction":"long","strength":0.85,"timestamp":1729530000123,"features":[151.0,55.2,0.12,0.1,0.02,150.8,150.1,0.02,150.5,0.003,1000000.0,0.02],"metadata":{"strategy":"ml-predictor","model":"v3"},"schema_version":"1.0"}"#;
+
+/// A bar as the v1.0 bus sends it (envelope `seq`, `source`), and as v1.1 sends it (`sent_at_us` too).
+const BAR_V1_0: &[u8] = br#"{"type":"BarUpdate","symbol":"AAPL","open":150.0,"high":152.5,"low":149.5,"close":151.0,"volume":1000000.0,"timestamp":1729530000123,"schema_version":"1.0","seq":123456,"source":"rs-4242-1a2b3c4d"}"#;
+const BAR_V1_1: &[u8] = br#"{"type":"BarUpdate","symbol":"AAPL","open":150.0,"high":152.5,"low":149.5,"close":151.0,"volume":1000000.0,"timestamp":1729530000123,"schema_version":"1.1","seq":123456,"source":"rs-4242-1a2b3c4d","sent_at_us":1729530000123456}"#;
 
 /// The baseline: what a service would write with plain serde and no contract.
 #[derive(Serialize, Deserialize)]
@@ -66,6 +71,36 @@ fn codecs(c: &mut Criterion) {
     let signal = decode::<Signal>(SIGNAL).unwrap();
     group.bench_function("encode/contracts Signal", |b| {
         b.iter(|| encode(black_box(&signal)))
+    });
+    group.finish();
+
+    // What the v1.1 envelope costs: the same bar decoded with and without `sent_at_us`, and a
+    // publisher's frame spliced with and without it (a fresh clock reading each time).
+    let mut group = c.benchmark_group("v1.1 envelope");
+    group.bench_function("decode/v1.0 bar", |b| {
+        b.iter(|| decode::<MarketMessage>(black_box(BAR_V1_0)).unwrap())
+    });
+    group.bench_function("decode/v1.1 bar", |b| {
+        b.iter(|| decode::<MarketMessage>(black_box(BAR_V1_1)).unwrap())
+    });
+    let suffix = source_suffix("rs-4242-1a2b3c4d");
+    let plain = decode::<BarUpdate>(BAR).unwrap();
+    let mut frame = Vec::with_capacity(512);
+    group.bench_function("frame/seq source", |b| {
+        b.iter(|| {
+            frame.clear();
+            frame.extend_from_slice(&encode_frame(black_box(&plain)));
+            splice_envelope(&mut frame, 41, None, &suffix);
+            frame.len()
+        })
+    });
+    group.bench_function("frame/seq sent_at_us source", |b| {
+        b.iter(|| {
+            frame.clear();
+            frame.extend_from_slice(&encode_frame(black_box(&plain)));
+            splice_envelope(&mut frame, 41, Some(now_us()), &suffix);
+            frame.len()
+        })
     });
     group.finish();
 }
@@ -127,6 +162,12 @@ fn print_ratios() {
             "Signal",
             "decode/contracts Signal",
             "decode/serde_json Value",
+        ),
+        ("v1.1 envelope", "decode/v1.1 bar", "decode/v1.0 bar"),
+        (
+            "v1.1 envelope",
+            "frame/seq sent_at_us source",
+            "frame/seq source",
         ),
     ];
     for (group, ours, baseline) in pairs {

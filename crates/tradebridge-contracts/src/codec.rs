@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ContractError, ErrorCode};
+use crate::lenient::{nan_tokens_as_null, retag_signal, Leniency};
 use crate::messages::{
     BarUpdate, BusMessage, Health, Heartbeat, MarketMessage, Message, OrderUpdate, QuoteUpdate,
     Readiness, Signal, TradeUpdate,
@@ -26,12 +27,17 @@ pub struct Limits {
     pub max_size: usize,
     /// Deepest nesting of arrays and objects (`too_deep` above).
     pub max_depth: usize,
+    /// Read the bare tokens `NaN`, `Infinity` and `-Infinity` directly inside a Signal's `features` as
+    /// null (what Python's `json.dumps` writes for warm-up features). Off by default: they are not JSON,
+    /// and anywhere else they stay `invalid_json`.
+    pub allow_nan_tokens: bool,
 }
 
 impl Limits {
     pub const DEFAULT: Limits = Limits {
         max_size: DEFAULT_MAX_SIZE,
         max_depth: DEFAULT_MAX_DEPTH,
+        allow_nan_tokens: false,
     };
 }
 
@@ -53,6 +59,10 @@ pub trait Decode: Sized {
     fn decode_fast(_bytes: &[u8]) -> Option<Self> {
         None
     }
+
+    /// Whether a `Signal` is among what this decodes (so the `SignalGenerated` alias applies).
+    #[doc(hidden)]
+    const READS_SIGNAL: bool = false;
 }
 
 /// Decode and validate one message with the default [`Limits`].
@@ -62,22 +72,63 @@ pub fn decode<T: Decode>(bytes: &[u8]) -> Result<T, ContractError> {
 
 /// Decode and validate one message.
 pub fn decode_with<T: Decode>(bytes: &[u8], limits: &Limits) -> Result<T, ContractError> {
+    decode_noted(bytes, limits).map(|(message, _)| message)
+}
+
+/// [`decode_with`], also saying what it had to forgive (a subscriber counts `legacy` from it).
+pub fn decode_noted<T: Decode>(
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<(T, Leniency), ContractError> {
     // A document the fast reader accepts is valid UTF-8, one flat object (depth 1) and a valid
     // message, so within the size limit every check below would pass and serde would agree.
     if bytes.len() <= limits.max_size && limits.max_depth >= 1 {
         if let Some(message) = T::decode_fast(bytes) {
-            return Ok(message);
+            return Ok((message, Leniency::default()));
         }
     }
-    decode_with_serde(bytes, limits)
+    decode_serde_noted(bytes, limits)
 }
 
 /// [`decode_with`] without the fast reader: the serde_json path it must always agree with.
 #[doc(hidden)]
 pub fn decode_with_serde<T: Decode>(bytes: &[u8], limits: &Limits) -> Result<T, ContractError> {
+    decode_serde_noted(bytes, limits).map(|(message, _)| message)
+}
+
+fn decode_serde_noted<T: Decode>(
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<(T, Leniency), ContractError> {
     let json = check_limits(bytes, limits)?;
-    ensure_object(json)?;
-    T::decode_json(json).map_err(|error| prefer_version_error(json, error))
+    let mut notes = Leniency::default();
+    let error = match ensure_object(json).and_then(|()| T::decode_json(json)) {
+        Ok(message) => return Ok((message, notes)),
+        Err(error) => error,
+    };
+    // The limits held for the document as sent; a rewrite only swaps tokens, so they still hold.
+    let rewritten = match error.code {
+        ErrorCode::InvalidJson if limits.allow_nan_tokens => nan_tokens_as_null(bytes)
+            .and_then(|fixed| String::from_utf8(fixed).ok())
+            .inspect(|_| notes.nan_tokens = true),
+        _ => None,
+    };
+    let (json, error) = match rewritten {
+        Some(fixed) => match ensure_object(&fixed).and_then(|()| T::decode_json(&fixed)) {
+            Ok(message) => return Ok((message, notes)),
+            Err(error) => (Cow::Owned(fixed), error),
+        },
+        None => (Cow::Borrowed(json), error),
+    };
+    if T::READS_SIGNAL && error.code == ErrorCode::UnknownType && error.path == "$.type" {
+        if let Some(retagged) = retag_signal(&json) {
+            notes.legacy_type = true;
+            return T::decode_json(&retagged)
+                .map(|message| (message, notes))
+                .map_err(|error| prefer_version_error(&retagged, error));
+        }
+    }
+    Err(prefer_version_error(&json, error))
 }
 
 /// Compact JSON of one message (`type` first for bus messages, `schema_version` always written).
@@ -376,7 +427,15 @@ impl Decode for BarUpdate {
     }
 }
 
-decode_bus_message!(TradeUpdate, QuoteUpdate, Signal, OrderUpdate, Heartbeat);
+decode_bus_message!(TradeUpdate, QuoteUpdate, OrderUpdate, Heartbeat);
+
+impl Decode for Signal {
+    const READS_SIGNAL: bool = true;
+
+    fn decode_json(json: &str) -> Result<Self, ContractError> {
+        decode_bus(json)
+    }
+}
 
 impl Decode for MarketMessage {
     fn decode_fast(bytes: &[u8]) -> Option<Self> {
@@ -398,6 +457,8 @@ impl Decode for MarketMessage {
 }
 
 impl Decode for Message {
+    const READS_SIGNAL: bool = true;
+
     fn decode_fast(bytes: &[u8]) -> Option<Self> {
         crate::fast::bar_update(bytes).map(Message::BarUpdate)
     }

@@ -61,6 +61,7 @@ struct BarFields<'a> {
     schema_version: Option<&'a str>,
     seq: Option<u64>,
     source: Option<&'a str>,
+    sent_at_us: Option<u64>,
 }
 
 impl<'a> BarFields<'a> {
@@ -93,6 +94,7 @@ impl<'a> BarFields<'a> {
             b"schema_version" => once(&mut self.schema_version, reader.plain_string()),
             b"seq" => once(&mut self.seq, reader.safe_integer()),
             b"source" => once(&mut self.source, reader.plain_string()),
+            b"sent_at_us" => once(&mut self.sent_at_us, reader.safe_integer()),
             _ => None,
         }
     }
@@ -113,7 +115,7 @@ impl<'a> BarFields<'a> {
         };
         let schema_version = match self.schema_version {
             Some(text) => SchemaVersion::parse(text).ok()?,
-            None => SchemaVersion::default(),
+            None => SchemaVersion::ABSENT,
         };
         Some(BarUpdate {
             symbol,
@@ -128,6 +130,7 @@ impl<'a> BarFields<'a> {
             schema_version,
             seq: self.seq,
             source,
+            sent_at_us: self.sent_at_us,
         })
     }
 }
@@ -323,11 +326,16 @@ mod tests {
         );
         let spaced = r#" { "symbol" : "BRK.B", "type": "BarUpdate", "open": 1, "high": 2e0, "low": 0.5,
             "close": 1.5, "volume": 0.25, "timestamp": 0, "vwap": 1.25, "trade_count": 3, "seq": 9,
-            "source": "feed-é", "schema_version": "1.3" } "#;
+            "source": "feed-é", "schema_version": "1.3", "sent_at_us": 1729530000123456 } "#;
         let bar = bar_update(spaced.as_bytes()).expect("whitespace and key order are ordinary");
         assert_eq!(
-            (bar.open, bar.seq, bar.schema_version.as_str()),
-            (1.0, Some(9), "1.3")
+            (
+                bar.open,
+                bar.seq,
+                bar.schema_version.as_str(),
+                bar.sent_at_us
+            ),
+            (1.0, Some(9), "1.3", Some(1729530000123456))
         );
     }
 

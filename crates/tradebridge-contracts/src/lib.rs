@@ -16,21 +16,26 @@ mod codec;
 mod error;
 mod fast;
 mod frame;
+mod lenient;
 mod messages;
 mod rules;
 pub mod schema;
 mod version;
 
 pub use codec::{
-    decode, decode_with, decode_with_serde, encode, encode_into, validate, Decode, Limits,
-    DEFAULT_MAX_DEPTH, DEFAULT_MAX_SIZE,
+    decode, decode_noted, decode_with, decode_with_serde, encode, encode_into, validate, Decode,
+    Limits, DEFAULT_MAX_DEPTH, DEFAULT_MAX_SIZE,
 };
 pub use error::{ContractError, ErrorCode};
-pub use frame::{decode_frame, decode_frame_with, encode_frame, split_frame, Frame, Framed};
+pub use frame::{
+    decode_frame, decode_frame_noted, decode_frame_with, encode_frame, now_us, source_suffix,
+    splice_envelope, split_frame, Frame, Framed,
+};
+pub use lenient::{Leniency, SIGNAL_ALIAS};
 pub use messages::{
     BarUpdate, BusMessage, Direction, Health, HealthStatus, Heartbeat, MarketMessage, Message,
     OrderStatus, OrderType, OrderUpdate, QuoteUpdate, Readiness, Side, Signal, TimeInForce, Topic,
     TradeUpdate,
 };
-pub use rules::{FLOAT_MAX, MAX_FEATURES, MAX_SAFE_INTEGER};
+pub use rules::{FLOAT_MAX, MAX_FEATURES, MAX_SAFE_INTEGER, MAX_SIGNAL_ID};
 pub use version::SchemaVersion;

@@ -13,7 +13,7 @@ use crate::error::ErrorCode;
 use crate::rules::tagged_message;
 use crate::rules::{
     optional, rule, Features, Metadata, Name128, Name16, Name64, NullablePrice, Price, Quantity,
-    Rfc3339, SafeInteger, Size, Strength, Symbol,
+    Rfc3339, SafeInteger, SignalId, Size, Strength, Symbol,
 };
 use crate::version::SchemaVersion;
 
@@ -52,8 +52,8 @@ pub trait BusMessage: Serialize {
     const TAG_REQUIRED: bool = true;
 }
 
-/// Declares a bus message: its own fields, then the envelope (`schema_version`, `seq`, `source`) that
-/// every bus message carries, and its [`BusMessage`] tag and topic.
+/// Declares a bus message: its own fields, then the envelope (`schema_version`, `seq`, `source`,
+/// `sent_at_us`) that every bus message carries, and its [`BusMessage`] tag and topic.
 macro_rules! bus_message {
     (
         $(#[$doc:meta])*
@@ -68,8 +68,8 @@ macro_rules! bus_message {
         #[serde(tag = "type")]
         pub struct $name {
             $( $(#[$field_meta])* pub $field: $ty, )*
-            /// Contract version; `1.0` when absent on the wire.
-            #[serde(default)]
+            /// Contract version; `1.0` when absent on the wire, `1.1` (`Default`) on a new message.
+            #[serde(default = "SchemaVersion::absent")]
             pub schema_version: SchemaVersion,
             /// The publisher's per-topic sequence number (set by the bus).
             #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "optional::<_, SafeInteger>")]
@@ -79,6 +79,11 @@ macro_rules! bus_message {
             #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "optional::<_, Name64>")]
             #[schemars(with = "Name64")]
             pub source: Option<String>,
+            /// v1.1: microseconds since the Unix epoch when the publisher sent it (set by the bus; a
+            /// subscriber's transit time is its clock minus this).
+            #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "optional::<_, SafeInteger>")]
+            #[schemars(with = "SafeInteger")]
+            pub sent_at_us: Option<u64>,
         }
 
         impl BusMessage for $name {
@@ -200,6 +205,14 @@ bus_message! {
         #[serde(default)]
         #[schemars(with = "Metadata")]
         pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+        /// v1.1: the publisher's id for this signal; an order placed for it is `tb-<signal_id>`.
+        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "optional::<_, SignalId>")]
+        #[schemars(with = "SignalId")]
+        pub signal_id: Option<String>,
+        /// v1.1: the reference price the signal was computed at.
+        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "optional::<_, Price>")]
+        #[schemars(with = "Price")]
+        pub price: Option<f64>,
     }
 }
 
@@ -302,6 +315,10 @@ bus_message! {
         #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "optional_text")]
         #[schemars(with = "String")]
         pub reason: Option<String>,
+        /// v1.1: the signal this order was placed for (its `client_order_id` is `tb-<signal_id>`).
+        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "optional::<_, SignalId>")]
+        #[schemars(with = "SignalId")]
+        pub signal_id: Option<String>,
     }
 }
 
@@ -374,7 +391,7 @@ pub struct Health {
     #[serde(deserialize_with = "rule::<_, Rfc3339>")]
     #[schemars(with = "Rfc3339")]
     pub timestamp: String,
-    #[serde(default)]
+    #[serde(default = "SchemaVersion::absent")]
     pub schema_version: SchemaVersion,
 }
 
@@ -395,7 +412,7 @@ pub struct Readiness {
     )]
     #[schemars(with = "String")]
     pub reason: Option<String>,
-    #[serde(default)]
+    #[serde(default = "SchemaVersion::absent")]
     pub schema_version: SchemaVersion,
 }
 
@@ -429,6 +446,19 @@ impl Message {
             Message::Signal(_) => Topic::Signal,
             Message::OrderUpdate(_) => Topic::Order,
             Message::Heartbeat(_) => Topic::System,
+        }
+    }
+
+    /// The envelope's `sent_at_us` (v1.1): when the publisher sent it, in microseconds since the epoch;
+    /// a subscriber's transit time is `now_us() - sent_at_us`.
+    pub fn sent_at_us(&self) -> Option<u64> {
+        match self {
+            Message::BarUpdate(m) => m.sent_at_us,
+            Message::TradeUpdate(m) => m.sent_at_us,
+            Message::QuoteUpdate(m) => m.sent_at_us,
+            Message::Signal(m) => m.sent_at_us,
+            Message::OrderUpdate(m) => m.sent_at_us,
+            Message::Heartbeat(m) => m.sent_at_us,
         }
     }
 

@@ -187,6 +187,37 @@ text_rule!(
     Name128, 1, 128
 );
 
+pub(crate) const SIGNAL_ID_PATTERN: &str = "^[A-Za-z0-9._-]+$";
+/// An order for a signal is `tb-<signal_id>`, and Alpaca's `client_order_id` holds 48 characters.
+pub const MAX_SIGNAL_ID: usize = 45;
+
+/// Signal ids (v1.1): 1..=45 characters of [`SIGNAL_ID_PATTERN`].
+pub(crate) struct SignalId;
+
+impl Rule for SignalId {
+    type Value = String;
+    fn check(value: &String) -> Result<(), Violation> {
+        check_length(value, 1, MAX_SIGNAL_ID)?;
+        let allowed = |b: &u8| b.is_ascii_alphanumeric() || b"._-".contains(b);
+        if value.as_bytes().iter().all(allowed) {
+            Ok(())
+        } else {
+            Err(invalid_value(format!(
+                "signal_id {value:?} does not match {SIGNAL_ID_PATTERN}"
+            )))
+        }
+    }
+}
+
+impl JsonSchema for SignalId {
+    fn schema_name() -> Cow<'static, str> {
+        "SignalId".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "string", "minLength": 1, "maxLength": MAX_SIGNAL_ID, "pattern": SIGNAL_ID_PATTERN})
+    }
+}
+
 pub(crate) const SYMBOL_PATTERN: &str = "^[A-Z0-9][A-Z0-9./:-]*$";
 
 /// Ticker symbols: 1..=32 characters matching [`SYMBOL_PATTERN`] (`AAPL`, `BRK.B`, `BTC/USD`).

@@ -10,14 +10,17 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::error::ErrorCode;
 use crate::rules::{tagged_message, Violation};
 
-/// The contract version a message follows. Absent on the wire means `1.0` (the guide's plain peers);
-/// fresh messages say [`SchemaVersion::CURRENT`]; a decoded newer minor (`1.3`) is kept as it came.
+/// The contract version a message follows. Absent on the wire means [`SchemaVersion::ABSENT`] (`1.0`:
+/// the guide's plain peers, every v1.0 writer); fresh messages say [`SchemaVersion::CURRENT`] (`1.1`,
+/// which is also `Default`); a decoded newer minor (`1.3`) is kept as it came.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SchemaVersion(Cow<'static, str>);
 
 impl SchemaVersion {
-    /// The version this crate writes.
-    pub const CURRENT: SchemaVersion = SchemaVersion(Cow::Borrowed("1.0"));
+    /// The version this crate writes on new messages.
+    pub const CURRENT: SchemaVersion = SchemaVersion(Cow::Borrowed("1.1"));
+    /// What a message without `schema_version` follows.
+    pub const ABSENT: SchemaVersion = SchemaVersion(Cow::Borrowed("1.0"));
     /// The one major version this crate reads.
     pub const MAJOR: &'static str = "1";
     pub(crate) const PATTERN: &'static str = "^1\\.[0-9]+$";
@@ -37,7 +40,11 @@ impl SchemaVersion {
             ));
         }
         let _ = minor;
+        // The versions written so far are read without allocating.
         if text == "1.0" {
+            return Ok(Self::ABSENT);
+        }
+        if text == "1.1" {
             return Ok(Self::CURRENT);
         }
         Ok(SchemaVersion(Cow::Owned(text.to_owned())))
@@ -45,6 +52,11 @@ impl SchemaVersion {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// `serde(default)` of decoded messages: absent means 1.0.
+    pub(crate) fn absent() -> SchemaVersion {
+        Self::ABSENT
     }
 }
 
@@ -109,7 +121,9 @@ mod tests {
 
     #[test]
     fn parses_versions() {
-        assert_eq!(SchemaVersion::parse("1.0").unwrap(), SchemaVersion::CURRENT);
+        assert_eq!(SchemaVersion::parse("1.0").unwrap(), SchemaVersion::ABSENT);
+        assert_eq!(SchemaVersion::parse("1.1").unwrap(), SchemaVersion::CURRENT);
+        assert_eq!(SchemaVersion::default(), SchemaVersion::CURRENT);
         assert_eq!(SchemaVersion::parse("1.7").unwrap().as_str(), "1.7");
         assert_eq!(
             SchemaVersion::parse("2.0").unwrap_err().0,

@@ -22,8 +22,11 @@ fn decodes_the_guides_bar_as_a_market_message() {
         (bar.symbol.as_str(), bar.high, bar.timestamp),
         ("AAPL", 152.5, 1234567890)
     );
-    assert_eq!(bar.schema_version, SchemaVersion::CURRENT);
-    assert_eq!((bar.vwap, bar.seq, bar.source), (None, None, None));
+    assert_eq!(bar.schema_version, SchemaVersion::ABSENT);
+    assert_eq!(
+        (bar.vwap, bar.seq, bar.source, bar.sent_at_us),
+        (None, None, None, None)
+    );
 }
 
 #[test]
@@ -109,7 +112,8 @@ fn signal_rules() {
         ErrorCode::OutOfRange
     );
     assert_eq!(
-        error_of::<Signal>(&with(r#","type":"SignalGenerated""#)).code,
+        // only the exact alias is read
+        error_of::<Signal>(&with(r#","type":"Signalgenerated""#)).code,
         ErrorCode::UnknownType
     );
     let too_many = format!(r#","features":[{}]"#, vec!["0"; 4097].join(","));

@@ -18,6 +18,7 @@ fn bits(bar: &BarUpdate) -> impl PartialEq + std::fmt::Debug {
         bar.schema_version.as_str().to_owned(),
         bar.seq,
         bar.source.clone(),
+        bar.sent_at_us,
     )
 }
 
@@ -51,6 +52,7 @@ fn same_everywhere(json: &[u8]) -> Result<bool, TestCaseError> {
     let tight = Limits {
         max_size: 120,
         max_depth: 0,
+        allow_nan_tokens: true,
     };
     for limits in [Limits::DEFAULT, tight] {
         same::<MarketMessage>(json, &limits, |m| match m {
@@ -120,7 +122,7 @@ fn value() -> impl Strategy<Value = String> {
     ]
 }
 
-const KEYS: [&str; 16] = [
+const KEYS: [&str; 17] = [
     "type",
     "symbol",
     "open",
@@ -134,6 +136,7 @@ const KEYS: [&str; 16] = [
     "schema_version",
     "seq",
     "source",
+    "sent_at_us",
     "extra",
     "Open",
     "ty\\u0070e",
@@ -143,7 +146,7 @@ fn valid_field(key: &str) -> BoxedStrategy<String> {
     match key {
         "type" => Just("\"BarUpdate\"".to_owned()).boxed(),
         "symbol" => "\"[A-Z0-9][A-Z0-9./:-]{0,31}\"".boxed(),
-        "timestamp" | "trade_count" | "seq" => {
+        "timestamp" | "trade_count" | "seq" | "sent_at_us" => {
             (0u64..(1 << 53)).prop_map(|v| v.to_string()).boxed()
         }
         "schema_version" => "\"1\\.[0-9]{1,3}\"".boxed(),

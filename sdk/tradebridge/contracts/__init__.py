@@ -11,7 +11,8 @@ prove these Structs and the Rust crate ``tradebridge-contracts`` agree with them
 
 from __future__ import annotations
 
-from tradebridge.contracts._values import CURRENT_VERSION, MAX_SAFE_INTEGER
+from tradebridge.contracts._lenient import SIGNAL_ALIAS
+from tradebridge.contracts._values import ABSENT_VERSION, CURRENT_VERSION, MAX_SAFE_INTEGER, MAX_SIGNAL_ID
 from tradebridge.contracts.codec import (
     DEFAULT_MAX_DEPTH,
     DEFAULT_MAX_SIZE,
@@ -21,7 +22,18 @@ from tradebridge.contracts.codec import (
     encode,
     validate,
 )
-from tradebridge.contracts.frames import TOPICS, decode_frame, encode_frame, split_frame, topic_of
+from tradebridge.contracts.frames import (
+    ENVELOPE_FORMAT,
+    TOPICS,
+    decode_frame,
+    encode_frame,
+    now_us,
+    source_suffix,
+    splice_envelope,
+    split_frame,
+    topic_of,
+    without_envelope,
+)
 from tradebridge.contracts.messages import (
     AnyMessage,
     BarUpdate,
@@ -38,10 +50,14 @@ from tradebridge.contracts.messages import (
 from tradebridge.errors import ContractError
 
 __all__ = [
+    "ABSENT_VERSION",
     "CURRENT_VERSION",
     "DEFAULT_MAX_DEPTH",
     "DEFAULT_MAX_SIZE",
+    "ENVELOPE_FORMAT",
     "MAX_SAFE_INTEGER",
+    "MAX_SIGNAL_ID",
+    "SIGNAL_ALIAS",
     "TOPICS",
     "AnyMessage",
     "BarUpdate",
@@ -61,7 +77,11 @@ __all__ = [
     "decode_frame",
     "encode",
     "encode_frame",
+    "now_us",
+    "source_suffix",
+    "splice_envelope",
     "split_frame",
     "topic_of",
     "validate",
+    "without_envelope",
 ]

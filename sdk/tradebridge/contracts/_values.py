@@ -14,8 +14,10 @@ from msgspec import Meta
 from tradebridge.errors import ContractError
 
 __all__ = [
+    "ABSENT_VERSION",
     "CURRENT_VERSION",
     "FLOAT_MAX",
+    "KNOWN_VERSIONS",
     "MAX_SAFE_INTEGER",
     "ClientOrderId",
     "Component",
@@ -24,6 +26,7 @@ __all__ = [
     "FeatureValue",
     "Features",
     "HealthStatus",
+    "Micros",
     "Millis",
     "OrderStatus",
     "OrderTypeName",
@@ -33,17 +36,24 @@ __all__ = [
     "SchemaVersion",
     "Seq",
     "Side",
+    "SignalId",
     "Size",
     "Source",
     "Strength",
     "Symbol",
     "TimeInForce",
     "check_rfc3339",
+    "check_signal_id",
     "check_symbol",
     "check_version",
 ]
 
-CURRENT_VERSION = "1.0"
+#: what encoders write on new messages (a decoded message keeps the version it came with)
+CURRENT_VERSION = "1.1"
+#: what a message without ``schema_version`` follows: the guide's plain peers, and every v1.0 writer
+ABSENT_VERSION = "1.0"
+# The versions written so far pass without a regex (every decode checks the version it reads).
+KNOWN_VERSIONS = frozenset({ABSENT_VERSION, CURRENT_VERSION})
 # Largest finite double: a `maximum` at this bound rejects 1e400 (which parsers read as Infinity).
 FLOAT_MAX = 1.7976931348623157e308
 # Integers above 2**53 - 1 lose precision in JavaScript and in any peer that parses numbers as doubles.
@@ -51,6 +61,9 @@ MAX_SAFE_INTEGER = 2**53 - 1
 
 SYMBOL_PATTERN = "^[A-Z0-9][A-Z0-9./:-]*$"
 VERSION_PATTERN = "^1\\.[0-9]+$"
+SIGNAL_ID_PATTERN = "^[A-Za-z0-9._-]+$"
+# An order for a signal is `tb-<signal_id>`, and Alpaca's client_order_id holds 48 characters.
+MAX_SIGNAL_ID = 45
 RFC3339_PATTERN = (
     "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"
 )
@@ -64,6 +77,10 @@ Seq = Annotated[int, Meta(ge=0, le=MAX_SAFE_INTEGER)]
 Source = Annotated[str, Meta(min_length=1, max_length=64)]
 Symbol = Annotated[str, Meta(min_length=1, max_length=32, extra_json_schema={"pattern": SYMBOL_PATTERN})]
 Millis = Annotated[int, Meta(ge=0, le=MAX_SAFE_INTEGER)]
+Micros = Annotated[int, Meta(ge=0, le=MAX_SAFE_INTEGER)]
+SignalId = Annotated[
+    str, Meta(min_length=1, max_length=MAX_SIGNAL_ID, extra_json_schema={"pattern": SIGNAL_ID_PATTERN})
+]
 Price = Annotated[float, Meta(gt=0, le=FLOAT_MAX)]
 Size = Annotated[float, Meta(ge=0, le=FLOAT_MAX)]
 Quantity = Annotated[float, Meta(gt=0, le=FLOAT_MAX)]
@@ -102,6 +119,7 @@ OrderStatus = Literal[
 
 _SYMBOL = re.compile(SYMBOL_PATTERN)
 _VERSION = re.compile(VERSION_PATTERN)
+_SIGNAL_ID = re.compile(SIGNAL_ID_PATTERN)
 _RFC3339 = re.compile(RFC3339_PATTERN)
 
 
@@ -112,7 +130,7 @@ def check_symbol(value: str) -> None:
 
 
 def check_version(value: str) -> None:
-    if value != CURRENT_VERSION and _VERSION.fullmatch(value) is None:
+    if value not in KNOWN_VERSIONS and _VERSION.fullmatch(value) is None:
         raise ContractError(
             "invalid_version", f"{value!r} does not match {VERSION_PATTERN}", "$.schema_version"
         )
@@ -121,3 +139,11 @@ def check_version(value: str) -> None:
 def check_rfc3339(value: str) -> None:
     if _RFC3339.fullmatch(value) is None:
         raise ContractError("invalid_value", f"{value!r} is not an RFC 3339 date-time", "$.timestamp")
+
+
+def check_signal_id(value: str) -> None:
+    # Lengths are msgspec's (checked before this runs); ids are short, so the regex is the whole cost.
+    if _SIGNAL_ID.fullmatch(value) is None:
+        raise ContractError(
+            "invalid_value", f"signal_id {value!r} does not match {SIGNAL_ID_PATTERN}", "$.signal_id"
+        )

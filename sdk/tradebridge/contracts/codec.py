@@ -3,7 +3,8 @@
 The happy path is msgspec's typed decoder plus an ASCII test and a length comparison; the size limit and
 the nesting-depth count apply only to payloads long enough to break them (see ``_deep_floor``). All the
 work of classifying an error happens only once decoding has failed, so validation costs nothing extra on
-valid input.
+valid input. The same holds for what a decoder forgives (``_lenient``): the ``SignalGenerated`` alias and,
+opted in, bare ``NaN`` tokens in ``features`` are rewritten only after the document failed as sent.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from typing import Any, Generic, TypeVar, cast, overload
 
 import msgspec
 import msgspec.inspect as inspect
+from msgspec import UNSET
 
+from tradebridge.contracts._lenient import SIGNAL_ALIAS, nan_tokens_as_null, retag_signal
+from tradebridge.contracts._values import ABSENT_VERSION, CURRENT_VERSION
 from tradebridge.contracts.messages import AnyMessage, BusMessage, Signal
 from tradebridge.errors import ContractError
 
@@ -43,6 +47,8 @@ _OWN_ERROR = re.compile(r"^([a-z_]+) at (\$\S*): (.*)$", re.S)
 _VERSION = re.compile(r"([0-9]+)\.([0-9]+)")  # used with fullmatch: `$` would allow a trailing newline
 _STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
 _BRACKETS = re.compile(rb"[\[\]{}]")
+# msgspec's refusal of a tag no member has, for the alias (the one tag a Signal decoder forgives)
+_ALIAS_AT_TYPE = f"Invalid value '{SIGNAL_ALIAS}' - at `$.type`"
 
 
 class _NeverMessage(BusMessage, tag="\x00never", gc=False):
@@ -139,6 +145,35 @@ def _deep_floor(type: Any, max_depth: int) -> int:
     return 2 * (max_depth + 1) + 3 + own
 
 
+#: what every bus publisher writes into each message (the bus's envelope, v1.1)
+_ENVELOPE = frozenset(("schema_version", "seq", "source", "sent_at_us"))
+
+
+def _enveloped_floors(type: Any, max_depth: int) -> dict[Any, int]:
+    """Per message class, ``_deep_floor`` of a document that also carries the whole envelope.
+
+    Publishers write all four envelope members, which take bytes of their own too; a decoded message
+    shows which were present (``schema_version`` is present unless it is the default object). The v1.1
+    envelope made ordinary bus messages longer than the plain floor, and this keeps them off the scan.
+    """
+    if max_depth < 1:
+        return {}
+    info = inspect.type_info(type)
+    members = info.types if isinstance(info, inspect.UnionType) else (info,)
+    floors = {}
+    for member in members:
+        if not isinstance(member, inspect.StructType) or not issubclass(member.cls, BusMessage):
+            continue
+        envelope = 0
+        for field in member.fields:
+            if field.name in _ENVELOPE:
+                kind = field.type.type if isinstance(field.type, inspect.Metadata) else field.type
+                envelope += len(_json_text(field.encode_name)) + 1 + _value_bytes(kind) + 1
+        own = _own_bytes(member, with_tag=type is not Signal)
+        floors[member.cls] = 2 * (max_depth + 1) + 3 + own + envelope
+    return floors
+
+
 def _version_override(data: bytes) -> ContractError | None:
     """An unknown major version beats any other error: the rest was written for another contract."""
     try:
@@ -206,13 +241,40 @@ def _as_bytes(data: Buffer) -> bytes:
     raise ContractError("wrong_type", f"expected bytes or str, got {type(data).__name__}")
 
 
+def _members(type: Any) -> tuple[Any, ...]:
+    info = inspect.type_info(type)
+    members = info.types if isinstance(info, inspect.UnionType) else (info,)
+    return tuple(member.cls if isinstance(member, inspect.StructType) else None for member in members)
+
+
 class Decoder(Generic[T]):
     """A reusable decoder for one message type (or a union such as ``MarketMessage``).
 
     ``max_size`` (bytes, 1 MiB by default) and ``max_depth`` (64) bound what a peer can make us parse.
+
+    What it forgives peers that follow the guide without us, and counts (plain integers, exact when one
+    thread uses the decoder, read without a lock by a stats snapshot):
+
+    - ``legacy``: documents tagged ``"type": "SignalGenerated"`` (the original bridge's tag), read as
+      ``Signal`` and re-encoded as ``"type": "Signal"``. Always on where a ``Signal`` can be decoded.
+    - ``nan_tokens``: documents whose bare ``NaN``, ``Infinity`` or ``-Infinity`` tokens directly inside
+      ``features`` were read as null, with ``allow_nan_tokens=True`` (off by default; such tokens are not
+      JSON, and elsewhere they stay ``invalid_json``).
     """
 
-    __slots__ = ("_decode", "_max_depth", "_max_size", "_scan_from", "type")
+    __slots__ = (
+        "_absent_version",
+        "_allow_nan_tokens",
+        "_decode",
+        "_enveloped",
+        "_max_depth",
+        "_max_size",
+        "_reads_signal",
+        "_scan_from",
+        "legacy",
+        "nan_tokens",
+        "type",
+    )
 
     def __init__(
         self,
@@ -220,6 +282,7 @@ class Decoder(Generic[T]):
         *,
         max_size: int = DEFAULT_MAX_SIZE,
         max_depth: int = DEFAULT_MAX_DEPTH,
+        allow_nan_tokens: bool = False,
     ) -> None:
         self.type = type
         is_bus_class = isinstance(type, builtins.type) and issubclass(type, BusMessage)
@@ -228,32 +291,91 @@ class Decoder(Generic[T]):
         self._decode: Callable[[bytes], T] = decoder.decode
         self._max_size = max_size
         self._max_depth = max_depth
-        # Payloads this long get the limit checks before parsing (too_large is always among them).
-        self._scan_from = min(_deep_floor(type, max_depth), max_size + 1)
+        self._allow_nan_tokens = allow_nan_tokens
+        # Decoded payloads this long get the bracket count (shorter ones cannot nest too deep), unless
+        # they carry the whole envelope and stay under the longer floor that makes (_enveloped).
+        self._scan_from = _deep_floor(type, max_depth)
+        self._enveloped = _enveloped_floors(type, max_depth)
+        members = _members(type)
+        self._reads_signal = Signal in members
+        # Only bus messages default to CURRENT_VERSION, which a decoded document without one must not get.
+        self._absent_version = all(
+            isinstance(member, builtins.type) and issubclass(member, BusMessage) for member in members
+        )
+        self.legacy = 0
+        self.nan_tokens = 0
 
     def decode(self, data: Buffer) -> T:
         """Decode and validate one JSON document; raise ``ContractError`` (code, path) on any refusal."""
         raw = data if data.__class__ is bytes else _as_bytes(data)
         size = len(raw)
         # The ASCII test runs on every payload: msgspec skips unknown fields without checking their UTF-8.
-        # The bracket count only where the payload is long enough to hide too deep a nesting.
-        if not raw.isascii() or (
-            size >= self._scan_from
-            and (size > self._max_size or size - len(raw.translate(None, b"[{")) > self._max_depth)
-        ):
+        # The size limit before parsing; the depth limit after (a document that fails gets every limit
+        # checked on the error path, so the limit errors win either way).
+        if not raw.isascii() or size > self._max_size:
             _limit_errors(raw, self._max_size, self._max_depth)
         try:
-            return self._decode(raw)
+            message = self._decode(raw)
         except msgspec.ValidationError as exc:
             # The limit errors win, exactly as if they had all been checked before parsing.
             _limit_errors(raw, self._max_size, self._max_depth)
-            raise _from_validation_error(exc, raw) from None
+            message = self._retagged(raw, exc)
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
             _limit_errors(raw, self._max_size, self._max_depth)
-            raise _from_decode_error(exc) from None
+            message = self._without_nan_tokens(raw, exc)
+        # The bracket count only where the payload is long enough to hide too deep a nesting.
+        if (
+            size >= self._scan_from
+            and (
+                size >= self._enveloped.get(message.__class__, 0)
+                or message.schema_version is CURRENT_VERSION  # type: ignore[attr-defined]
+                or message.seq is UNSET  # type: ignore[attr-defined]
+                or message.source is UNSET  # type: ignore[attr-defined]
+                or message.sent_at_us is UNSET  # type: ignore[attr-defined]
+            )
+            and size - len(raw.translate(None, b"[{")) > self._max_depth
+        ):
+            _check_depth(raw, self._max_depth)
+        # msgspec fills an absent version with the field's default object itself: one identity test.
+        if self._absent_version and message.schema_version is CURRENT_VERSION:  # type: ignore[attr-defined]
+            message.schema_version = ABSENT_VERSION  # type: ignore[attr-defined]
+        return message
+
+    def _retagged(self, raw: bytes, exc: msgspec.ValidationError) -> T:
+        """The document read as a ``Signal`` if it failed only for being tagged ``SignalGenerated``."""
+        if self._reads_signal and str(exc) == _ALIAS_AT_TYPE:
+            retagged = retag_signal(raw)
+            if retagged is not None:
+                try:
+                    message = self._decode(retagged)
+                except msgspec.ValidationError as again:
+                    raise _from_validation_error(again, retagged) from None
+                except (msgspec.DecodeError, RecursionError) as again:
+                    # the original bridge also writes NaN features, met only past the tag
+                    message = self._without_nan_tokens(retagged, again)
+                self.legacy += 1
+                return message
+        raise _from_validation_error(exc, raw) from None
+
+    def _without_nan_tokens(self, raw: bytes, exc: Exception) -> T:
+        """The document with ``NaN`` tokens in ``features`` read as null, if allowed and that was all."""
+        if self._allow_nan_tokens and isinstance(exc, msgspec.DecodeError):
+            fixed = nan_tokens_as_null(raw)
+            if fixed is not None:
+                try:
+                    message = self._decode(fixed)
+                except msgspec.ValidationError as again:
+                    message = self._retagged(fixed, again)
+                except (msgspec.DecodeError, RecursionError) as again:
+                    raise _from_decode_error(again) from None
+                self.nan_tokens += 1
+                return message
+        raise _from_decode_error(exc) from None
 
     def __repr__(self) -> str:
-        return f"Decoder({getattr(self.type, '__name__', self.type)!r}, max_size={self._max_size})"
+        name = getattr(self.type, "__name__", self.type)
+        nan = ", allow_nan_tokens=True" if self._allow_nan_tokens else ""
+        return f"Decoder({name!r}, max_size={self._max_size}{nan})"
 
 
 class Encoder:
@@ -282,15 +404,19 @@ def encode(message: Any) -> bytes:
 
 
 @overload
-def decode(data: Buffer, type: builtins.type[T], *, max_size: int = ...) -> T: ...
+def decode(
+    data: Buffer, type: builtins.type[T], *, max_size: int = ..., allow_nan_tokens: bool = ...
+) -> T: ...
 @overload
-def decode(data: Buffer, type: Any = ..., *, max_size: int = ...) -> Any: ...
-def decode(data: Buffer, type: Any = AnyMessage, *, max_size: int = DEFAULT_MAX_SIZE) -> Any:
+def decode(data: Buffer, type: Any = ..., *, max_size: int = ..., allow_nan_tokens: bool = ...) -> Any: ...
+def decode(
+    data: Buffer, type: Any = AnyMessage, *, max_size: int = DEFAULT_MAX_SIZE, allow_nan_tokens: bool = False
+) -> Any:
     """Decode one message of ``type`` (any bus message by default); raises ``ContractError``."""
-    key = (type, max_size)
+    key = (type, max_size, allow_nan_tokens)
     decoder = _DECODERS.get(key)
     if decoder is None:
-        decoder = _DECODERS[key] = Decoder(type, max_size=max_size)
+        decoder = _DECODERS[key] = Decoder(type, max_size=max_size, allow_nan_tokens=allow_nan_tokens)
     return decoder.decode(data)
 
 

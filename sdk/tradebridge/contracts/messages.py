@@ -1,8 +1,12 @@
 """Contract v1 messages as msgspec Structs (the Python side of ``contracts/v1/*.schema.json``).
 
 Bus messages are internally tagged (``"type": "BarUpdate"``, like serde's ``#[serde(tag = "type")]``) and
-carry the envelope fields ``schema_version`` (always written), ``seq`` and ``source`` (written only when
-set). Decoded messages keep the guide's dict-style access: ``message["type"]``, ``message["symbol"]``.
+carry the envelope fields ``schema_version`` (always written), ``seq``, ``source`` and ``sent_at_us`` (written
+only when set: the bus writes them). Decoded messages keep the guide's dict-style access:
+``message["type"]``, ``message["symbol"]``.
+
+Contract v1.1 added three optional fields (absent in everything a v1.0 peer writes, and ignored by a v1.0
+reader): ``sent_at_us`` on every bus message, ``signal_id`` on Signal and OrderUpdate, ``price`` on Signal.
 """
 
 from __future__ import annotations
@@ -14,13 +18,16 @@ import msgspec
 from msgspec import UNSET, Struct, UnsetType
 
 from tradebridge.contracts._values import (
+    ABSENT_VERSION,
     CURRENT_VERSION,
+    KNOWN_VERSIONS,
     ClientOrderId,
     Component,
     Direction,
     Exchange,
     Features,
     HealthStatus,
+    Micros,
     Millis,
     OrderStatus,
     OrderTypeName,
@@ -30,12 +37,14 @@ from tradebridge.contracts._values import (
     SchemaVersion,
     Seq,
     Side,
+    SignalId,
     Size,
     Source,
     Strength,
     Symbol,
     TimeInForce,
     check_rfc3339,
+    check_signal_id,
     check_symbol,
     check_version,
 )
@@ -100,14 +109,20 @@ class BusMessage(_ItemAccess, Struct, kw_only=True, tag_field="type"):
 
     ``__post_init__`` (run by msgspec after decoding and on construction) checks the patterns; every
     other rule is a ``msgspec.Meta`` constraint, checked while decoding (see ``validate``).
+
+    ``schema_version`` defaults to ``CURRENT_VERSION`` for a message built here; the codec's ``Decoder``
+    turns that default into ``ABSENT_VERSION`` when a decoded document had no version (msgspec fills the
+    same default object in, so the test is one identity comparison).
     """
 
     schema_version: SchemaVersion = CURRENT_VERSION
     seq: Seq | UnsetType = UNSET
     source: Source | UnsetType = UNSET
+    #: microseconds since the Unix epoch when the publisher sent it (v1.1; the bus writes it)
+    sent_at_us: Micros | UnsetType = UNSET
 
     def __post_init__(self) -> None:
-        if self.schema_version != CURRENT_VERSION:
+        if self.schema_version not in KNOWN_VERSIONS:
             check_version(self.schema_version)
 
 
@@ -130,7 +145,7 @@ class _WithSymbol(BusMessage):
     def __post_init__(self) -> None:
         if self.symbol not in _VALID_SYMBOLS:
             _admit_symbol(self.symbol)
-        if self.schema_version != CURRENT_VERSION:
+        if self.schema_version not in KNOWN_VERSIONS:
             check_version(self.schema_version)
 
 
@@ -171,7 +186,12 @@ class QuoteUpdate(_WithSymbol, tag="QuoteUpdate", gc=False):
 
 
 class Signal(_WithSymbol, tag="Signal"):
-    """The guide's trading signal. ``type`` may be absent on decode (the guide's plain peers omit it)."""
+    """The guide's trading signal. ``type`` may be absent on decode (the guide's plain peers omit it), and
+    the original bridge's tag ``SignalGenerated`` is read as ``Signal`` (see ``Decoder.legacy``).
+
+    v1.1: ``signal_id`` (the publisher's id for it; an order placed for it is ``tb-<signal_id>``) and
+    ``price`` (the reference price it was computed at) are typed fields, no longer ``metadata`` keys.
+    """
 
     symbol: Symbol
     direction: Direction
@@ -179,6 +199,13 @@ class Signal(_WithSymbol, tag="Signal"):
     timestamp: Millis
     features: Features | None = None
     metadata: dict[str, Any] | None = None
+    signal_id: SignalId | UnsetType = UNSET
+    price: Price | UnsetType = UNSET
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.signal_id is not UNSET:
+            check_signal_id(self.signal_id)
 
 
 class OrderUpdate(_WithSymbol, tag="OrderUpdate"):
@@ -198,6 +225,13 @@ class OrderUpdate(_WithSymbol, tag="OrderUpdate"):
     stop_price: Price | UnsetType = UNSET
     time_in_force: TimeInForce | UnsetType = UNSET
     reason: str | UnsetType = UNSET
+    #: v1.1: the signal this order was placed for (its client_order_id is ``tb-<signal_id>``)
+    signal_id: SignalId | UnsetType = UNSET
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.signal_id is not UNSET:
+            check_signal_id(self.signal_id)
 
 
 class Heartbeat(BusMessage, tag="Heartbeat", gc=False):
@@ -209,14 +243,17 @@ class Heartbeat(BusMessage, tag="Heartbeat", gc=False):
 
 
 class _Body(_ItemAccess, Struct, kw_only=True):
-    """HTTP bodies: not tagged (the guide's bodies have no ``type``), timestamps as RFC 3339 strings."""
+    """HTTP bodies: not tagged (the guide's bodies have no ``type``), timestamps as RFC 3339 strings.
 
-    schema_version: SchemaVersion = CURRENT_VERSION
+    v1.1 did not change them; their writers (the Python and the Rust health servers) still say 1.0.
+    """
+
+    schema_version: SchemaVersion = ABSENT_VERSION
     timestamp: Rfc3339
 
     def __post_init__(self) -> None:
         check_rfc3339(self.timestamp)
-        if self.schema_version != CURRENT_VERSION:
+        if self.schema_version is not ABSENT_VERSION:
             check_version(self.schema_version)
 
 

@@ -5,8 +5,8 @@
 //! ops:      `decode` (payload -> canonical value), `encode` (value -> payload), `roundtrip` (payload ->
 //!           decode -> encode -> payload), `decode_frame` (frame -> topic and value), `schemas` (the
 //!           schemas derived from the Rust types), `codes` (every error code).
-//! Optional: `"max_size": <bytes>` for the decoding ops.
-//! Response: `{"id": 7, "ok": true, "value": ..., "payload_hex": "..."}` or
+//! Optional: `"max_size": <bytes>` and `"allow_nan_tokens": true` for the decoding ops.
+//! Response: `{"id": 7, "ok": true, "value": ..., "payload_hex": "...", "legacy": false}` or
 //!           `{"id": 7, "ok": false, "code": "out_of_range", "path": "$.open", "message": "..."}`.
 //! A panic is reported as `"code": "panic"` (and the harness fails on it); the process keeps serving.
 
@@ -15,8 +15,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use serde_json::{json, Map, Value};
 use tradebridge_contracts::{
-    decode_frame_with, decode_with, encode, encode_frame, schema, BarUpdate, ContractError, Decode,
-    ErrorCode, Health, Heartbeat, Limits, MarketMessage, Message, OrderUpdate, QuoteUpdate,
+    decode_frame_noted, decode_noted, encode, encode_frame, schema, BarUpdate, ContractError,
+    Decode, ErrorCode, Health, Heartbeat, Limits, MarketMessage, Message, OrderUpdate, QuoteUpdate,
     Readiness, Signal, TradeUpdate,
 };
 
@@ -80,6 +80,10 @@ fn serve(request: &Value) -> Map<String, Value> {
             .get("max_size")
             .and_then(Value::as_u64)
             .map_or(Limits::DEFAULT.max_size, |n| n as usize),
+        allow_nan_tokens: request
+            .get("allow_nan_tokens")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         ..Limits::DEFAULT
     };
     let payload = match from_hex(field("payload_hex")) {
@@ -88,7 +92,11 @@ fn serve(request: &Value) -> Map<String, Value> {
     };
     match field("op") {
         "decode" => match decode_named(field("message"), &payload, &limits) {
-            Ok(Some(encoded)) => success(canonical(&encoded), &encoded),
+            Ok(Some((encoded, legacy))) => {
+                let mut body = success(canonical(&encoded), &encoded);
+                body.insert("legacy".into(), Value::from(legacy));
+                body
+            }
             Ok(None) => failure("bad_request", "$", "unknown message name"),
             Err(error) => refused(&error),
         },
@@ -97,25 +105,26 @@ fn serve(request: &Value) -> Map<String, Value> {
             let value = request.get("value").cloned().unwrap_or(Value::Null);
             let text = serde_json::to_vec(&value).unwrap_or_default();
             match decode_named(field("message"), &text, &limits) {
-                Ok(Some(encoded)) => success(canonical(&encoded), &encoded),
+                Ok(Some((encoded, _))) => success(canonical(&encoded), &encoded),
                 Ok(None) => failure("bad_request", "$", "unknown message name"),
                 Err(error) => refused(&error),
             }
         }
         "roundtrip" => match decode_named(field("message"), &payload, &limits) {
-            Ok(Some(encoded)) => match decode_named(field("message"), &encoded, &limits) {
-                Ok(Some(again)) => success(canonical(&again), &again),
+            Ok(Some((encoded, _))) => match decode_named(field("message"), &encoded, &limits) {
+                Ok(Some((again, _))) => success(canonical(&again), &again),
                 Ok(None) => failure("bad_request", "$", "unknown message name"),
                 Err(error) => refused(&error),
             },
             Ok(None) => failure("bad_request", "$", "unknown message name"),
             Err(error) => refused(&error),
         },
-        "decode_frame" => match decode_frame_with(&payload, &limits) {
-            Ok((topic, message)) => {
+        "decode_frame" => match decode_frame_noted(&payload, &limits) {
+            Ok((topic, message, notes)) => {
                 let frame = encode_frame(&message);
                 let mut body = success(canonical(&encode(&message)), &frame);
                 body.insert("topic".into(), Value::from(topic.as_str()));
+                body.insert("legacy".into(), Value::from(notes.legacy_type));
                 body
             }
             Err(error) => refused(&error),
@@ -135,17 +144,19 @@ fn serve(request: &Value) -> Map<String, Value> {
     }
 }
 
-/// Decode `payload` as the named message and return its encoding (`None` for an unknown name).
+/// Decode `payload` as the named message and return its encoding and whether the `SignalGenerated`
+/// alias was read (`None` for an unknown name).
 fn decode_named(
     name: &str,
     payload: &[u8],
     limits: &Limits,
-) -> Result<Option<Vec<u8>>, ContractError> {
+) -> Result<Option<(Vec<u8>, bool)>, ContractError> {
     fn with<T: Decode + serde::Serialize>(
         payload: &[u8],
         limits: &Limits,
-    ) -> Result<Option<Vec<u8>>, ContractError> {
-        decode_with::<T>(payload, limits).map(|message| Some(encode(&message)))
+    ) -> Result<Option<(Vec<u8>, bool)>, ContractError> {
+        decode_noted::<T>(payload, limits)
+            .map(|(message, notes)| Some((encode(&message), notes.legacy_type)))
     }
     match name {
         "bar_update" => with::<BarUpdate>(payload, limits),
