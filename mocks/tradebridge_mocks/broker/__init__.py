@@ -1,9 +1,10 @@
 """An Alpaca-compatible paper broker on loopback: ``tradebridge mock-broker`` or ``MockBroker`` in-process.
 
-It serves Alpaca's trading API (``/v2/account``, ``/v2/orders``, ``/v2/positions``, ``/v2/clock``,
-``/v2/assets``) and market-data API (``/v2/stocks/bars``, ``.../quotes/latest``, ``.../trades/latest``,
-``.../bars/latest``) on one origin, so the unmodified alpaca-py clients work against it with
-``url_override=broker.url``. The subset it serves is described in ``contracts/openapi/alpaca-mock.yaml``.
+It serves every trading and stock-data operation of Alpaca's REST API that alpaca-py reaches (orders with
+replace and bracket/OTO/OCO legs, positions, account, configurations, activities, portfolio history, clock,
+calendar, assets, watchlists; bars, trades, quotes, latest values, snapshots, meta) on one origin, so the
+unmodified alpaca-py clients work against it with ``url_override=broker.url``, on a clock that can be always
+open, NYSE's, or a replay's (``--clock``). It is described in ``contracts/openapi/alpaca-mock.yaml``.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import logging
 import re
 import signal
 import sys
+from datetime import datetime
 from decimal import Decimal
 
+from tradebridge_mocks.broker.clock import CLOCK_MODES
 from tradebridge_mocks.broker.engine import EngineOptions, PaperEngine, Refusal
 from tradebridge_mocks.broker.prices import PriceBook
 from tradebridge_mocks.broker.runtime import BrokerServer, MockBroker
@@ -52,6 +55,16 @@ def _probability(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"expected a rate between 0 and 1, got {text!r}")
     return value
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an RFC 3339 time, got {text!r}") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"the time needs a UTC offset: {text!r}")
+    return moment
 
 
 def _stream_fault(text: str) -> StreamFault:
@@ -120,6 +133,19 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="accept only the key pair in ALPACA_API_KEY/ALPACA_SECRET_KEY (default: any non-empty pair)",
     )
+    parser.add_argument(
+        "--clock",
+        choices=CLOCK_MODES,
+        default="always-open",
+        help="always-open: trade at any hour (default); exchange: NYSE sessions and holidays; "
+        "replay: the bars (bus or admin) move the clock",
+    )
+    parser.add_argument(
+        "--clock-start",
+        type=_moment,
+        metavar="RFC3339",
+        help="freeze the clock at this moment; it then moves only by POST /admin/clock",
+    )
     _add_stream_flags(parser)
     return parser
 
@@ -152,6 +178,8 @@ def config_from_args(args: argparse.Namespace) -> BrokerConfig:
         partial_fill_rate=args.partial_fill_rate,
         initial_cash=args.initial_cash,
         shorting_enabled=not args.no_shorting,
+        clock=args.clock,
+        clock_start=args.clock_start,
         streams=StreamOptions(
             interval=args.stream_interval,
             auth_timeout=args.stream_auth_timeout,

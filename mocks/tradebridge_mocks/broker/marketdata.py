@@ -124,7 +124,7 @@ def _encode_token(offset: int) -> str:
     return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
 
 
-def _decode_token(token: str) -> int:
+def decode_token(token: str) -> int:
     try:
         text = base64.urlsafe_b64decode(token.encode()).decode()
         prefix, _, number = text.partition(":")
@@ -153,34 +153,46 @@ def bars_response(prices: PriceBook, query: dict[str, str]) -> dict[str, Any]:
     if sort not in ("asc", "desc"):
         raise bad_request(f"invalid sort: {sort!r}")
     descending = sort == "desc"
-    offset = _decode_token(query["page_token"]) if "page_token" in query else 0
+    offset = decode_token(query["page_token"]) if "page_token" in query else 0
 
-    # Each symbol's series is a sequence: its live bars in the window, or, when it has none there and a start
-    # was given, the synthetic history of that window (built lazily: only the page's bars are generated).
-    series: list[tuple[str, Sequence[dict[str, Any]]]] = []
-    for symbol in symbols:
-        live = [
-            bar
-            for bar in aggregate(prices.bars(symbol), timeframe)
-            if (start is None or bar["t"] >= start) and (end is None or bar["t"] <= end)
-        ]
-        if live or start is None:
-            series.append((symbol, live[::-1] if descending else live))
-        else:
-            window_end = int(datetime.now(UTC).timestamp() * 1000) if end is None else end
-            seed = prices.market.seed
-            series.append((symbol, _SyntheticSeries(seed, symbol, timeframe, start, window_end, descending)))
+    series = [
+        (symbol, symbol_series(prices, symbol, timeframe, start, end, descending)) for symbol in symbols
+    ]
+    page, token = paginate(series, offset, limit)
+    return {"bars": page, "next_page_token": token}
+
+
+def symbol_series(
+    prices: PriceBook, symbol: str, timeframe: str, start: int | None, end: int | None, descending: bool
+) -> Sequence[dict[str, Any]]:
+    """A symbol's bars in a window: its live bars there, or, when it has none there and a start was given,
+    the synthetic history of that window (built lazily: only the page's bars are generated)."""
+    live = [
+        bar
+        for bar in aggregate(prices.bars(symbol), timeframe)
+        if (start is None or bar["t"] >= start) and (end is None or bar["t"] <= end)
+    ]
+    if live or start is None:
+        return live[::-1] if descending else live
+    window_end = int(datetime.now(UTC).timestamp() * 1000) if end is None else end
+    return _SyntheticSeries(prices.market.seed, symbol, timeframe, start, window_end, descending)
+
+
+def paginate(
+    series: list[tuple[str, Sequence[dict[str, Any]]]], offset: int, limit: int
+) -> tuple[dict[str, list[dict[str, Any]]], str | None]:
+    """One page of items across symbols (``limit`` counts across them, as Alpaca does), ``t`` as RFC 3339."""
     out: dict[str, list[dict[str, Any]]] = {}
     skip, room, total = offset, limit, 0
-    for symbol, bars in series:
-        total += len(bars)
-        taken = bars[skip : skip + room] if room else []
-        skip = max(skip - len(bars), 0)
+    for symbol, items in series:
+        total += len(items)
+        taken = items[skip : skip + room] if room else []
+        skip = max(skip - len(items), 0)
         room -= len(taken)
-        for bar in taken:
-            out.setdefault(symbol, []).append({**bar, "t": iso_ms(bar["t"])})
+        for item in taken:
+            out.setdefault(symbol, []).append({**item, "t": iso_ms(item["t"])})
     more = offset + limit < total
-    return {"bars": out, "next_page_token": _encode_token(offset + limit) if more else None}
+    return out, _encode_token(offset + limit) if more else None
 
 
 class _SyntheticSeries(Sequence[dict[str, Any]]):

@@ -113,3 +113,7 @@ class PriceBook:
         """Move the last trade to ``price`` without a bar (tests use it to make resting orders marketable)."""
         self.touch(symbol)
         self._last[symbol] = price
+
+    def clock_ms(self) -> int:
+        """The end of the latest bar of any symbol: where a replay has got to."""
+        return max(self._clock_ms.values(), default=0)

@@ -16,11 +16,13 @@ import asyncio
 import contextlib
 import logging
 import threading
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
 
+from tradebridge_mocks.broker.clock import ManualClock
 from tradebridge_mocks.broker.prices import Bar, to_price
 from tradebridge_mocks.broker.server import (
     BrokerConfig,
@@ -39,6 +41,16 @@ async def _bar_clock(state: BrokerState, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         state.advance(1)
+
+
+async def _session_clock(state: BrokerState, interval: float = 0.25) -> None:
+    """A wall clock moves on its own: the session's edges (open, close, ...) are played as they pass."""
+    from tradebridge_mocks.broker import session
+
+    while True:
+        await asyncio.sleep(interval)
+        with state.engine.lock:
+            session.play(state.engine)
 
 
 class BusFollower:
@@ -147,6 +159,8 @@ class BrokerServer:
             self._tasks.append(asyncio.create_task(follower.run()))
         elif self.config.bar_interval > 0:
             self._tasks.append(asyncio.create_task(_bar_clock(self.state, self.config.bar_interval)))
+        if not self.state.engine.calendar.always_open:
+            self._tasks.append(asyncio.create_task(_session_clock(self.state)))
         if self.config.health_port:
             self._health = await _start_health(self.state, self.config.health_port, self.config.host)
 
@@ -263,6 +277,26 @@ class MockBroker:
     def expire_day_orders(self) -> list[str]:
         """Close the session: open ``day`` orders expire (``POST /admin/expire``); their ids."""
         return [o.id for o in self.state.engine.expire_day_orders()]
+
+    def set_time(self, moment: datetime) -> list[str]:
+        """Move a manual or replay clock (``clock_start`` given, or ``clock="replay"``) to ``moment`` and play
+        the session's edges on the way (``POST /admin/clock``); the names of the edges played."""
+        from tradebridge_mocks.broker import session
+
+        engine = self.state.engine
+        if not isinstance(engine.clock, ManualClock):
+            raise RuntimeError("the broker runs on the wall clock: give clock_start to control time")
+        with engine.lock:
+            engine.clock.set(moment)
+            return session.play(engine)
+
+    def session_event(self, event: str) -> None:
+        """Play one session edge now (``open``: the opening auction; ``close``; ``post_close``)."""
+        from tradebridge_mocks.broker import session
+
+        with self.state.engine.lock:
+            session.edge(self.state.engine, event)
+            self.state.engine.on_prices_locked()
 
     def stream_fault(self, *faults: StreamFault) -> None:
         """Play faults on the WebSocket streams now (see :class:`StreamFault`)."""

@@ -20,7 +20,7 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,15 +28,17 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from tradebridge_mocks.broker import marketdata
+from tradebridge_mocks.broker.clock import make_clock
 from tradebridge_mocks.broker.engine import (
     EngineOptions,
     PaperEngine,
     Refusal,
-    asset_uuid,
     decimal_field,
     invalid,
 )
 from tradebridge_mocks.broker.prices import CENT, PriceBook, to_price
+from tradebridge_mocks.broker.routes import activities
+from tradebridge_mocks.broker.routes.common import json_body
 from tradebridge_mocks.broker.streams.options import STREAM_PATHS, StreamOptions
 
 log = logging.getLogger("tradebridge_mocks.broker")
@@ -74,6 +76,11 @@ class BrokerConfig:
     shorting_enabled: bool = True
     #: the WebSocket streams (market data and trade updates): clock, limits, faults
     streams: StreamOptions = field(default_factory=StreamOptions)
+    #: ``always-open`` (trade at any hour), ``exchange`` (NYSE sessions and holidays) or ``replay`` (the
+    #: bars move the clock); see :mod:`.clock`
+    clock: str = "always-open"
+    #: freeze the clock at this moment (it then moves by ``POST /admin/clock`` / ``MockBroker.set_time``)
+    clock_start: datetime | None = None
 
 
 @dataclass
@@ -81,7 +88,9 @@ class Fault:
     """One scripted failure for the next ``count`` requests matching ``method``/``path``.
 
     ``status`` is the error answered instead of the real one (0 keeps the real answer); ``when="after"``
-    handles (and commits) the request first; ``delay_ms`` holds the answer back (to trip client timeouts).
+    handles (and commits) the request first; ``when="partial"`` makes a bulk delete (``DELETE /v2/orders``,
+    ``DELETE /v2/positions``) fail every other item with ``status`` inside its 207 (the rest is done);
+    ``delay_ms`` holds the answer back (to trip client timeouts).
     """
 
     status: int = 503
@@ -137,13 +146,20 @@ def make_state(config: BrokerConfig) -> BrokerState:
         fill_mode=config.fill_mode,
         partial_fill_rate=config.partial_fill_rate,
     )
-    return BrokerState(
-        config, prices, PaperEngine(prices, options), rng=random.Random(f"faults:{config.seed}")
-    )
+    clock, calendar = make_clock(config.clock, config.clock_start)
+    engine = PaperEngine(prices, options, clock, calendar)
+    activities.install(engine)
+    return BrokerState(config, prices, engine, rng=random.Random(f"faults:{config.seed}"))
 
 
 STATE_KEY = web.AppKey("state", BrokerState)
 CLIENT_ORDER_ID = web.RequestKey("client_order_id", str)
+PARTIAL_FAULT = web.RequestKey("partial_fault", Fault)
+
+
+def _failing(request: web.Request) -> Callable[[int], bool] | None:
+    """Every other item of a bulk delete fails while a ``when="partial"`` fault is played."""
+    return (lambda index: index % 2 == 1) if PARTIAL_FAULT in request else None
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
@@ -158,8 +174,13 @@ def _refusal(refusal: Refusal) -> web.Response:
 @web.middleware
 async def alpaca_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     state = request.app[STATE_KEY]
-    if not request.path.startswith("/v2/") or request.path in STREAM_PATHS:  # streams authenticate in-band
+    if request.path in STREAM_PATHS:  # streams authenticate in-band
         return await handler(request)
+    if not request.path.startswith("/v2/"):
+        try:
+            return await handler(request)
+        except Refusal as refusal:
+            return _refusal(refusal)
     config = state.config
     if config.latency_ms:
         await asyncio.sleep(config.latency_ms / 1000)
@@ -193,6 +214,8 @@ async def alpaca_middleware(request: web.Request, handler: Handler) -> web.Strea
             return _record(state, request, response)
 
     fault = _take_fault(state, request)
+    if fault is not None and fault.when == "partial":
+        request[PARTIAL_FAULT] = fault
     if fault is not None and fault.when == "before" and fault.status:
         response = _json({"code": 50010000, "message": "internal server error (injected)"}, fault.status)
     else:
@@ -205,7 +228,7 @@ async def alpaca_middleware(request: web.Request, handler: Handler) -> web.Strea
             response = _json({"code": code, "message": exc.reason.lower()}, exc.status)
             if "Allow" in exc.headers:  # a 405 names the methods the path supports (RFC 9110)
                 response.headers["Allow"] = exc.headers["Allow"]
-        if fault is not None and fault.status:  # the request took effect, its answer is lost
+        if fault is not None and fault.status and fault.when == "after":  # took effect, answer lost
             response = _json({"code": 50010000, "message": "internal server error (injected)"}, fault.status)
     if fault is not None and fault.delay_ms:
         await asyncio.sleep(fault.delay_ms / 1000)
@@ -242,10 +265,7 @@ async def get_account(request: web.Request) -> web.Response:
 
 
 async def post_order(request: web.Request) -> web.Response:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise invalid("request body is not valid JSON") from None
+    body = await json_body(request)
     if isinstance(body, dict) and isinstance(body.get("client_order_id"), str):
         request[CLIENT_ORDER_ID] = body["client_order_id"]
     order = request.app[STATE_KEY].engine.submit(body)
@@ -299,10 +319,14 @@ async def list_orders(request: web.Request) -> web.Response:
     if side not in (None, "buy", "sell"):
         raise invalid(f"invalid side: {side!r}")
     symbols = {s for s in query.get("symbols", "").split(",") if s} or None
-    orders = request.app[STATE_KEY].engine.list_orders(
-        status, limit, direction, side, symbols, _query_time(request, "after"), _query_time(request, "until")
-    )
-    return _json([o.to_json() for o in orders])
+    nested = query.get("nested", "false").lower()  # alpaca-py sends Python's "True"
+    if nested not in ("true", "false"):
+        raise invalid(f"invalid nested: {nested!r}")
+    engine = request.app[STATE_KEY].engine
+    after, until = _query_time(request, "after"), _query_time(request, "until")
+    with engine.lock:
+        orders = engine.list_orders(status, limit, direction, side, symbols, after, until, nested == "true")
+        return _json([o.to_json() for o in orders])
 
 
 async def cancel_order(request: web.Request) -> web.Response:
@@ -311,8 +335,18 @@ async def cancel_order(request: web.Request) -> web.Response:
 
 
 async def cancel_all_orders(request: web.Request) -> web.Response:
-    canceled = request.app[STATE_KEY].engine.cancel_all()
-    return _json([{"id": o.id, "status": 200} for o in canceled], 207)
+    fault = request.get(PARTIAL_FAULT)
+    failed = {"code": 50010000, "message": "Failed to cancel order"}
+    tried = request.app[STATE_KEY].engine.cancel_all(_failing(request))
+    return _json(
+        [
+            {"id": o.id, "status": 200}
+            if not o.is_open or fault is None
+            else {"id": o.id, "status": fault.status or 500, "body": failed}
+            for o in tried
+        ],
+        207,
+    )
 
 
 async def list_positions(request: web.Request) -> web.Response:
@@ -335,74 +369,8 @@ async def close_all_positions(request: web.Request) -> web.Response:
     raw = request.query.get("cancel_orders", "false").lower()
     if raw not in ("true", "false"):
         raise invalid(f"invalid cancel_orders value: {raw!r}")
-    results = request.app[STATE_KEY].engine.close_all(raw == "true")
+    results = request.app[STATE_KEY].engine.close_all(raw == "true", _failing(request))
     return _json([{"symbol": s, "status": status, "body": body} for s, status, body in results], 207)
-
-
-def _session_edges(now: datetime) -> tuple[bool, datetime, datetime]:
-    """Regular US session (09:30-16:00 New York, weekdays), holidays ignored."""
-    local = now.astimezone(NEW_YORK)
-
-    def at(day: datetime, hour: int, minute: int) -> datetime:
-        return day.replace(hour=hour, minute=minute, second=0, microsecond=0)
-
-    def next_weekday(day: datetime) -> datetime:
-        day += timedelta(days=1)
-        while day.weekday() >= 5:
-            day += timedelta(days=1)
-        return day
-
-    weekday = local.weekday() < 5
-    open_, close = at(local, 9, 30), at(local, 16, 0)
-    is_open = weekday and open_ <= local < close
-    next_open = open_ if weekday and local < open_ else at(next_weekday(local), 9, 30)
-    next_close = close if weekday and local < close else at(next_weekday(local), 16, 0)
-    return is_open, next_open, next_close
-
-
-async def get_clock(request: web.Request) -> web.Response:
-    # The mock trades at all hours (its prices are a simulation); the clock still reports the real session.
-    now = datetime.now(NEW_YORK)
-    is_open, next_open, next_close = _session_edges(now)
-    return _json(
-        {
-            "timestamp": now.isoformat(),
-            "is_open": is_open,
-            "next_open": next_open.isoformat(),
-            "next_close": next_close.isoformat(),
-        }
-    )
-
-
-def _asset_json(symbol: str) -> dict[str, Any]:
-    return {
-        "id": asset_uuid(symbol),
-        "class": "us_equity",
-        "exchange": "NASDAQ",
-        "symbol": symbol,
-        "name": f"{symbol} (mock)",
-        "status": "active",
-        "tradable": True,
-        "marginable": True,
-        "shortable": True,
-        "easy_to_borrow": True,
-        "fractionable": True,
-        "maintenance_margin_requirement": 30,
-        "attributes": [],
-    }
-
-
-async def get_asset(request: web.Request) -> web.Response:
-    from tradebridge_mocks.broker.engine import SYMBOL_RE
-
-    symbol = request.match_info["symbol"]
-    if not SYMBOL_RE.match(symbol):
-        raise Refusal(404, 40410000, "asset not found")
-    return _json(_asset_json(symbol))
-
-
-async def list_assets(request: web.Request) -> web.Response:
-    return _json([_asset_json(s) for s in request.app[STATE_KEY].prices.symbols])
 
 
 # -------------------------------------------------------------------------------------- market data API
@@ -476,6 +444,8 @@ async def admin_requests(request: web.Request) -> web.Response:
 
 
 def build_app(state: BrokerState) -> web.Application:
+    from tradebridge_mocks.broker import routes
+
     app = web.Application(middlewares=[alpaca_middleware])
     app[STATE_KEY] = state
     r = app.router
@@ -490,9 +460,6 @@ def build_app(state: BrokerState) -> web.Application:
     r.add_delete("/v2/positions", close_all_positions)
     r.add_get("/v2/positions/{symbol}", get_position)
     r.add_delete("/v2/positions/{symbol}", close_position)
-    r.add_get("/v2/clock", get_clock)
-    r.add_get("/v2/assets", list_assets)
-    r.add_get("/v2/assets/{symbol}", get_asset)
     r.add_get("/v2/stocks/bars", _data(marketdata.bars_response))
     r.add_get("/v2/stocks/bars/latest", _data(marketdata.latest_bars))
     r.add_get("/v2/stocks/quotes/latest", _data(marketdata.latest_quotes))
@@ -503,4 +470,5 @@ def build_app(state: BrokerState) -> web.Application:
     r.add_post("/admin/reset", admin_reset)
     r.add_post("/admin/expire", admin_expire)
     r.add_get("/admin/requests", admin_requests)
+    routes.register(r)
     return app
