@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::bar::Bar;
 use crate::error::{BatchError, FeatureError};
 use crate::indicators::{check_period, Macd, Rsi, Sma};
+use crate::lanes::{div2, RowWriter};
 use crate::symbol_hash::BuildSymbolHasher;
 
 /// Number of features per bar.
@@ -98,7 +99,8 @@ impl FeatureConfig {
 /// `part / whole * 100`, lane by lane.
 #[inline(always)]
 fn percent_of(part: [f64; 2], whole: [f64; 2]) -> [f64; 2] {
-    [part[0] / whole[0] * 100.0, part[1] / whole[1] * 100.0]
+    let [a, b] = div2(part, whole);
+    [a * 100.0, b * 100.0]
 }
 
 /// The indicator state of one symbol (one series).
@@ -140,13 +142,10 @@ impl SeriesState {
         let close = bar.close;
         // Once every indicator is warm (all but the first few dozen bars) a path without any warm-up
         // bookkeeping runs the same arithmetic.
-        let (rsi, macd, sma) = if self.bars >= self.warmup_bars {
-            (
-                self.rsi.update_warm(close),
-                self.macd.update_warm(close),
-                self.sma.update_warm(close),
-            )
-        } else {
+        if self.bars >= self.warmup_bars {
+            return self.update_warm(bar);
+        }
+        let (rsi, macd, sma) = {
             (
                 self.rsi.update(close),
                 self.macd.update(close),
@@ -157,6 +156,41 @@ impl SeriesState {
         self.bars += 1;
         // dist_from_sma = (close - sma) / sma * 100 and range_pct = spread / close * 100, written as one
         // pair so the compiler can issue a single two-lane division (IEEE per lane: same bits).
+        let [dist_from_sma, range_pct] = percent_of([close - sma, spread], [sma, close]);
+        [
+            close,
+            rsi,
+            macd.line,
+            macd.signal,
+            macd.histogram,
+            macd.ema_fast,
+            macd.ema_slow,
+            spread,
+            sma,
+            dist_from_sma,
+            bar.volume,
+            range_pct,
+        ]
+    }
+
+    /// [`SeriesState::update`] once every indicator is warm, with its six divisions issued as three
+    /// two-lane ones (same bits: IEEE division is exact per lane). Only valid when [`SeriesState::is_ready`].
+    #[inline(always)]
+    fn update_warm(&mut self, bar: &Bar) -> [f64; NUM_FEATURES] {
+        let close = bar.close;
+        let (gain, total) = self.rsi.averages_warm(close);
+        let sum = self.sma.sum_warm(close);
+        let macd = self.macd.update_warm(close);
+        let [gain_share, sma] = div2([gain, sum], [total, self.sma.period_f()]);
+        // TA-Lib's RSI is 0 when both averages are exactly zero (a flat series): 0 / 0 is computed and
+        // dropped, which keeps the loop free of a branch.
+        let rsi = if total != 0.0 {
+            100.0 * gain_share
+        } else {
+            0.0
+        };
+        let spread = bar.high - bar.low;
+        self.bars += 1;
         let [dist_from_sma, range_pct] = percent_of([close - sma, spread], [sma, close]);
         [
             close,
@@ -372,6 +406,7 @@ pub fn compute_batch(
         });
     }
     let mut state = SeriesState::new(config).map_err(BatchError::Config)?;
+    let writer = RowWriter::new(out);
     let rows = out.chunks_exact_mut(NUM_FEATURES);
     let bars = columns
         .open
@@ -380,10 +415,18 @@ pub fn compute_batch(
         .zip(columns.low)
         .zip(columns.close)
         .zip(columns.volume);
-    for (index, (row, ((((&o, &h), &l), &c), &v))) in rows.zip(bars).enumerate() {
+    let mut rows = rows.zip(bars).enumerate();
+    // The warm-up bars through the general update, then a loop with no warm-up test per bar.
+    let warmup = state.warmup_bars as usize;
+    for (index, (row, ((((&o, &h), &l), &c), &v))) in rows.by_ref().take(warmup) {
         let bar =
             Bar::new(o, h, l, c, v).map_err(|error| BatchError::InvalidBar { index, error })?;
-        row.copy_from_slice(&state.update(&bar));
+        writer.write(row, &state.update(&bar));
+    }
+    for (index, (row, ((((&o, &h), &l), &c), &v))) in rows {
+        let bar =
+            Bar::new(o, h, l, c, v).map_err(|error| BatchError::InvalidBar { index, error })?;
+        writer.write(row, &state.update_warm(&bar));
     }
     Ok(())
 }

@@ -182,6 +182,28 @@ impl Sma {
         self.seen == self.period
     }
 
+    /// The warm update's first half for the fused batch kernel: the window sum the mean divides, and
+    /// the same bookkeeping [`Sma::update_warm`] does. Only valid when [`Sma::is_ready`].
+    #[inline(always)]
+    pub(crate) fn sum_warm(&mut self, x: f64) -> f64 {
+        self.sum += x;
+        self.ring[self.pos] = x;
+        self.pos = if self.pos + 1 == self.period {
+            0
+        } else {
+            self.pos + 1
+        };
+        let sum = self.sum;
+        self.sum -= self.ring[self.pos];
+        sum
+    }
+
+    /// The divisor of the mean.
+    #[inline(always)]
+    pub(crate) fn period_f(&self) -> f64 {
+        self.period as f64
+    }
+
     /// The update once warm, without the warm-up bookkeeping. Only valid when [`Sma::is_ready`].
     #[inline(always)]
     pub(crate) fn update_warm(&mut self, x: f64) -> f64 {
@@ -318,6 +340,30 @@ impl Rsi {
         } else {
             0.0
         }
+    }
+
+    /// The warm update's first half for the fused batch kernel: the new averages, with both Wilder
+    /// divisions issued as one two-lane division. Returns `(avg_gain, avg_gain + avg_loss)`, the operands
+    /// of [`Rsi::update_warm`]'s ratio. Only valid when [`Rsi::is_ready`].
+    #[inline(always)]
+    pub(crate) fn averages_warm(&mut self, x: f64) -> (f64, f64) {
+        let change = x - self.prev;
+        self.prev = x;
+        let (up, down) = if change < 0.0 {
+            (0.0, -change)
+        } else {
+            (change, 0.0)
+        };
+        let [avg_loss, avg_gain] = crate::lanes::div2(
+            [
+                self.avg_loss * self.period_minus_one + down,
+                self.avg_gain * self.period_minus_one + up,
+            ],
+            [self.period_f, self.period_f],
+        );
+        self.avg_loss = avg_loss;
+        self.avg_gain = avg_gain;
+        (avg_gain, avg_gain + avg_loss)
     }
 
     /// The update once warm, without the warm-up bookkeeping. Only valid when [`Rsi::is_ready`].

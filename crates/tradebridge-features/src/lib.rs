@@ -46,6 +46,7 @@ mod computer;
 mod error;
 mod exact;
 mod indicators;
+mod lanes;
 mod symbol_hash;
 
 pub use bar::Bar;

@@ -331,6 +331,66 @@ fn batch_equals_streaming_bit_for_bit() {
     }
 }
 
+/// A series long enough that the batch output is far bigger than the caches (the kernel then writes it
+/// with streaming stores when it is 16-byte aligned), built from the 80 vectors repeated at drifting
+/// price levels.
+fn long_columns(n: usize) -> [Vec<f64>; 5] {
+    let v = vectors();
+    let pick = |c: &[f64], i: usize| c[i % c.len()] * (1.0 + (i / c.len()) as f64 * 1e-3);
+    [&v.open, &v.high, &v.low, &v.close, &v.volume].map(|c| (0..n).map(|i| pick(c, i)).collect())
+}
+
+#[test]
+fn large_batches_equal_streaming_whatever_the_output_alignment() {
+    let n = 60_000; // 5.8 MB of output: well above the streaming-store threshold
+    let [open, high, low, close, volume] = long_columns(n);
+    let columns = Columns {
+        open: &open,
+        high: &high,
+        low: &low,
+        close: &close,
+        volume: &volume,
+    };
+    let mut computer = FeatureComputer::new(FeatureConfig::default()).unwrap();
+    let expected: Vec<u64> = (0..n)
+        .flat_map(|i| {
+            let bar = Bar::new(open[i], high[i], low[i], close[i], volume[i]).unwrap();
+            computer.update("X", &bar).map(f64::to_bits)
+        })
+        .collect();
+    // Offset 0 of a fresh allocation is 16-byte aligned; offset 1 is only 8-byte aligned.
+    let mut buffer = vec![f64::NAN; n * NUM_FEATURES + 1];
+    for offset in [0, 1] {
+        let out = &mut buffer[offset..offset + n * NUM_FEATURES];
+        compute_batch(&FeatureConfig::default(), columns, out).unwrap();
+        let got: Vec<u64> = out.iter().map(|x| x.to_bits()).collect();
+        assert!(
+            got == expected,
+            "offset {offset}: batch differs from streaming"
+        );
+    }
+    // A bad bar deep in a streamed batch still names its index, and the rows before it are written.
+    let mut bad_close = close.clone();
+    bad_close[n - 5] = -1.0;
+    buffer.fill(f64::NAN);
+    let out = &mut buffer[..n * NUM_FEATURES];
+    let err = compute_batch(
+        &FeatureConfig::default(),
+        Columns {
+            close: &bad_close,
+            ..columns
+        },
+        out,
+    )
+    .unwrap_err();
+    assert!(matches!(err, BatchError::InvalidBar { index, .. } if index == n - 5));
+    let written = (n - 5) * NUM_FEATURES;
+    assert!(out[..written]
+        .iter()
+        .map(|x| x.to_bits())
+        .eq(expected[..written].iter().copied()));
+}
+
 #[test]
 fn batch_rejects_bad_columns_and_bars() {
     let v = vectors();
