@@ -1,9 +1,9 @@
 """What a burst of 10,000 health requests costs a service's main loop.
 
 Each server runs in its own process next to a simulated main loop ticking every 1 ms (the Rust
-``health-probe-server`` and ``python -m conformance.testees.python.health_probe``, the Python one with the
-loop or in its own thread). The baseline is the same loop with no requests; the table prints tick
-lateness (how late a 1 ms tick fires) idle vs. under the burst, and the ratio. The load generator
+``health-probe-server`` and ``python -m conformance.testees.python.health_probe``, the Python one with
+the server in the loop or in its own thread). The baseline is the same loop with no requests; the table
+prints tick lateness (how late a 1 ms tick fires) idle vs. under the burst, and the ratio. The load generator
 (``conformance.health.loadgen``: aiohttp, keep-alive, 50 concurrent) runs in this process.
 """
 
