@@ -38,8 +38,14 @@ dev: $(VENV)/.deps ## Create or refresh .venv: SDK in develop mode (native modul
 build: ## Build the Rust workspace (libraries, binaries and examples, release)
 	cargo build $(CARGO_FLAGS) --bins --examples
 
+# OS tools some proofs use: strace shows that a refused broker URL opens no socket. Installed with apt when
+# missing and we are root (CI is); elsewhere those few tests say why they skip.
+.PHONY: tools
+tools:
+	@command -v strace >/dev/null || { [ "$$(id -u)" != 0 ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq strace >/dev/null; }; }
+
 .PHONY: test
-test: dev build test-rust test-python conformance ## Everything CI runs: Rust tests, pytest tests/, pytest conformance/
+test: dev tools build test-rust test-python conformance ## Everything CI runs: Rust tests, pytest tests/, pytest conformance/
 
 .PHONY: test-rust
 test-rust: ## Rust unit and integration tests
@@ -70,6 +76,19 @@ lint: dev ## ruff, mypy (strict), mypy.stubtest over the native stub, cargo fmt 
 stress: dev build ## The long proofs in full: every repeated, randomised-timing run (make test runs a few)
 	$(PY) -m pytest tests conformance $(PYTEST_FLAGS) -m stress
 
+# `make fuzz` knobs: inputs and seconds per Rust target, and Hypothesis examples per Python fuzz test.
+FUZZ_RUNS ?= 10000000
+FUZZ_TIME ?= 3600
+FUZZ_EXAMPLES ?= 20000
+FUZZ_TARGETS ?=
+
+.PHONY: fuzz
+fuzz: dev ## Fuzz the decoders: cargo-fuzz (nightly) FUZZ_RUNS inputs per Rust target, Hypothesis for Python
+	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	$(PY) fuzz/run.py --runs $(FUZZ_RUNS) --max-time $(FUZZ_TIME) $(FUZZ_TARGETS)
+	TRADEBRIDGE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/fuzz $(PYTEST_FLAGS) \
+		--hypothesis-show-statistics -o timeout=0
+
 .PHONY: fmt
 fmt: ## Format Python and Rust in place
 	$(PY) -m ruff format $(PY_TREES)
@@ -84,6 +103,10 @@ bench: dev build ## Benchmarks: ours and the baselines side by side, ratios prin
 .PHONY: demo-install-check
 demo-install-check: dev build ## SDK, mocks and demo wheels in a fresh venv outside the checkout run the demo (slow)
 	$(PY) -m pytest demo/tests $(PYTEST_FLAGS) -s
+
+.PHONY: kit-install-check
+kit-install-check: dev ## The SDK wheel in a fresh venv outside the checkout: `tradebridge conformance codec` on Node and broken testees (slow)
+	TRADEBRIDGE_KIT_INSTALL_CHECK=1 $(PY) -m pytest tests/conformance_kit/install $(PYTEST_FLAGS) -s
 
 .PHONY: demo
 demo: dev build ## Run the guide's complete trading flow locally (mock broker and market data, no credentials)
