@@ -47,8 +47,13 @@ def test_no_order_reaches_the_broker_after_the_engage_instant(tmp_path: Path, ru
             engager.start()
             paced(rng, signals, engine.publisher.publish_signal, max_gap_ms=6)
             engager.join_checked()
+            # Submissions are answered off the main loop: wait for every signal's outcome, not its receipt.
             metrics = engine.wait_metrics(
-                lambda m: m["kill_switch"] == "true" and int(m["signals_received"]) == SIGNALS
+                lambda m: (
+                    m["kill_switch"] == "true"
+                    and int(m["signals_received"]) == SIGNALS
+                    and int(m["orders_acknowledged"]) + int(m["refused_total"]) == SIGNALS
+                )
             )
             engaged_at = int(metrics["kill_switch_engaged_at_us"])
             assert engaged_at > 0

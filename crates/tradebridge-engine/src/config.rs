@@ -87,6 +87,17 @@ pub struct Args {
     /// at Alpaca, whose 200 requests a minute polling must not exhaust.
     #[arg(long)]
     pub poll_interval_ms: Option<u64>,
+    /// Alpaca's trade-updates WebSocket, where the engine hears fills as they happen. Default: derived
+    /// from the broker URL (`ws://HOST:PORT/stream` for the mock, `wss://paper-api.alpaca.markets/stream`
+    /// for Alpaca paper). The API keys are sent to it, so it must pass the same paper-only rule.
+    #[arg(long)]
+    pub trade_stream_url: Option<String>,
+    /// Do not use the trade-updates stream: follow every order by polling only.
+    #[arg(long, conflicts_with = "trade_stream_url")]
+    pub no_trade_stream: bool,
+    /// While the trade stream is up, each open order is still looked up this often (a safety net).
+    #[arg(long, default_value_t = 5_000)]
+    pub safety_poll_ms: u64,
     /// Cancel an order still open after this long.
     #[arg(long, default_value_t = 30_000)]
     pub order_timeout_ms: u64,
@@ -110,6 +121,27 @@ pub struct Args {
     /// On shutdown, cancel the orders still open.
     #[arg(long)]
     pub cancel_on_exit: bool,
+
+    /// The journal of accepted signals (one fsync'd line each, before the order is sent): a signal
+    /// delivered again after a restart is refused as `duplicate` instead of ordered twice. Without it,
+    /// only the broker's refusal of a repeated client order id stands between a replay and a second
+    /// order (docs/DESIGN.md, "Restart safety").
+    #[arg(long)]
+    pub journal: Option<PathBuf>,
+    /// How long the journal remembers a signal id (older entries are compacted away).
+    #[arg(long, default_value_t = 86_400_000)]
+    pub journal_window_ms: u64,
+    /// Threads sending orders to the broker, so the main loop never waits on it.
+    #[arg(long, default_value_t = 4)]
+    pub submit_workers: usize,
+    /// Approved orders waiting for a worker, at most; beyond it a signal is refused (`queue_full`). Large
+    /// enough for a burst; small enough that what waits is not stale by the time it is sent.
+    #[arg(long, default_value_t = 1024)]
+    pub submit_queue: usize,
+    /// On SIGTERM/SIGINT, how long sends in flight may still take to be answered (then the engine exits;
+    /// their journal entries are resolved at the next start).
+    #[arg(long, default_value_t = 500)]
+    pub shutdown_grace_ms: u64,
 
     /// Give up (exit 1) when open orders and positions cannot be loaded from the broker for this long
     /// after start-up (0 = keep trying; signals are refused meanwhile).
@@ -145,6 +177,8 @@ pub enum ConfigError {
     MissingCredentials(String),
     #[error("invalid limit: {0}")]
     Limit(&'static str),
+    #[error(transparent)]
+    StreamUrl(#[from] crate::stream::StreamUrlError),
 }
 
 impl Args {
@@ -185,7 +219,19 @@ impl Args {
             order_timeout: Duration::from_millis(self.order_timeout_ms),
             lookup_max_failures: self.lookup_max_failures.max(1),
             lookup_deadline: Duration::from_millis(self.lookup_deadline_ms),
+            safety_poll_interval: Duration::from_millis(self.safety_poll_ms.max(1)),
         }
+    }
+
+    /// The trade-updates stream to listen to (`None` with `--no-trade-stream`).
+    pub fn trade_stream(&self, broker: &BrokerUrl) -> Result<Option<String>, ConfigError> {
+        if self.no_trade_stream {
+            return Ok(None);
+        }
+        Ok(Some(match &self.trade_stream_url {
+            Some(url) => crate::stream::check_url(url)?,
+            None => crate::stream::derive_url(broker),
+        }))
     }
 
     pub fn retry_policy(&self) -> RetryPolicy {
@@ -273,6 +319,28 @@ mod tests {
         );
         let set = args(&["--poll-interval-ms", "7"]);
         assert_eq!(set.settings(&paper).poll_interval, Duration::from_millis(7));
+    }
+
+    #[test]
+    fn the_trade_stream_follows_the_broker_unless_told() {
+        let mock = BrokerUrl::parse("http://127.0.0.1:8090").unwrap();
+        let paper = BrokerUrl::parse(ALPACA_PAPER_URL).unwrap();
+        assert_eq!(
+            args(&[]).trade_stream(&mock).unwrap().as_deref(),
+            Some("ws://127.0.0.1:8090/stream")
+        );
+        assert_eq!(
+            args(&[]).trade_stream(&paper).unwrap().as_deref(),
+            Some("wss://paper-api.alpaca.markets/stream")
+        );
+        assert_eq!(
+            args(&["--no-trade-stream"]).trade_stream(&mock).unwrap(),
+            None
+        );
+        let elsewhere = args(&["--trade-stream-url", "wss://api.alpaca.markets/stream"]);
+        assert!(
+            matches!(elsewhere.trade_stream(&paper), Err(ConfigError::StreamUrl(e)) if e.code() == "not_paper_host")
+        );
     }
 
     #[test]

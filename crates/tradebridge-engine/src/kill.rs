@@ -11,7 +11,7 @@
 //! engine can reach the broker: every attempt either finished before it or sees the flag and is not sent.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Who changed the switch, for logs and `/health` (`kill_switch_source`).
@@ -60,8 +60,9 @@ struct Sources {
 struct Inner {
     /// What submissions read: `latched || file`.
     engaged: AtomicBool,
-    /// Held by a send attempt from its flag check until its answer; taken once by each engage.
-    gate: Mutex<()>,
+    /// Held (shared) by each send attempt from its flag check until its answer; taken exclusively once by
+    /// each engage. Shared, so concurrent submissions do not queue behind each other's round trips.
+    gate: RwLock<()>,
     /// Serializes changes, so two sources flipping at once agree on the transition.
     sources: Mutex<Sources>,
     engaged_at_us: AtomicU64,
@@ -81,7 +82,7 @@ pub struct KillSwitch {
 }
 
 /// Permission to send one attempt; the switch cannot finish engaging while it is held.
-pub type Permit<'a> = MutexGuard<'a, ()>;
+pub type Permit<'a> = RwLockReadGuard<'a, ()>;
 
 pub fn now_us() -> u64 {
     SystemTime::now()
@@ -107,7 +108,11 @@ impl KillSwitch {
 
     /// Taken right before a send attempt and held until its answer is read: `None` when engaged.
     pub fn permit(&self) -> Option<Permit<'_>> {
-        let permit = lock(&self.inner.gate);
+        let permit = self
+            .inner
+            .gate
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
         (!self.engaged()).then_some(permit)
     }
 
@@ -137,8 +142,8 @@ impl KillSwitch {
         if engaged && !was {
             sources.last = Some(source);
             inner.engaged.store(true, Ordering::SeqCst);
-            // Wait out the attempt in flight, if any: from here on, none can start.
-            drop(lock(&inner.gate));
+            // Wait out the attempts in flight, if any: from here on, none can start.
+            drop(inner.gate.write().unwrap_or_else(PoisonError::into_inner));
             inner.requested_at_us.store(requested, Ordering::SeqCst);
             inner.engaged_at_us.store(now_us(), Ordering::SeqCst);
             inner.engagements.fetch_add(1, Ordering::SeqCst);

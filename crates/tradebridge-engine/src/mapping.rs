@@ -6,7 +6,9 @@
 //! - a market order, `time_in_force: day`;
 //! - `signal_id` (v1.1 field, or `metadata.signal_id` from a v1.0 publisher; `[A-Za-z0-9._-]`, at most 45
 //!   characters) is the signal's id: duplicates are refused and the order's `client_order_id` is
-//!   `tb-<signal_id>`, so every update maps back;
+//!   derived from it alone ([`client_order_id`]): `tb-<signal_id>`, so every update maps back, or
+//!   `tb-h<sha1>` for an id that does not fit. The same signal always gets the same id, so the broker
+//!   itself refuses a second order for it (Alpaca answers 422 "client_order_id must be unique");
 //! - `price` (v1.1 field, or `metadata.price`; number > 0) is the price the signal states: refused
 //!   (`price_band`) when further than `--price-band` from the price the engine trusts (market data, the
 //!   broker's quote); never the notional's price on its own, unless `--allow-signal-price` (docs/risk.md).
@@ -19,6 +21,32 @@ use tradebridge_contracts::{
 use crate::broker::BrokerOrder;
 use crate::engine::{Intent, Outcome};
 use crate::risk::Side;
+
+/// The client order id of the signal `signal_id`: `tb-<signal_id>` when the id fits Alpaca's 48 characters
+/// (at most 45 of `[A-Za-z0-9._-]`), else `tb-h<sha1 of the id, hex>` (44 characters). Deterministic, so a
+/// signal delivered again, by a retrying or restarted publisher or a replay, maps to the same broker order.
+///
+/// The bus `source` is not part of it: it names the publishing *instance* (a random id unless fixed), so
+/// a restarted publisher re-sending a signal would otherwise get a second order. Signal ids must be
+/// unique across the strategies that share an account (prefix them with the strategy's name).
+pub fn client_order_id(signal_id: &str) -> String {
+    if usable_id(signal_id) {
+        return format!("tb-{signal_id}");
+    }
+    use sha1::{Digest, Sha1};
+    let digest = Sha1::digest(signal_id.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("tb-h{hex}")
+}
+
+/// Ids that fit Alpaca's client order id after the `tb-` prefix: at most 45 of `[A-Za-z0-9._-]`.
+fn usable_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 45
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
 
 /// What a signal asks for.
 pub fn intent_from_signal(signal: &Signal, max_order_qty: f64) -> Intent {
@@ -171,6 +199,25 @@ mod tests {
             signal_id: None,
             price: None,
         }
+    }
+
+    #[test]
+    fn client_order_ids_are_stable_and_fit_alpaca() {
+        assert_eq!(client_order_id("strat-1.AAPL_42"), "tb-strat-1.AAPL_42");
+        let long = "x".repeat(46);
+        let odd = "has space";
+        for id in [long.as_str(), odd] {
+            let coid = client_order_id(id);
+            assert!(coid.starts_with("tb-h") && coid.len() == 44, "{coid}");
+            assert_eq!(coid, client_order_id(id));
+        }
+        assert_ne!(client_order_id(&long), client_order_id(odd));
+        assert_eq!(
+            client_order_id("has space"),
+            "tb-he42b2b98cbee79b7a787bd5df7bda64a289063ed"
+        );
+        assert!(!usable_id(""));
+        assert!(usable_id(&"x".repeat(45)));
     }
 
     #[test]

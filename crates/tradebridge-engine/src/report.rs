@@ -50,7 +50,21 @@ pub fn export_counters(engine: &Engine, exported: &Exported) {
         ("quote_errors", c.quote_errors),
         ("exposure_syncs", c.exposure_syncs),
         ("exposure_sync_failures", c.exposure_sync_failures),
+        ("order_polls", c.order_polls),
+        ("poll_fallback", c.poll_fallback),
+        ("safety_polls", c.safety_polls),
+        ("updates_from_stream", c.updates_from_stream),
+        ("updates_from_poll", c.updates_from_poll),
+        ("updates_from_reconcile", c.updates_from_reconcile),
+        ("stream_events", c.stream_events),
+        ("stream_events_stale", c.stream_events_stale),
+        ("stream_events_malformed", c.stream_events_malformed),
+        ("stream_connects", c.stream_connects),
+        ("stream_disconnects", c.stream_disconnects),
+        ("stream_reconciles", c.stream_reconciles),
+        ("stream_reconcile_failures", c.stream_reconcile_failures),
     ];
+    out.extend(restart_counters(engine));
     out.extend(
         book.refusal_counts()
             .iter()
@@ -101,8 +115,29 @@ pub fn refresh_health(
     h.set_metric("exposure_syncs", c.exposure_syncs);
     h.set_metric("exposure_sync_failures", c.exposure_sync_failures);
     h.set_metric("open_orders_loaded", c.open_orders_loaded);
+    for (name, value) in restart_counters(engine) {
+        h.set_metric(name, value);
+    }
     h.set_metric("quote_requests", c.quote_requests);
     h.set_metric("quote_errors", c.quote_errors);
+    h.set_metric("trade_stream_up", engine.stream_up());
+    for (name, value) in [
+        ("order_polls", c.order_polls),
+        ("poll_fallback", c.poll_fallback),
+        ("safety_polls", c.safety_polls),
+        ("updates_from_stream", c.updates_from_stream),
+        ("updates_from_poll", c.updates_from_poll),
+        ("updates_from_reconcile", c.updates_from_reconcile),
+        ("stream_events", c.stream_events),
+        ("stream_events_stale", c.stream_events_stale),
+        ("stream_events_malformed", c.stream_events_malformed),
+        ("stream_connects", c.stream_connects),
+        ("stream_disconnects", c.stream_disconnects),
+        ("stream_reconciles", c.stream_reconciles),
+        ("stream_reconcile_failures", c.stream_reconcile_failures),
+    ] {
+        h.set_metric(name, value);
+    }
     h.set_metric("allow_signal_price", book.limits().allow_signal_price);
     let mut pending: Vec<_> = book.pending_all().iter().collect();
     pending.sort_by(|a, b| a.0.cmp(b.0));
@@ -157,4 +192,19 @@ pub fn refresh_health(
     } else if h.status() == HealthStatus::Degraded {
         h.set_status(HealthStatus::Healthy, OPERATIONAL_MESSAGE);
     }
+}
+
+/// Restart safety: signals that cannot be made idempotent, duplicates recognised, the journal's state.
+fn restart_counters(engine: &Engine) -> Vec<(&'static str, u64)> {
+    let c = engine.counters();
+    let journal = engine.journal();
+    vec![
+        ("signals_without_id", c.signals_without_id),
+        ("duplicates_from_journal", c.duplicates_from_journal),
+        ("duplicates_from_broker", c.duplicates_from_broker),
+        ("journal_found_at_broker", c.journal_found_at_broker),
+        ("journal_not_at_broker", c.journal_not_at_broker),
+        ("journal_entries", journal.map_or(0, |j| j.len() as u64)),
+        ("journal_appends", journal.map_or(0, |j| j.appends())),
+    ]
 }

@@ -17,12 +17,14 @@ use tokio::sync::RwLock;
 use tradebridge_engine::broker::BrokerClient;
 use tradebridge_engine::config::Args;
 use tradebridge_engine::control;
-use tradebridge_engine::engine::{Engine, Outcome, Timing};
+use tradebridge_engine::engine::{Engine, Outcome, Pool, Prepared, RateGate, Timing};
+use tradebridge_engine::journal::Journal;
 use tradebridge_engine::kill::{now_us, KillSwitch, Source};
 use tradebridge_engine::mapping::{intent_from_signal, order_update};
 use tradebridge_engine::report::{export_counters, lock, refresh_health, Exported};
 use tradebridge_engine::risk::RiskBook;
 use tradebridge_engine::service::{Bus, BusEvent};
+use tradebridge_engine::stream::{self as trade_stream, StreamEvent, TradeStreamConfig};
 use tradebridge_engine::transit::TransitSamples;
 use tradebridge_health::{HealthCheck, HealthServer, Telemetry};
 
@@ -57,6 +59,7 @@ fn run(args: Args) -> Result<(), String> {
     let (url, credentials) = args
         .broker(|k| std::env::var(k).ok())
         .map_err(|e| e.to_string())?;
+    let stream_url = args.trade_stream(&url).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -111,6 +114,19 @@ fn run(args: Args) -> Result<(), String> {
         move || lock(&exported).clone()
     });
 
+    // Events from the trade-updates stream, read by the main loop; the client stops with `_stream`.
+    let (stream_events, trade_events) = std::sync::mpsc::channel::<StreamEvent>();
+    let _stream = stream_url.map(|stream_url| {
+        // wss:// at Alpaca paper: rustls with the provider ureq already builds.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        tracing::info!(url = %stream_url, "listening to trade updates");
+        trade_stream::spawn(
+            runtime.handle(),
+            TradeStreamConfig::new(stream_url),
+            credentials.clone(),
+            stream_events,
+        )
+    });
     let broker = BrokerClient::new(
         url.clone(),
         credentials,
@@ -120,6 +136,23 @@ fn run(args: Args) -> Result<(), String> {
     let book = RiskBook::new(limits);
     let run_id = format!("{:x}", now_ms() % 0xff_ffff_ffff);
     let mut engine = Engine::new(book, broker, kill, args.settings(&url), run_id);
+    if _stream.is_some() {
+        engine.enable_stream(trade_events);
+    }
+
+    if let Some(path) = &args.journal {
+        let window = Duration::from_millis(args.journal_window_ms);
+        let (journal, report) =
+            Journal::open(path, window, now_ms()).map_err(|e| format!("{e} ({})", e.code()))?;
+        tracing::info!(path = %path.display(), entries = report.entries, unsettled = report.unsettled,
+            torn_tail = report.torn_tail, expired = report.expired, "journal loaded");
+        engine = engine.with_journal(journal);
+    } else {
+        tracing::warn!(
+            "no --journal: a signal delivered again after a restart is stopped only by the \
+            broker's refusal of its client order id"
+        );
+    }
 
     let result = (|| {
         // The bus first, so signals sent while the exposure loads are taken and refused (counted), not
@@ -178,9 +211,20 @@ fn serve(
     exported: &Exported,
     stop: &AtomicBool,
 ) -> Result<(), String> {
+    let mut pool = Pool::start(
+        args.submit_workers,
+        args.submit_queue,
+        engine.broker_handle(),
+        engine.kill_switch().clone(),
+        RateGate::new(engine.book().limits().max_orders_per_sec),
+    )
+    .map_err(|e| format!("cannot start the submission workers: {e}"))?;
     let to_ack = telemetry.latency("signal_to_ack");
     let to_fill = telemetry.latency("signal_to_fill");
     let bus_transit = telemetry.latency("signal_bus_transit");
+    // A trade-stream frame taken off the socket -> its OrderUpdate published (the engine's own share of
+    // the fill-seen latency).
+    let stream_to_bus = telemetry.latency("trade_event_to_bus");
     let mut transit = TransitSamples::new(10_000);
     let mut last_refresh = Instant::now() - Duration::from_secs(1);
     let kill = engine.kill_switch().clone();
@@ -218,10 +262,19 @@ fn serve(
                 return Err(sync.last_error.clone());
             }
         }
-        let wait = if engine.open_orders() > 0 || !engine.is_synced() {
+        let wait = if engine.open_orders() > 0 && engine.stream_up() {
+            // Fills arrive on the stream's channel, which the bus poll cannot wake on: look often.
+            Duration::from_millis(1)
+        } else if engine.open_orders() > 0 || !engine.is_synced() {
             Duration::from_millis(5)
         } else {
             Duration::from_millis(50)
+        };
+        // Answers from the workers cannot wake the bus poll: look often while some are due.
+        let wait = if pool.in_flight() > 0 {
+            wait.min(Duration::from_millis(2))
+        } else {
+            wait
         };
         let mut outcomes: Vec<Outcome> = Vec::new();
         let mut timings: Vec<Timing> = Vec::new();
@@ -233,9 +286,11 @@ fn serve(
                         bus_transit.observe_seconds(ms / 1_000.0);
                     }
                     let intent = intent_from_signal(&signal, args.max_order_qty);
-                    let (o, t) = engine.on_intent(&intent, now_ms(), received);
-                    outcomes.extend(o);
-                    timings.extend(t);
+                    // Decided here, sent by a worker: the loop goes on reading while the broker answers.
+                    match engine.prepare(&intent, now_ms(), received, pool.has_room()) {
+                        Prepared::Done(o) => outcomes.extend(o),
+                        Prepared::Submit(job) => pool.submit(job),
+                    }
                 }
                 BusEvent::Price(symbol, price, seen) => {
                     engine.book_mut().set_price(&symbol, price, seen)
@@ -246,6 +301,14 @@ fn serve(
                 }
             }
         }
+        for (job, delivery) in pool.answered() {
+            let (o, t) = engine.complete(job, delivery);
+            outcomes.extend(o);
+            timings.extend(t);
+        }
+        let (o, t, heard) = engine.drain_stream();
+        outcomes.extend(o);
+        timings.extend(t);
         let (o, t) = engine.poll_orders(Instant::now());
         outcomes.extend(o);
         timings.extend(t);
@@ -271,6 +334,10 @@ fn serve(
                 }
             }
         }
+        let published = now_us();
+        for at in heard {
+            stream_to_bus.observe(Duration::from_micros(published.saturating_sub(at)));
+        }
 
         let now = Instant::now();
         if now.duration_since(last_refresh) >= Duration::from_millis(100) {
@@ -279,6 +346,22 @@ fn serve(
             export_counters(engine, exported);
         }
     }
+    // Stopping: no more signals; sends in flight get a short grace, then the journal is flushed.
+    let grace = Instant::now() + Duration::from_millis(args.shutdown_grace_ms);
+    for (job, delivery) in pool.drain(grace) {
+        for outcome in engine.complete(job, delivery).0 {
+            if let Some(update) = order_update(&outcome, now_ms()) {
+                let _ = bus.publish(&update);
+            }
+        }
+    }
+    if pool.in_flight() > 0 {
+        tracing::warn!(
+            in_flight = pool.in_flight(),
+            "exiting with sends unanswered; their journal entries are checked at the next start"
+        );
+    }
+    engine.sync_journal();
     refresh_health(engine, bus, health, &transit);
     export_counters(engine, exported);
     Ok(())
@@ -308,7 +391,12 @@ fn load_exposure(engine: &mut Engine, health: &Arc<RwLock<HealthCheck>>, sync: &
         false,
         Some("loading open orders and positions from the broker".into()),
     );
-    match engine.sync_exposure() {
+    // The journal's unanswered entries first: which of them reached the broker decides what a
+    // re-delivered signal does.
+    let loaded = engine
+        .reconcile_journal()
+        .and_then(|_| engine.sync_exposure().map_err(|e| e.to_string()));
+    match loaded {
         Ok((positions, orders)) => {
             tracing::info!(broker = %engine.broker().base(), positions, open_orders = orders,
                 "exposure loaded from the broker");

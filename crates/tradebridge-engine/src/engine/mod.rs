@@ -2,13 +2,21 @@
 //! broker order, and is followed to its final state. Every step yields [`Outcome`]s, which the binary
 //! publishes as `OrderUpdate`s.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::broker::{BrokerClient, BrokerError, BrokerOrder, OrderRequest};
+use crate::broker::{BrokerClient, BrokerError, BrokerOrder};
+use crate::journal::Journal;
 use crate::kill::KillSwitch;
-use crate::risk::{Proposal, Refusal, RiskBook, Side};
+use crate::risk::{Refusal, RiskBook, Side};
 
 mod account;
+mod pool;
+mod streamed;
+mod submit;
+
+pub use pool::Pool;
+pub use submit::{deliver, Delivery, Prepared, RateGate, Submission};
 
 /// What a signal asks for, after the documented mapping (see [`crate::mapping`]).
 #[derive(Clone, Debug, PartialEq)]
@@ -71,6 +79,34 @@ pub struct Counters {
     pub exposure_sync_failures: u64,
     /// Open orders found at the broker by the last load (and followed since).
     pub open_orders_loaded: u64,
+    /// Signals without a `signal_id`: ordered under a per-run client order id, so a re-delivery of one
+    /// cannot be recognised (idempotency needs the id).
+    pub signals_without_id: u64,
+    /// Duplicates recognised by the journal (delivered again after a restart), and by the broker's 422
+    /// on a client order id it already holds.
+    pub duplicates_from_journal: u64,
+    pub duplicates_from_broker: u64,
+    /// Start-up: unsettled journal entries found at the broker, and not found there (forgotten).
+    pub journal_found_at_broker: u64,
+    pub journal_not_at_broker: u64,
+    /// Order status lookups (`GET /v2/orders/{id}`) by the poll; of them, those made while the trade
+    /// stream was down (`poll_fallback`) and the slow safety polls made while it was up.
+    pub order_polls: u64,
+    pub poll_fallback: u64,
+    pub safety_polls: u64,
+    /// Order updates learnt from the trade stream, from polls, and from reconciliations after a connect.
+    pub updates_from_stream: u64,
+    pub updates_from_poll: u64,
+    pub updates_from_reconcile: u64,
+    /// Trade-stream events read; those that changed nothing (already known, or of orders not followed).
+    pub stream_events: u64,
+    pub stream_events_stale: u64,
+    pub stream_events_malformed: u64,
+    pub stream_connects: u64,
+    pub stream_disconnects: u64,
+    /// Reconciliations after a (re)connect, and those whose open-orders read failed.
+    pub stream_reconciles: u64,
+    pub stream_reconcile_failures: u64,
 }
 
 #[derive(Debug)]
@@ -96,6 +132,9 @@ pub struct ExecutionSettings {
     pub lookup_max_failures: u32,
     /// How long status lookups may keep failing before the order is given up, whatever their number.
     pub lookup_deadline: Duration,
+    /// While the trade stream is up, each open order is still looked up this often (in case an event was
+    /// lost without the connection dropping, as a muted socket does).
+    pub safety_poll_interval: Duration,
 }
 
 impl Default for ExecutionSettings {
@@ -105,6 +144,7 @@ impl Default for ExecutionSettings {
             order_timeout: Duration::from_secs(30),
             lookup_max_failures: 20,
             lookup_deadline: Duration::from_secs(30),
+            safety_poll_interval: Duration::from_secs(5),
         }
     }
 }
@@ -120,7 +160,10 @@ pub enum Timing {
 
 pub struct Engine {
     book: RiskBook,
-    broker: BrokerClient,
+    /// Shared with the submission workers.
+    broker: Arc<BrokerClient>,
+    /// Accepted signals kept across restarts (`--journal`); `None`: in memory only.
+    journal: Option<Journal>,
     kill: KillSwitch,
     /// Open orders and positions were loaded from the broker: until then every signal is refused.
     synced: bool,
@@ -132,6 +175,15 @@ pub struct Engine {
     last_broker_error: Option<(Instant, String)>,
     /// Client order ids of the orders given up on, newest last (a bounded list, for `/health`).
     unresolved: Vec<String>,
+    /// Submissions prepared and not yet completed (with the broker, or queued for a worker).
+    in_flight: usize,
+    /// The trade stream: its events (when configured), and whether it is connected (listening) now.
+    stream_events: Option<std::sync::mpsc::Receiver<crate::stream::StreamEvent>>,
+    stream_enabled: bool,
+    stream_up: bool,
+    /// Stream snapshots of orders not (yet) followed, by order id: an event can overtake the answer to
+    /// the order's own submission. Taken when the order is followed; forgotten after a while.
+    early: std::collections::HashMap<String, (Instant, BrokerOrder)>,
 }
 
 /// How many given-up client order ids `/health` lists.
@@ -147,7 +199,8 @@ impl Engine {
     ) -> Self {
         Engine {
             book,
-            broker,
+            broker: Arc::new(broker),
+            journal: None,
             kill,
             synced: false,
             settings,
@@ -157,6 +210,11 @@ impl Engine {
             next_seq: 0,
             last_broker_error: None,
             unresolved: Vec::new(),
+            in_flight: 0,
+            stream_events: None,
+            stream_enabled: false,
+            stream_up: false,
+            early: std::collections::HashMap::new(),
         }
     }
 
@@ -174,6 +232,11 @@ impl Engine {
 
     pub fn broker(&self) -> &BrokerClient {
         &self.broker
+    }
+
+    /// The broker client, for submission workers.
+    pub fn broker_handle(&self) -> Arc<BrokerClient> {
+        self.broker.clone()
     }
 
     /// Client order ids of the latest orders given up on because their status could not be read.
@@ -194,8 +257,9 @@ impl Engine {
         self.last_broker_error = Some((Instant::now(), error.to_string()));
     }
 
+    /// Orders followed, and approved ones still on their way to the broker (handed to a worker).
     pub fn open_orders(&self) -> usize {
-        self.open.len()
+        self.open.len() + self.in_flight
     }
 
     pub fn kill_switch(&self) -> &KillSwitch {
@@ -206,129 +270,6 @@ impl Engine {
     pub fn on_malformed(&mut self) {
         self.counters.signals_received += 1;
         self.book.count(Refusal::Malformed);
-    }
-
-    /// The client order id for a signal: `tb-<signal_id>` when the signal has a usable id (so a replayed
-    /// signal maps to the same broker order), else `tb-<run>-<n>`. Alpaca allows at most 48 characters.
-    fn client_order_id(&mut self, intent: &Intent) -> String {
-        self.next_seq += 1;
-        match intent.signal_id.as_deref().filter(|id| usable_id(id)) {
-            Some(id) => format!("tb-{id}"),
-            None => format!("tb-{}-{}", self.run_id, self.next_seq),
-        }
-    }
-
-    /// Decide on one intent and, if accepted, submit it. Returns what to publish and timings to record.
-    pub fn on_intent(
-        &mut self,
-        intent: &Intent,
-        now_ms: u64,
-        received: Instant,
-    ) -> (Vec<Outcome>, Vec<Timing>) {
-        self.counters.signals_received += 1;
-        let client_order_id = self.client_order_id(intent);
-        let proposal = Proposal {
-            symbol: &intent.symbol,
-            side: intent.side,
-            qty: intent.qty,
-            timestamp_ms: intent.timestamp_ms,
-            price_hint: intent.price_hint,
-            signal_id: intent.signal_id.as_deref(),
-        };
-        let run_id = self.run_id.clone();
-        let seq = self.next_seq;
-        let refused = |reason: Refusal, detail: String| Outcome::Refused {
-            // A duplicate must not reuse the id of the order its first copy placed.
-            client_order_id: if reason == Refusal::Duplicate {
-                format!("tb-{run_id}-{seq}")
-            } else {
-                client_order_id.clone()
-            },
-            symbol: intent.symbol.clone(),
-            side: intent.side,
-            qty: intent.qty,
-            reason,
-            detail,
-        };
-        // Before anything else (a refused signal's id is not spent: its sender may send it again).
-        let early = if self.kill.engaged() {
-            Some(Refusal::KillSwitch)
-        } else if !self.synced {
-            Some(Refusal::ExposureUnknown)
-        } else {
-            None
-        };
-        if let Some(reason) = early {
-            self.book.count(reason);
-            return (vec![refused(reason, String::new())], vec![]);
-        }
-        if let Some((reason, detail)) = self.ensure_price(&intent.symbol, intent.price_hint) {
-            return (vec![refused(reason, detail)], vec![]);
-        }
-        // Checked and reserved at the instant of sending: nothing runs between this check and the send.
-        let approved = match self.book.check(&proposal, now_ms, Instant::now()) {
-            Ok(a) => a,
-            Err(reason) => return (vec![refused(reason, String::new())], vec![]),
-        };
-        let request =
-            OrderRequest::market(&intent.symbol, intent.side, approved.qty, &client_order_id);
-        let kill = self.kill.clone();
-        let sent = self.broker.submit_while(&request, || kill.permit());
-        if !matches!(sent, Ok(None)) {
-            self.book.order_sent(Instant::now());
-        }
-        match sent {
-            Ok(None) => {
-                self.book
-                    .not_sent(&intent.symbol, intent.side, approved.qty);
-                self.book.count(Refusal::KillSwitch);
-                self.counters.orders_halted += 1;
-                tracing::warn!(client_order_id = %client_order_id, "order not sent: the kill switch engaged");
-                (vec![refused(Refusal::KillSwitch, String::new())], vec![])
-            }
-            Ok(Some(order)) => {
-                self.counters.orders_submitted += 1;
-                self.follow(order, intent.side, received)
-            }
-            Err(error) => {
-                self.counters.orders_submitted += 1;
-                if error.is_transient() {
-                    // No answer to trust: the order may have landed. Ask by its id before releasing.
-                    match self.broker.get_by_client_order_id(&client_order_id) {
-                        Ok(order) => {
-                            tracing::info!(%client_order_id, "order found at the broker after the submission failed");
-                            return self.follow(order, intent.side, received);
-                        }
-                        Err(BrokerError::Rejected { status: 404, .. }) => {}
-                        Err(lookup) => {
-                            // Unknown: the reservation stays, and the exposure is loaded from the broker
-                            // again before the next signal is acted on.
-                            tracing::error!(%client_order_id, %error, %lookup,
-                                "order may or may not be at the broker; exposure will be reloaded");
-                            self.synced = false;
-                            self.broker_failed(&error);
-                            self.book.count(Refusal::BrokerUnavailable);
-                            return (
-                                vec![refused(Refusal::BrokerUnavailable, error.to_string())],
-                                vec![],
-                            );
-                        }
-                    }
-                }
-                // The broker answered that the order is not there: release its reservation.
-                self.book
-                    .on_closed(&intent.symbol, intent.side, approved.qty);
-                let reason = if error.is_transient() {
-                    self.broker_failed(&error);
-                    Refusal::BrokerUnavailable
-                } else {
-                    Refusal::BrokerRejected
-                };
-                self.book.count(reason);
-                tracing::warn!(client_order_id = %client_order_id, symbol = %intent.symbol, %error, "order not placed");
-                (vec![refused(reason, error.to_string())], vec![])
-            }
-        }
     }
 
     /// Follow an order the broker acknowledged; its reservation stays until it is final.
@@ -345,14 +286,15 @@ impl Engine {
             order: order.clone(),
             side,
             submitted: received,
-            next_poll: now + self.settings.poll_interval,
+            next_poll: now + self.poll_interval(),
             cancel_requested: false,
             lookup_failures: 0,
             failing_since: None,
         };
         // The acknowledgement itself may already carry fills (market orders at the mock broker do).
         let fresh = std::mem::replace(&mut open.order, blank_like(&order));
-        let outcomes = self.apply(&mut open, fresh, &mut timings);
+        let mut outcomes = self.apply(&mut open, fresh, &mut timings);
+        outcomes.extend(self.take_early(&mut open, &mut timings));
         if !open.order.is_final() {
             self.open.push(open);
         }
@@ -370,11 +312,9 @@ impl Engine {
         }
         let mut open = std::mem::take(&mut self.open);
         let mut given_up = Vec::new();
+        let interval = self.poll_interval();
         for (index, order) in open.iter_mut().enumerate() {
-            if now < order.next_poll {
-                continue;
-            }
-            order.next_poll = now + self.settings.poll_interval;
+            // Checked at every pass, not at the (possibly slow) poll: a timeout is a timeout.
             if !order.cancel_requested
                 && now.duration_since(order.submitted) > self.settings.order_timeout
             {
@@ -383,11 +323,23 @@ impl Engine {
                     tracing::warn!(order_id = %order.order.id, %error, "cancel failed");
                 }
             }
+            if now < order.next_poll {
+                continue;
+            }
+            order.next_poll = now + interval;
+            self.counters.order_polls += 1;
+            if self.stream_up {
+                self.counters.safety_polls += 1;
+            } else if self.stream_enabled {
+                self.counters.poll_fallback += 1;
+            }
             match self.broker.get(&order.order.id) {
                 Ok(fresh) => {
                     order.lookup_failures = 0;
                     order.failing_since = None;
-                    outcomes.extend(self.apply(order, fresh, &mut timings));
+                    let changed = self.apply(order, fresh, &mut timings);
+                    self.counters.updates_from_poll += changed.len() as u64;
+                    outcomes.extend(changed);
                 }
                 Err(error) => {
                     self.broker_failed(&error);
@@ -432,8 +384,9 @@ impl Engine {
         fresh: BrokerOrder,
         timings: &mut Vec<Timing>,
     ) -> Vec<Outcome> {
-        let changed = fresh.status != open.order.status || fresh.filled() != open.order.filled();
-        if !changed {
+        // Snapshots arrive from three sources (submission answer, stream, poll) in no guaranteed order:
+        // only one that moves the order forward is news, so each state is reported exactly once.
+        if !advances(&open.order, &fresh) {
             return vec![];
         }
         let delta = fresh.filled() - open.order.filled();
@@ -478,24 +431,28 @@ fn blank_like(order: &BrokerOrder) -> BrokerOrder {
     }
 }
 
-/// Ids that fit Alpaca's client order id after the `tb-` prefix: at most 45 of `[A-Za-z0-9._-]`.
-fn usable_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 45
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+/// Whether `fresh` is a later state of the order than `known`: more filled, or as filled and further
+/// along (open -> final). A final state never changes; an open status may change sideways
+/// (`new` -> `accepted`) at the same fill.
+fn advances(known: &BrokerOrder, fresh: &BrokerOrder) -> bool {
+    if known.is_final() {
+        return false;
+    }
+    let (was, now) = (known.filled(), fresh.filled());
+    if now != was {
+        return now > was;
+    }
+    fresh.status != known.status && (fresh.is_final() || !stage_behind(fresh, known))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::usable_id;
-
-    #[test]
-    fn signal_ids_that_can_become_client_order_ids() {
-        assert!(usable_id("strat-1.AAPL_42"));
-        assert!(!usable_id(""));
-        assert!(!usable_id("has space"));
-        assert!(!usable_id(&"x".repeat(46)));
-    }
+/// `fresh` is an earlier open stage than `known` (`new` after `partially_filled` or `accepted`).
+fn stage_behind(fresh: &BrokerOrder, known: &BrokerOrder) -> bool {
+    let stage = |status: &str| match status {
+        "" => 0,
+        "accepted" => 1,
+        "pending_new" => 2,
+        "partially_filled" => 4,
+        _ => 3,
+    };
+    stage(&fresh.status) < stage(&known.status)
 }

@@ -292,6 +292,11 @@ impl RiskBook {
         self.on_closed(symbol, side, qty);
     }
 
+    /// The signal `id` did not reach the broker (refused by it, or not sent): it may be delivered again.
+    pub fn forget_signal(&mut self, id: &str) {
+        self.seen_signal_ids.remove(id);
+    }
+
     /// An order filled `delta` more shares: they move from pending to the position.
     pub fn on_fill(&mut self, symbol: &str, side: Side, delta: f64) {
         if delta <= 0.0 {

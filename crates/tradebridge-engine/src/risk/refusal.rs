@@ -35,10 +35,14 @@ pub enum Refusal {
     BrokerRejected,
     /// The broker could not be reached or kept failing (5xx, 429, timeouts) after retries.
     BrokerUnavailable,
+    /// The submission queue was full (`--submit-queue`): the broker is slower than the signals.
+    QueueFull,
+    /// The accepted signal could not be written to the journal (`--journal`), so it was not sent.
+    JournalUnavailable,
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 15] = [
+    pub const ALL: [Refusal; 17] = [
         Refusal::KillSwitch,
         Refusal::ExposureUnknown,
         Refusal::Malformed,
@@ -54,6 +58,8 @@ impl Refusal {
         Refusal::RateLimited,
         Refusal::BrokerRejected,
         Refusal::BrokerUnavailable,
+        Refusal::QueueFull,
+        Refusal::JournalUnavailable,
     ];
 
     /// Stable snake_case name used in metrics, logs and `OrderUpdate.reason`.
@@ -74,6 +80,8 @@ impl Refusal {
             Refusal::RateLimited => "rate_limited",
             Refusal::BrokerRejected => "broker_rejected",
             Refusal::BrokerUnavailable => "broker_unavailable",
+            Refusal::QueueFull => "queue_full",
+            Refusal::JournalUnavailable => "journal_unavailable",
         }
     }
 
@@ -96,6 +104,8 @@ impl Refusal {
             Refusal::RateLimited => "refused_rate_limited",
             Refusal::BrokerRejected => "refused_broker_rejected",
             Refusal::BrokerUnavailable => "refused_broker_unavailable",
+            Refusal::QueueFull => "refused_queue_full",
+            Refusal::JournalUnavailable => "refused_journal_unavailable",
         }
     }
 }
