@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tradebridge.contracts import decode_frame
@@ -28,8 +29,9 @@ class PeerResult:
 class Peer:
     """One ``bus-peer`` process; :meth:`finish` waits (or stops it) and parses what it printed."""
 
-    def __init__(self, args: Sequence[str], stdin: bytes | None = None) -> None:
-        self.args = [str(rust_binary("bus-peer")), *args]
+    def __init__(self, args: Sequence[str], stdin: bytes | None = None, binary: Path | None = None) -> None:
+        # ``binary``: another build of it, e.g. the frozen v1.0 one (conformance/transport/frozen_bus.py)
+        self.args = [str(binary or rust_binary("bus-peer")), *args]
         with tempfile.TemporaryFile() as source:
             if stdin is not None:
                 source.write(stdin)
@@ -62,9 +64,9 @@ class Peer:
 
 
 @contextmanager
-def peer(args: Sequence[str], stdin: bytes | None = None) -> Iterator[Peer]:
+def peer(args: Sequence[str], stdin: bytes | None = None, binary: Path | None = None) -> Iterator[Peer]:
     """A ``bus-peer`` that is killed on the way out if the test did not finish it."""
-    running = Peer(args, stdin)
+    running = Peer(args, stdin, binary)
     try:
         yield running
     finally:

@@ -32,7 +32,7 @@ from tests.bus.samples import bar, one_of_each, signal
 
 
 def strip(message: Any) -> Any:
-    return msgspec.structs.replace(message, seq=msgspec.UNSET, source=msgspec.UNSET)
+    return msgspec.structs.replace(message, seq=msgspec.UNSET, source=msgspec.UNSET, sent_at_us=msgspec.UNSET)
 
 
 def edge_messages() -> list[Any]:

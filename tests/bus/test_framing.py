@@ -1,4 +1,5 @@
-"""The publisher's frames: one frame ``<topic> <json>``, numbered per topic, stamped with its source."""
+"""The publisher's frames: one frame ``<topic> <json>``, numbered per topic, stamped with its source and
+send time (``sent_at_us``, v1.1)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import msgspec
 import pytest
 from tradebridge.bus._core import PublisherCore
 from tradebridge.bus.options import BusOptions
-from tradebridge.contracts import CURRENT_VERSION, decode_frame, encode, topic_of
+from tradebridge.contracts import CURRENT_VERSION, decode_frame, encode, now_us, topic_of, without_envelope
 from tradebridge.errors import ContractError
 
 from tests.bus.samples import bar, one_of_each, signal
@@ -25,15 +26,19 @@ def test_frame_is_topic_space_compact_json_with_envelope() -> None:
     assert document["schema_version"] == CURRENT_VERSION
     assert document["seq"] == 0
     assert document["source"] == "py-test"
+    assert isinstance(document["sent_at_us"], int)
     assert b", " not in payload and b": " not in payload  # compact, as the Rust side writes it
 
 
 @pytest.mark.parametrize("message", one_of_each(), ids=lambda m: type(m).__name__)
 def test_every_type_decodes_back_to_the_same_values(message: object) -> None:
+    before = now_us()
     topic, decoded = decode_frame(core("src").frame(message))
+    after = now_us()
     assert topic == topic_of(message)
-    assert msgspec.structs.replace(decoded, seq=msgspec.UNSET, source=msgspec.UNSET) == message
+    assert without_envelope(decoded) == message
     assert (decoded.seq, decoded.source) == (0, "src")
+    assert before <= decoded.sent_at_us <= after
 
 
 def test_sequence_numbers_count_per_topic_from_zero() -> None:
@@ -52,9 +57,13 @@ def test_republishing_a_received_message_takes_the_new_publishers_envelope() -> 
         first.frame(bar())
     _, received = decode_frame(first.frame(bar()))
     assert (received.seq, received.source) == (5, "first")
-    _, republished = decode_frame(second.frame(received))
+    stale = msgspec.structs.replace(received, sent_at_us=1)
+    frame = second.frame(stale)
+    assert frame.count(b'"sent_at_us"') == 1 and frame.count(b'"seq"') == 1
+    _, republished = decode_frame(frame)
     assert (republished.seq, republished.source) == (0, "second")
-    assert received.seq == 5  # the caller's message is not changed
+    assert republished.sent_at_us > 1  # the new publisher's own stamp
+    assert (received.seq, stale.sent_at_us) == (5, 1)  # the caller's message is not changed
 
 
 def test_the_source_id_is_json_escaped() -> None:
@@ -74,8 +83,10 @@ def test_a_non_message_is_refused_with_a_contract_error() -> None:
 
 def test_envelope_splice_matches_a_plain_encode() -> None:
     message = bar(3)
-    spliced = core("x").frame(message)
-    expected = b"market " + encode(msgspec.structs.replace(message, seq=0, source="x"))
+    spliced = core("x").frame(message, sent_at_us=1_700_000_000_000_000)
+    expected = b"market " + encode(
+        msgspec.structs.replace(message, seq=0, source="x", sent_at_us=1_700_000_000_000_000)
+    )
     assert msgspec.json.decode(spliced[7:]) == msgspec.json.decode(expected[7:])
 
 

@@ -34,7 +34,7 @@ async def take(sub: ZMQSubscriber, n: int, timeout: float = 5.0) -> list[tuple[s
 
 
 def strip(message: Any) -> Any:
-    return msgspec.structs.replace(message, seq=msgspec.UNSET, source=msgspec.UNSET)
+    return msgspec.structs.replace(message, seq=msgspec.UNSET, source=msgspec.UNSET, sent_at_us=msgspec.UNSET)
 
 
 async def test_the_guides_code_runs_as_written(bind_endpoint: str) -> None:

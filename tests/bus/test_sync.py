@@ -19,7 +19,7 @@ from tests.bus.samples import bar, one_of_each, signal
 
 
 def strip(message: object) -> object:
-    return msgspec.structs.replace(message, seq=msgspec.UNSET, source=msgspec.UNSET)  # type: ignore[type-var]
+    return msgspec.structs.replace(message, seq=msgspec.UNSET, source=msgspec.UNSET, sent_at_us=msgspec.UNSET)  # type: ignore[type-var]
 
 
 @pytest.mark.parametrize("name", ["ZMQPublisher", "ZMQSubscriber"])

@@ -1,4 +1,4 @@
-//! Access to the envelope fields (`seq`, `source`) that the bus writes into every message.
+//! Access to the envelope fields (`seq`, `source`, `sent_at_us`) that the bus writes into every message.
 
 use tradebridge_contracts::{
     BarUpdate, Framed, Heartbeat, Message, OrderUpdate, QuoteUpdate, Signal, TradeUpdate,
@@ -9,7 +9,9 @@ use tradebridge_contracts::{
 pub trait Envelope: Framed + Clone {
     fn seq(&self) -> Option<u64>;
     fn source(&self) -> Option<&str>;
-    /// Remove `seq` and `source` (a republished message takes its new publisher's numbering).
+    fn sent_at_us(&self) -> Option<u64>;
+    /// Remove `seq`, `source` and `sent_at_us` (a republished message takes its new publisher's
+    /// numbering and stamp, never two of one field).
     fn clear_envelope(&mut self);
 }
 
@@ -22,9 +24,13 @@ macro_rules! envelope_of_struct {
             fn source(&self) -> Option<&str> {
                 self.source.as_deref()
             }
+            fn sent_at_us(&self) -> Option<u64> {
+                self.sent_at_us
+            }
             fn clear_envelope(&mut self) {
                 self.seq = None;
                 self.source = None;
+                self.sent_at_us = None;
             }
         }
     )*};
@@ -58,6 +64,9 @@ impl Envelope for Message {
     }
     fn source(&self) -> Option<&str> {
         each_variant!(self, m => m.source.as_deref())
+    }
+    fn sent_at_us(&self) -> Option<u64> {
+        each_variant!(self, m => m.sent_at_us)
     }
     fn clear_envelope(&mut self) {
         each_variant!(self, m => m.clear_envelope())

@@ -2,11 +2,14 @@
 //! Python SDK's `tradebridge.bus`, so either side can publish and either side can subscribe.
 //!
 //! - [`Publisher`] sends each contract message as one frame `<topic> <json>`, writing the envelope
-//!   fields `seq` (per topic, from 0) and `source` (this instance's id), and can
+//!   fields `seq` (per topic, from 0), `sent_at_us` (v1.1: its wall clock at framing, µs) and `source`
+//!   (this instance's id), and can
 //!   [`wait_for_subscribers`](Publisher::wait_for_subscribers) so the first messages are not lost.
 //! - [`Subscriber`] decodes frames with `tradebridge-contracts`, matches topics exactly, and keeps
 //!   [`SubscriberStats`]: gaps, dropped messages and restarts per `(topic, source)` stream (so many
-//!   publishers on one topic invent no loss), refused frames by error code (`too_large` included).
+//!   publishers on one topic invent no loss), refused frames by error code (`too_large` included), what
+//!   it forgave (`legacy` `SignalGenerated` signals, `nan_tokens` with `Options::allow_nan_tokens`) and
+//!   a [`TransitHistogram`] of `now - sent_at_us` (see [`transit`](TransitHistogram) for clock sync).
 //! - Publishers bind and subscribers connect by default (the guide's roles); both can do the other.
 //!
 //! ```no_run
@@ -30,6 +33,7 @@ mod options;
 mod publisher;
 mod stats;
 mod subscriber;
+mod transit;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -40,6 +44,7 @@ pub use publisher::Publisher;
 pub use stats::{SourceStats, SubscriberStats, TopicStats, DEFAULT_MAX_SOURCES};
 pub use subscriber::Subscriber;
 use tradebridge_contracts::ContractError;
+pub use transit::{TransitHistogram, TRANSIT_BUCKETS_US};
 
 /// A publisher instance id: readable (language, pid) and new on every start.
 pub fn new_source_id(prefix: &str) -> String {

@@ -19,6 +19,10 @@ use std::num::NonZeroUsize;
 ///   subscriber does not reconnect to that peer). `-1`: no cap.
 /// - `max_sources` (subscribers only): `(topic, source)` streams the loss accounting follows before it
 ///   forgets the least recently heard (counted in `sources_evicted`).
+/// - `allow_nan_tokens` (subscribers only): read the bare `NaN`/`Infinity` tokens Python's `json.dumps`
+///   writes inside a signal's `features` as null, counted in `nan_tokens`. Off by default (they are not
+///   JSON: refused as `invalid_json`, counted and skipped). `SignalGenerated` is always read, counted in
+///   `legacy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
     pub send_hwm: i32,
@@ -30,6 +34,7 @@ pub struct Options {
     pub max_message_bytes: i64,
     pub hard_max_message_bytes: i64,
     pub max_sources: NonZeroUsize,
+    pub allow_nan_tokens: bool,
 }
 
 impl Default for Options {
@@ -44,6 +49,7 @@ impl Default for Options {
             max_message_bytes: 1_048_576 + 64,
             hard_max_message_bytes: 16 * 1_048_576,
             max_sources: NonZeroUsize::new(crate::stats::DEFAULT_MAX_SOURCES).expect("non-zero"),
+            allow_nan_tokens: false,
         }
     }
 }

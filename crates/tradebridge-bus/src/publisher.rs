@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use tradebridge_contracts::{encode_into, Topic};
+use tradebridge_contracts::{encode_into, now_us, source_suffix, splice_envelope, Topic};
 
 use crate::envelope::Envelope;
 use crate::error::BusError;
@@ -41,7 +41,7 @@ pub struct Publisher {
     socket: zmq::Socket,
     endpoint: String,
     source: String,
-    /// `,"seq":` ... then `,"source":"<id>"}` closes every body
+    /// `,"seq":<n>,"sent_at_us":<us>` ... then `,"source":"<id>"}` closes every body
     source_suffix: Vec<u8>,
     next_seq: [u64; 4],
     subscriptions: HashMap<Vec<u8>, usize>,
@@ -90,9 +90,7 @@ impl Publisher {
         options.apply(&socket, false)?;
         set_xpub_verboser(&mut socket)?;
         let endpoint = attach(&socket, endpoint, bind)?;
-        let mut source_suffix = b",\"source\":".to_vec();
-        serde_json::to_writer(&mut source_suffix, &source).expect("a string always serializes");
-        source_suffix.push(b'}');
+        let source_suffix = source_suffix(&source);
         Ok(Publisher {
             socket,
             endpoint,
@@ -136,8 +134,9 @@ impl Publisher {
         frame.clear();
         frame.extend_from_slice(topic.as_str().as_bytes());
         frame.push(b' ');
-        if message.seq().is_some() || message.source().is_some() {
+        if message.seq().is_some() || message.source().is_some() || message.sent_at_us().is_some() {
             // the envelope is ours to write: a republished message gets this publisher's numbering
+            // and stamp
             let mut fresh = message.clone();
             fresh.clear_envelope();
             encode_into(&fresh, frame);
@@ -145,10 +144,7 @@ impl Publisher {
             encode_into(message, frame);
         }
         // splice the envelope in before the closing brace instead of cloning the message
-        frame.pop();
-        frame.extend_from_slice(b",\"seq\":");
-        frame.extend_from_slice(itoa(seq, &mut [0u8; 20]));
-        frame.extend_from_slice(&self.source_suffix);
+        splice_envelope(frame, seq, Some(now_us()), &self.source_suffix);
         frame
     }
 
@@ -265,30 +261,5 @@ fn set_xpub_verboser(socket: &mut zmq::Socket) -> Result<(), BusError> {
         Err(BusError::Socket(zmq::Error::from_raw(unsafe {
             zmq_sys::zmq_errno()
         })))
-    }
-}
-
-/// Decimal digits of `n` without allocating.
-fn itoa(mut n: u64, buffer: &mut [u8; 20]) -> &[u8] {
-    let mut start = buffer.len();
-    loop {
-        start -= 1;
-        buffer[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buffer[start..];
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::itoa;
-
-    #[test]
-    fn itoa_writes_decimal() {
-        for n in [0u64, 7, 10, 12345, u64::MAX] {
-            assert_eq!(itoa(n, &mut [0; 20]), n.to_string().as_bytes());
-        }
     }
 }

@@ -17,6 +17,8 @@ use lru::LruCache;
 use serde::{Serialize, Serializer};
 use tradebridge_contracts::Topic;
 
+use crate::transit::TransitHistogram;
+
 /// Streams followed by default before the least recently heard is forgotten.
 pub const DEFAULT_MAX_SOURCES: usize = 4096;
 
@@ -112,6 +114,12 @@ pub struct SubscriberStats {
     pub sources_evicted: u64,
     /// The numbers new streams had used before their first message reached us (not proven loss).
     pub missed_at_join: u64,
+    /// Signals tagged `SignalGenerated` (the original bridge's name), read as `Signal`.
+    pub legacy: u64,
+    /// Documents whose bare `NaN` features were read as null (`Options::allow_nan_tokens`).
+    pub nan_tokens: u64,
+    /// `now - sent_at_us` of the messages that carry the v1.1 stamp.
+    pub transit: TransitHistogram,
     /// Malformed frames by error code (`bad_frame`, `invalid_json`, `too_large`, ...).
     pub malformed_by_code: BTreeMap<String, u64>,
     pub topics: BTreeMap<String, TopicStats>,
@@ -139,6 +147,9 @@ impl SubscriberStats {
             sources: 0,
             sources_evicted: 0,
             missed_at_join: 0,
+            legacy: 0,
+            nan_tokens: 0,
+            transit: TransitHistogram::default(),
             malformed_by_code: BTreeMap::new(),
             topics: BTreeMap::new(),
             by_source: Streams::new(max_sources),

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use tradebridge_contracts::{
-    decode_frame_with, split_frame, ContractError, ErrorCode, Limits, Message, Topic,
+    decode_frame_noted, now_us, split_frame, ContractError, ErrorCode, Limits, Message, Topic,
 };
 
 use crate::envelope::Envelope;
@@ -93,7 +93,10 @@ impl Subscriber {
             endpoint,
             exact_topics: (!exact.is_empty()).then_some(exact),
             stats: SubscriberStats::with_max_sources(options.max_sources),
-            limits: Limits::DEFAULT,
+            limits: Limits {
+                allow_nan_tokens: options.allow_nan_tokens,
+                ..Limits::DEFAULT
+            },
             max_frame: usize::try_from(options.max_message_bytes).unwrap_or(usize::MAX),
             strict: false,
             log: MalformedLog::default(),
@@ -109,7 +112,8 @@ impl Subscriber {
         self
     }
 
-    /// Payload size and nesting limits (the contract's defaults otherwise).
+    /// Payload size and nesting limits (the contract's defaults otherwise). These replace the
+    /// `allow_nan_tokens` of the [`Options`] the subscriber was made with.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
@@ -119,7 +123,8 @@ impl Subscriber {
         &self.endpoint
     }
 
-    /// Counters: received, malformed, gaps, dropped, restarts, and the same per topic.
+    /// Counters: received, malformed, gaps, dropped, restarts, and the same per topic; `legacy`,
+    /// `nan_tokens` and the `transit` histogram.
     pub fn stats(&self) -> &SubscriberStats {
         &self.stats
     }
@@ -205,8 +210,14 @@ impl Subscriber {
                 return Ok(None);
             }
         }
-        match decode_frame_with(frame, &self.limits) {
-            Ok((topic, message)) => {
+        match decode_frame_noted(frame, &self.limits) {
+            Ok((topic, message, leniency)) => {
+                self.stats.legacy += u64::from(leniency.legacy_type);
+                self.stats.nan_tokens += u64::from(leniency.nan_tokens);
+                if let Some(sent) = message.sent_at_us() {
+                    // a v1.0 peer's message has no stamp: no transit, nothing invented
+                    self.stats.transit.observe(sent, now_us());
+                }
                 self.stats.observe(topic, message.seq(), message.source());
                 Ok(Some((topic, message)))
             }

@@ -3,7 +3,13 @@
 - Publishers bind and subscribers connect by default (the guide's roles); both take ``bind=`` to swap.
 - Every message goes out as one frame ``<topic> <json>``, numbered per topic (``seq``) and stamped with
   the publisher's instance id (``source``), so a subscriber's :attr:`ZMQSubscriber.stats` shows gaps,
-  drops and publisher restarts.
+  drops and publisher restarts; and (contract v1.1) with its wall clock in microseconds (``sent_at_us``),
+  from which every subscriber keeps a transit histogram (``stats.transit``: ``p50_us()``, ``p99_us()``;
+  ``tradebridge_bus_transit_seconds`` on ``/metrics`` of a tracked subscriber). Across hosts a transit is
+  only as exact as their clock sync. A v1.0 peer's messages carry no stamp and add no transit.
+- Peers written to the guide without us are read: signals tagged ``SignalGenerated`` (counted in
+  ``stats.legacy``) and, with ``BusOptions(allow_nan_tokens=True)``, bare ``NaN`` features as null
+  (``stats.nan_tokens``); major version 2 is refused as ``unsupported_version`` and counted.
 - No slow-joiner loss at start-up: ZeroMQ drops what a publisher sends before a subscriber's subscription
   has arrived, so for ``BusOptions.startup_grace`` seconds after connecting (default 3 s), until the first
   subscription arrives, a publisher holds its messages (at most ``BusOptions.startup_queue``) and sends
@@ -31,7 +37,7 @@ from __future__ import annotations
 from tradebridge.bus._async import ZMQPublisher, ZMQSubscriber
 from tradebridge.bus._core import BusClosedError, SubscriberTimeoutError
 from tradebridge.bus.options import BusOptions
-from tradebridge.bus.stats import PublisherStats, SourceStats, SubscriberStats, TopicStats
+from tradebridge.bus.stats import PublisherStats, SourceStats, SubscriberStats, TopicStats, TransitHistogram
 
 __all__ = [
     "BusClosedError",
@@ -41,6 +47,7 @@ __all__ = [
     "SubscriberStats",
     "SubscriberTimeoutError",
     "TopicStats",
+    "TransitHistogram",
     "ZMQPublisher",
     "ZMQSubscriber",
 ]

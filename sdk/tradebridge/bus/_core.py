@@ -5,7 +5,10 @@ over these cores, the way pyzmq's ``zmq.asyncio`` wraps ``zmq``: a core never wa
 reads frames it is handed and does non-blocking socket work, so both shells share every rule.
 
 Wire form v1 (DESIGN.md): one frame ``<topic> <json>``. The publisher writes the envelope fields ``seq``
-(per topic, from 0) and ``source`` (this instance's id) into every message it sends.
+(per topic, from 0), ``sent_at_us`` (v1.1: its wall clock in microseconds at framing) and ``source`` (this
+instance's id) into every message it sends; a subscriber takes ``now - sent_at_us`` as the message's transit
+(see :class:`tradebridge.bus.stats.TransitHistogram`). Across hosts that is only as good as their clock sync
+(NTP: typically within a millisecond; PTP: microseconds); on one host it is exact.
 
 Threads: a libzmq socket must never be used by two threads at once (libzmq aborts the process, or corrupts
 memory). Every use of the publisher's socket happens under :attr:`PublisherCore.lock`, held around frame +
@@ -33,8 +36,15 @@ import zmq
 from msgspec import UNSET
 
 from tradebridge.bus.options import BusOptions
-from tradebridge.bus.stats import PublisherStats, SequenceTracker, SubscriberStats
+from tradebridge.bus.stats import (
+    TRANSIT_BUCKETS_US,
+    PublisherStats,
+    SequenceTracker,
+    SubscriberStats,
+    TransitHistogram,
+)
 from tradebridge.contracts import (
+    ENVELOPE_FORMAT,
     TOPICS,
     Decoder,
     Heartbeat,
@@ -42,7 +52,9 @@ from tradebridge.contracts import (
     OrderUpdate,
     Signal,
     decode_frame,
+    source_suffix,
     topic_of,
+    without_envelope,
 )
 from tradebridge.errors import BusError, ContractError
 
@@ -63,12 +75,16 @@ if set(_TOPIC_TYPES) != set(TOPICS):
     raise ImportError(f"tradebridge.bus knows topics {sorted(_TOPIC_TYPES)}, the contracts {sorted(TOPICS)}")
 
 _SUBSCRIBE: Final = 1
+_TRANSIT_TOP: Final = len(TRANSIT_BUCKETS_US)
+_time_ns = time.time_ns  # a global name: one look-up less on every received message
 #: how often a publisher holding messages for a first subscriber looks for one while publishing
 _HOLD_LOOK_INTERVAL_S: Final = 0.001
 _UNSUBSCRIBE: Final = 0
 #: messages ``publish_many`` frames and sends per acquisition of the lock: the caller's iterator runs
 #: outside it, and another thread (or ``close``) waits at most one chunk
 _CHUNK: Final = 256
+#: messages of a ``publish_many`` batch that share one ``sent_at_us`` (see ``_send_chunk``)
+_STAMP_EVERY: Final = 16
 
 
 class SubscriberTimeoutError(BusError, TimeoutError):
@@ -160,7 +176,7 @@ class PublisherCore:
         if not 1 <= len(self.source) <= 64:
             raise ValueError("source must be 1..64 characters")
         # b',"source":"<id>"}' ends every body; json-encoded once so any id is safe
-        self._body_suffix = b',"source":' + msgspec.json.encode(self.source) + b"}"
+        self._body_suffix = source_suffix(self.source)
         self._counters: dict[str, list[int]] = {}  # topic -> [next seq]
         self._routes: dict[type, tuple[bytes, list[int]]] = {}
         # contract v1 JSON is msgspec's default encoding (tests/bus/test_framing.py checks it stays equal)
@@ -220,22 +236,26 @@ class PublisherCore:
         self._send = _closed
 
     # -- frames ------------------------------------------------------------------------------------------
-    def frame(self, message: Any) -> bytes:
-        """``<topic> <json>`` with this publisher's next ``seq`` for the topic and its ``source``."""
+    def frame(self, message: Any, sent_at_us: int | None = None) -> bytes:
+        """``<topic> <json>`` with this publisher's next ``seq`` for the topic, ``sent_at_us`` (now, unless
+        given) and its ``source``."""
         route = self._routes.get(message.__class__)
         if route is None:
             route = self._route(message)
         prefix, counter = route
         seq = counter[0]
-        if message.seq is not UNSET or message.source is not UNSET:
-            # the envelope is ours to write: a republished message gets this publisher's numbering
-            message = msgspec.structs.replace(message, seq=UNSET, source=UNSET)
+        if message.seq is not UNSET or message.source is not UNSET or message.sent_at_us is not UNSET:
+            # the envelope is ours to write: a republished message gets this publisher's numbering and
+            # stamp (tested inline: a call per message costs more than the clock read)
+            message = without_envelope(message)
         body = self._encode(message)
         counter[0] = seq + 1
         self.last_seq = seq
+        if sent_at_us is None:
+            sent_at_us = time.time_ns() // 1000
         # splice the envelope in before the closing brace instead of copying the message: cheaper, and
         # the caller's message is left as it was
-        return b'%s%s,"seq":%d%s' % (prefix, body[:-1], seq, self._body_suffix)
+        return ENVELOPE_FORMAT % (prefix, body[:-1], seq, sent_at_us, self._body_suffix)
 
     def _route(self, message: Any) -> tuple[bytes, list[int]]:
         """The frame prefix and the shared per-topic counter of a message class (cached per class)."""
@@ -268,6 +288,7 @@ class PublisherCore:
 
     def _send_chunk(self, chunk: list[Any]) -> int:
         frame = self.frame
+        now_ns = time.time_ns
         sent = 0
         try:
             if self._send == self._hold:
@@ -277,8 +298,15 @@ class PublisherCore:
                     if self._send != self._hold:
                         break
             send = self._send
-            for message in chunk[sent:]:
-                send(frame(message))
+            # One clock read per _STAMP_EVERY messages instead of one each: they are framed and sent
+            # back to back under one lock, within about 10 us of their stamp (benches/bus/bench_transit.py
+            # measures what it saves), which is below the transit histogram's resolution at the transits
+            # a bus sees.
+            stamp = 0
+            for index, message in enumerate(chunk[sent:]):
+                if not index % _STAMP_EVERY:
+                    stamp = now_ns() // 1000
+                send(frame(message, stamp))
                 sent += 1
         finally:
             self.published += sent
@@ -471,6 +499,7 @@ class SubscriberCore:
     """Turns received frames into ``(topic, message)``, keeping the stats and skipping what is malformed."""
 
     __slots__ = (
+        "_all_decoders",
         "_closed",
         "_decoders",
         "_endpoint",
@@ -479,6 +508,8 @@ class SubscriberCore:
         "_max_frame",
         "_socket",
         "_tracker",
+        "_transit",
+        "_transit_counts",
         "bind",
         "options",
         "stats",
@@ -497,9 +528,17 @@ class SubscriberCore:
         self._max_frame = sys.maxsize if limit == -1 else limit
         self._malformed_log = _MalformedLog()
         self._exact_topics: frozenset[bytes] | None = None
-        self._decoders: dict[bytes, tuple[str, Decoder[Any]]] = {
-            topic.encode(): (topic, Decoder(kind)) for topic, kind in _TOPIC_TYPES.items()
+        self._transit: TransitHistogram = self.stats.transit
+        self._transit_counts = self._transit.counts
+        # One decoder per topic for the subscriber's life (a reconnect keeps them): their ``legacy`` and
+        # ``nan_tokens`` counters are the stats' own. Only a Signal can be forgiven either (the alias is a
+        # Signal tag; ``NaN`` tokens are read only inside ``features``), hence the flag.
+        allow_nan = self.options.allow_nan_tokens
+        self._all_decoders: dict[bytes, tuple[str, Decoder[Any], bool]] = {
+            topic.encode(): (topic, Decoder(kind, allow_nan_tokens=allow_nan), kind is Signal)
+            for topic, kind in _TOPIC_TYPES.items()
         }
+        self._decoders = dict(self._all_decoders)
         self._socket: zmq.Socket[bytes] | None = None
         self._closed = False
         self.topics: tuple[str, ...] = ()
@@ -536,9 +575,7 @@ class SubscriberCore:
         self._exact_topics = frozenset(t.encode() for t in wanted) if wanted else None
         self._closed = False
         self._decoders = {
-            topic.encode(): (topic, Decoder(kind))
-            for topic, kind in _TOPIC_TYPES.items()
-            if not wanted or topic in wanted
+            name: route for name, route in self._all_decoders.items() if not wanted or route[0] in wanted
         }
         self._socket = socket
 
@@ -559,10 +596,25 @@ class SubscriberCore:
         space = frame.find(b" ")
         route = self._decoders.get(frame[:space]) if space > 0 else None
         if route is not None:
+            decoder = route[1]
             try:
-                message = route[1].decode(frame[space + 1 :])
+                message = decoder.decode(frame[space + 1 :])
             except ContractError:
                 return self._refuse(frame)
+            if route[2]:
+                stats = self.stats
+                stats.legacy = decoder.legacy
+                stats.nan_tokens = decoder.nan_tokens
+            sent = message.sent_at_us
+            if sent.__class__ is int:  # a v1.0 peer's message has none: no transit, nothing invented
+                # TransitHistogram.observe, inlined: this runs for every message
+                micros = _time_ns() // 1000 - sent
+                if micros > 0:
+                    index = (micros - 1).bit_length()
+                    self._transit_counts[index if index < _TRANSIT_TOP else _TRANSIT_TOP] += 1
+                    self._transit.sum_us += micros
+                else:
+                    self._transit.observe(micros)
             self._tracker.observe(route[0], message.seq, message.source)
             return route[0], message
         exact = self._exact_topics
@@ -581,7 +633,7 @@ class SubscriberCore:
 
     def _refuse(self, frame: bytes) -> tuple[str, Any] | None:
         try:
-            topic, message = decode_frame(frame)
+            topic, message = decode_frame(frame, allow_nan_tokens=self.options.allow_nan_tokens)
         except ContractError as exc:
             self.stats.refused(exc.code)
             if self.strict:

@@ -53,6 +53,11 @@ class BusOptions:
       What the hold drops is counted in ``publisher.stats.dropped``. Once a subscriber has been seen the
       hold is over for good and adds nothing to ``publish``. ``startup_grace=0`` turns it off (plain
       ZeroMQ: no subscriber, no delivery). Three seconds covers a subscriber started alongside.
+    - ``allow_nan_tokens`` (subscribers only): read the bare ``NaN``/``Infinity``/``-Infinity`` tokens
+      that Python's ``json.dumps`` writes inside a signal's ``features`` (the guide's original publisher
+      does, for warm-up features) as null, counted in ``stats.nan_tokens``. Off by default: such tokens
+      are not JSON, and a refused frame (``invalid_json``) is counted and skipped. The ``SignalGenerated``
+      alias of ``Signal`` is always read, and counted in ``stats.legacy``.
     """
 
     send_hwm: int = 100_000
@@ -67,6 +72,7 @@ class BusOptions:
     max_sources: int = 4096
     startup_grace: float = 3.0
     startup_queue: int = 10_000
+    allow_nan_tokens: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= self.startup_grace < float("inf"):

@@ -21,12 +21,18 @@ counts what it forgot (a forgotten source that comes back is a new source again)
 ``seq`` (the guide's plain peers) are counted as received and never as loss.
 
 ``out_of_order`` is kept in the shape for compatibility and stays 0: a backwards number is a restart.
+
+What a subscriber forgave is counted too: ``legacy`` (signals tagged ``SignalGenerated``, the original
+bridge's name, read as ``Signal``) and ``nan_tokens`` (bare ``NaN`` features read as null, only with
+``BusOptions.allow_nan_tokens``). ``transit`` is the histogram of ``now - sent_at_us`` over the messages
+that carry the v1.1 stamp (see :class:`TransitHistogram`).
 The rules are the same in Rust (``tradebridge_bus::SubscriberStats``); the scenarios in
 ``conformance/transport/loss_accounting/`` pin them for both.
 """
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Final
@@ -35,15 +41,112 @@ from msgspec import UnsetType
 
 __all__ = [
     "DEFAULT_MAX_SOURCES",
+    "TRANSIT_BUCKETS_US",
     "PublisherStats",
     "SequenceTracker",
     "SourceStats",
     "SubscriberStats",
     "TopicStats",
+    "TransitHistogram",
 ]
 
 #: streams a subscriber follows before forgetting the least recently heard (BusOptions.max_sources)
 DEFAULT_MAX_SOURCES: Final = 4096
+
+
+#: Upper bounds (microseconds, inclusive) of the transit buckets: powers of two from 1 µs to 2**23 µs
+#: (8.4 s), the same in Rust (``tradebridge_bus::TRANSIT_BUCKETS_US``). Powers of two make the bucket of a
+#: value one ``bit_length()``, a few nanoseconds on every message, at a relative resolution of 2x, which is
+#: what p50/p99 of a transit need (is it 20 µs or 2 ms?).
+TRANSIT_BUCKETS_US: Final[tuple[int, ...]] = tuple(1 << k for k in range(24))
+_TRANSIT_TOP: Final = len(TRANSIT_BUCKETS_US)
+
+
+class TransitHistogram:
+    """Transit times ``now - sent_at_us`` in microseconds, in :data:`TRANSIT_BUCKETS_US` buckets.
+
+    ``sent_at_us`` is the publisher's wall clock, so across hosts a transit is only as exact as their clock
+    sync: a sender whose clock runs ahead makes negative transits, which are counted in ``negative`` and
+    kept out of the buckets (they would otherwise all read as 0). Values past the last bucket are counted
+    in ``count`` only (Prometheus' ``+Inf``). Written by the receiving thread only; a snapshot from another
+    thread copies the bucket list (one C-level copy) and may be one message behind.
+    """
+
+    __slots__ = ("counts", "negative", "sum_us")
+
+    def __init__(self) -> None:
+        #: one count per bucket, plus the overflow at the end
+        self.counts = [0] * (_TRANSIT_TOP + 1)
+        self.sum_us = 0
+        self.negative = 0
+
+    @property
+    def count(self) -> int:
+        """Transits observed (negative ones left out): the sum of the buckets, kept by no counter of its
+        own so that observing is one increment less."""
+        return sum(list(self.counts))
+
+    def observe(self, micros: int) -> None:
+        """Record one transit (integer microseconds). The subscriber inlines this; keep the two equal."""
+        if micros < 0:
+            self.negative += 1
+            return
+        index = (micros - 1).bit_length() if micros > 0 else 0
+        self.counts[index if index < _TRANSIT_TOP else _TRANSIT_TOP] += 1
+        self.sum_us += micros
+
+    def quantile_us(self, q: float) -> int | None:
+        """The upper bound (µs) of the bucket holding the ``q`` quantile (None when nothing was seen, or
+        when it lies past the last bucket: more than 8.4 s)."""
+        if not 0.0 <= q <= 1.0:
+            raise ValueError(f"a quantile is within 0..1, got {q}")
+        counts = list(self.counts)
+        total = sum(counts)
+        if total == 0:
+            return None
+        rank = max(1, math.ceil(q * total))
+        running = 0
+        for bound, count in zip(TRANSIT_BUCKETS_US, counts, strict=False):
+            running += count
+            if running >= rank:
+                return bound
+        return None
+
+    def p50_us(self) -> int | None:
+        return self.quantile_us(0.5)
+
+    def p99_us(self) -> int | None:
+        return self.quantile_us(0.99)
+
+    def cumulative_buckets(self) -> list[tuple[float, int]]:
+        """``(upper bound in seconds, observations <= it)`` for Prometheus, without ``+Inf`` (``count``)."""
+        counts = list(self.counts)
+        running = 0
+        out = []
+        for bound, count in zip(TRANSIT_BUCKETS_US, counts, strict=False):
+            running += count
+            out.append((bound / 1e6, running))
+        return out
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "count": self.count,
+            "sum_us": self.sum_us,
+            "negative": self.negative,
+            "p50_us": self.p50_us(),
+            "p99_us": self.p99_us(),
+            "buckets_us": {str(b): c for b, c in zip(TRANSIT_BUCKETS_US, list(self.counts), strict=False)},
+        }
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TransitHistogram):
+            return NotImplemented
+        return (self.counts, self.sum_us, self.negative) == (other.counts, other.sum_us, other.negative)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"TransitHistogram(count={self.count}, p50_us={self.p50_us()}, p99_us={self.p99_us()})"
 
 
 @dataclass(slots=True)
@@ -94,7 +197,9 @@ class SubscriberStats:
     error code in ``malformed_by_code``; ``too_large`` repeats the ``too_large`` ones (frames above
     ``BusOptions.max_message_bytes``) as a top-level number, so health metrics show it. ``filtered``
     counts frames ZeroMQ's prefix filter let through whose topic was not one we asked for (``signals``
-    when subscribed to ``signal``). ``by_source`` maps ``(topic, source)`` to that stream's counters,
+    when subscribed to ``signal``). ``legacy`` and ``nan_tokens`` count what was forgiven (module
+    docstring); ``transit`` is the histogram of transit times (``transit.p50_us()``, ``p99_us()``).
+    ``by_source`` maps ``(topic, source)`` to that stream's counters,
     least recently heard first, at most ``BusOptions.max_sources`` of them.
     """
 
@@ -109,9 +214,12 @@ class SubscriberStats:
     sources: int = 0
     sources_evicted: int = 0
     missed_at_join: int = 0
+    legacy: int = 0
+    nan_tokens: int = 0
     malformed_by_code: dict[str, int] = field(default_factory=dict)
     topics: dict[str, TopicStats] = field(default_factory=dict)
     by_source: OrderedDict[tuple[str, str | None], SourceStats] = field(default_factory=OrderedDict)
+    transit: TransitHistogram = field(default_factory=TransitHistogram)
 
     def refused(self, code: str) -> None:
         """Count one refused frame under its contract error code."""
@@ -141,6 +249,9 @@ class SubscriberStats:
             "sources": self.sources,
             "sources_evicted": self.sources_evicted,
             "missed_at_join": self.missed_at_join,
+            "legacy": self.legacy,
+            "nan_tokens": self.nan_tokens,
+            "transit": self.transit.as_dict(),
             "malformed_by_code": dict(self.malformed_by_code),
             "topics": {
                 name: {

@@ -281,6 +281,31 @@ class Telemetry:
                 out[f"{source}_{key}"] = _format_number(value)
         return out
 
+    def _transit_histograms(self) -> Iterator[Metric]:
+        """``tradebridge_bus_transit_seconds`` for every tracked bus subscriber (its ``stats.transit``,
+        tradebridge.bus.stats.TransitHistogram): read from any thread, a copy of a list of counts."""
+        with self._lock:
+            sources = list(self._sources.items())
+        family = HistogramMetricFamily(
+            "tradebridge_bus_transit_seconds",
+            "Bus transit of received messages (receiver's clock minus the sender's sent_at_us).",
+            labels=["source"],
+        )
+        for name, tracked in sources:
+            value, transit = tracked.source, None
+            for _ in range(3):
+                transit = getattr(value, "transit", None)
+                if transit is not None or not hasattr(value, "stats") or isinstance(value, Mapping):
+                    break
+                value = value.stats
+            if transit is None or not hasattr(transit, "cumulative_buckets"):
+                continue
+            buckets = [(repr(b), float(c)) for b, c in transit.cumulative_buckets()]
+            buckets.append(("+Inf", float(transit.count)))
+            family.add_metric([name], buckets, transit.sum_us / 1e6)
+        if family.samples:
+            yield family
+
     def render(self) -> bytes:
         """The ``/metrics`` page (Prometheus text format 0.0.4)."""
         return generate_latest(self.registry)
@@ -317,6 +342,7 @@ class Telemetry:
             buckets.append(("+Inf", float(hist.count)))
             histogram.add_metric([stage], buckets, hist.sum)
         yield histogram
+        yield from self._transit_histograms()
         yield from self.state_gauges()
 
 

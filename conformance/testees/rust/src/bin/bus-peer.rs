@@ -98,6 +98,9 @@ enum Command {
         /// Streams the loss accounting follows before forgetting the least recently heard.
         #[arg(long)]
         max_sources: Option<std::num::NonZeroUsize>,
+        /// Read bare NaN/Infinity tokens inside a signal's features as null (counted in nan_tokens).
+        #[arg(long)]
+        allow_nan_tokens: bool,
     },
     /// Subscribe to --from and republish every valid message on --to.
     Echo {
@@ -175,6 +178,7 @@ fn main() -> ExitCode {
             receive_hwm,
             max_message_bytes,
             max_sources,
+            allow_nan_tokens,
         } => subscribe(SubscribeArgs {
             endpoint,
             bind,
@@ -186,6 +190,7 @@ fn main() -> ExitCode {
             receive_hwm,
             max_message_bytes,
             max_sources,
+            allow_nan_tokens,
         }),
         Command::Echo {
             from,
@@ -366,6 +371,7 @@ struct SubscribeArgs {
     receive_hwm: Option<i32>,
     max_message_bytes: Option<i64>,
     max_sources: Option<std::num::NonZeroUsize>,
+    allow_nan_tokens: bool,
 }
 
 fn subscribe(args: SubscribeArgs) -> Result<(), String> {
@@ -380,6 +386,7 @@ fn subscribe(args: SubscribeArgs) -> Result<(), String> {
     if let Some(max) = args.max_sources {
         options.max_sources = max;
     }
+    options.allow_nan_tokens = args.allow_nan_tokens;
     let mut subscriber = Subscriber::new(&args.endpoint, &topics, args.bind, options, None)
         .map_err(|e| e.to_string())?;
     eprintln!("bus-peer: subscribed to {}", subscriber.endpoint());
@@ -419,6 +426,8 @@ fn subscribe(args: SubscribeArgs) -> Result<(), String> {
     let elapsed = first.map_or(0.0, |t| last_message.duration_since(t).as_secs_f64());
     summary_line(json!({
         "stats": subscriber.stats(),
+        "transit_p50_us": subscriber.stats().transit.p50_us(),
+        "transit_p99_us": subscriber.stats().transit.p99_us(),
         "elapsed_s": elapsed,
         "per_second": if elapsed > 0.0 { received as f64 / elapsed } else { 0.0 },
     }))

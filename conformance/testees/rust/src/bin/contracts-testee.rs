@@ -1,6 +1,9 @@
-//! Conformance testee: the Rust codec behind a line protocol on stdin/stdout, driven by
-//! `conformance/codecs` (one JSON request per line, one JSON response per line, in order).
+//! Conformance testee: the Rust codec behind the testee protocol of `conformance/PROTOCOL.md` (version
+//! 1: one JSON request per line on stdin, one JSON response per line on stdout, in order), driven by
+//! `tradebridge conformance codec`.
 //!
+//! Handshake: `{"id": 1, "op": "hello", "protocol": "1"}` ->
+//!            `{"id": 1, "ok": true, "protocol": "1", "implementation": "...", "options": [...]}`.
 //! Request:  `{"id": 7, "op": "decode", "message": "bar_update", "payload_hex": "7b..."}`
 //! ops:      `decode` (payload -> canonical value), `encode` (value -> payload), `roundtrip` (payload ->
 //!           decode -> encode -> payload), `decode_frame` (frame -> topic and value), `schemas` (the
@@ -91,6 +94,22 @@ fn serve(request: &Value) -> Map<String, Value> {
         None => return failure("bad_request", "$", "payload_hex is not hex"),
     };
     match field("op") {
+        "hello" => {
+            if field("protocol") != "1" {
+                return failure(
+                    "unsupported_protocol",
+                    "$.protocol",
+                    "this testee speaks protocol 1",
+                );
+            }
+            let value = json!({
+                "ok": true,
+                "protocol": "1",
+                "implementation": concat!("tradebridge-contracts (Rust) ", env!("CARGO_PKG_VERSION")),
+                "options": ["max_size", "allow_nan_tokens"],
+            });
+            value.as_object().cloned().unwrap_or_default()
+        }
         "decode" => match decode_named(field("message"), &payload, &limits) {
             Ok(Some((encoded, legacy))) => {
                 let mut body = success(canonical(&encoded), &encoded);
