@@ -1,16 +1,16 @@
-"""The codec conformance harness: vectors, the two testees behind one interface, value comparison.
+"""The codec conformance harness: the two testees behind one in-process interface, for the property tests.
 
-The Rust testee is the ``contracts-testee`` binary speaking one JSON request and one JSON response per
-line on stdin/stdout; the Python testee answers the same requests in-process. Both report what a decode
-produced as the JSON *their encoder writes*, so comparing them compares what actually crosses the wire.
+Vectors, value comparison and the per-vector verdicts come from the shipped kit (``tradebridge.conformance``),
+which ``test_codec_vectors.py`` drives exactly as a user's CI does. Here the Rust testee is the
+``contracts-testee`` binary speaking the testee protocol (``conformance/PROTOCOL.md``), without the
+handshake; the Python testee answers the same requests in-process. Both report what a decode produced as the
+JSON *their encoder writes*, so comparing them compares what actually crosses the wire.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import selectors
-import struct
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +21,14 @@ import msgspec
 import referencing
 import tradebridge.contracts as contracts
 import tradebridge.contracts.frames as frames_module
+from tradebridge.conformance.vectors import VECTORS_DIR as VECTORS_DIR
+from tradebridge.conformance.vectors import Vector as Vector
+from tradebridge.conformance.vectors import load_vectors as load_vectors
+from tradebridge.conformance.vectors import same as same
 from tradebridge.errors import ContractError
 from tradebridge.testing import rust_binary
 
 ROOT = Path(__file__).resolve().parents[2]
-VECTORS_DIR = ROOT / "conformance" / "vectors"
 SCHEMAS_DIR = ROOT / "contracts" / "v1"
 KNOWN_FAILURES_DIR = Path(__file__).resolve().parent / "known_failures"
 IMPLEMENTATIONS = ("python", "rust", "jsonschema")
@@ -48,54 +51,6 @@ TOPIC_SCHEMAS = {
     "order": "order_update",
     "system": "heartbeat",
 }
-
-
-@dataclass(frozen=True)
-class Vector:
-    id: str
-    path: Path
-    message: str
-    payload: bytes
-    valid: bool
-    canonical: Any = None
-    code: str | None = None
-    error_path: str | None = None
-    max_size: int = contracts.DEFAULT_MAX_SIZE
-    schema_check: bool = True
-    description: str = ""
-    allow_nan_tokens: bool = False
-    legacy: bool = False
-
-
-def load_vectors() -> list[Vector]:
-    vectors = []
-    for path in sorted(VECTORS_DIR.glob("*/*.json")):
-        body = json.loads(path.read_text(encoding="utf-8"))
-        if "input" in body:
-            payload = json.dumps(body["input"], separators=(",", ":"), ensure_ascii=False).encode()
-        elif "input_text" in body:
-            payload = body["input_text"].encode("utf-8")
-        else:
-            payload = bytes.fromhex(body.get("input_hex", ""))
-        error = body.get("error", {})
-        vectors.append(
-            Vector(
-                id=f"{path.parent.name}/{path.stem}",
-                path=path,
-                message=body["message"],
-                payload=payload,
-                valid=body["valid"],
-                canonical=body.get("canonical"),
-                code=error.get("code"),
-                error_path=error.get("path"),
-                max_size=body.get("max_size", contracts.DEFAULT_MAX_SIZE),
-                schema_check=body.get("schema_check", True),
-                description=body["description"],
-                allow_nan_tokens=body.get("options", {}).get("allow_nan_tokens", False),
-                legacy=body.get("legacy", False),
-            )
-        )
-    return vectors
 
 
 @dataclass
@@ -353,23 +308,6 @@ TYPE_ALIASES_OF = tuple(
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
-
-
-def same(left: Any, right: Any) -> bool:
-    """Value equality with JSON types kept apart and floats compared bit for bit."""
-    if isinstance(left, bool) or isinstance(right, bool):
-        return type(left) is type(right) and left == right
-    if isinstance(left, float) or isinstance(right, float):
-        if not (isinstance(left, float) and isinstance(right, float)):
-            return False
-        if math.isnan(left) or math.isnan(right):
-            return math.isnan(left) and math.isnan(right)
-        return struct.pack("<d", left) == struct.pack("<d", right)
-    if isinstance(left, dict) and isinstance(right, dict):
-        return left.keys() == right.keys() and all(same(left[k], right[k]) for k in left)
-    if isinstance(left, list) and isinstance(right, list):
-        return len(left) == len(right) and all(same(a, b) for a, b in zip(left, right, strict=True))
-    return type(left) is type(right) and left == right
 
 
 def load_known_failures() -> dict[str, set[str]]:

@@ -1,19 +1,25 @@
 """Every vector through the Python codec, the Rust codec and python-jsonschema.
 
-Each implementation must reach the vector's verdict (the canonical value, or the error code and path);
-the two codecs must agree with each other, and JSON Schema must agree on accept/reject. A vector listed
-in ``known_failures/<implementation>.txt`` is expected to fail, and the run fails when it starts passing
-(so the list can only shrink).
+The two codecs are judged by the shipped kit (``tradebridge.conformance``), as testee processes speaking
+``conformance/PROTOCOL.md``, exactly as ``tradebridge conformance codec --testee CMD`` judges a user's
+service: no private path. Each implementation must reach the vector's verdict (the canonical value, or
+the error code and path); the two codecs must agree with each other, and JSON Schema must agree on
+accept/reject. A vector listed in ``known_failures/<implementation>.txt`` is expected to fail, and the run
+fails when it starts passing (so the list can only shrink).
 """
 
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
 import pytest
+from tradebridge.conformance import CodecRun, ProcessTestee, run_codec
 from tradebridge.errors import CODES, InternalError
+from tradebridge.testing import rust_binary
 
 from conformance.codecs.harness import (
     KNOWN_FAILURES_DIR,
@@ -112,18 +118,51 @@ def test_known_failure_lists_name_existing_vectors(known_failures: dict[str, set
     assert not unknown, f"known-failure lists name vectors that do not exist: {unknown}"
 
 
+#: the testee commands the kit drives: ours, as any user's would be
+KIT_TESTEES = {
+    "python": lambda: [sys.executable, "-m", "tradebridge.conformance.python_testee"],
+    "rust": lambda: [str(rust_binary("contracts-testee"))],
+}
+
+
+@pytest.fixture(scope="session")
+def kit_runs(known_failures: dict[str, set[str]]) -> Iterator[dict[str, CodecRun]]:
+    runs = {}
+    for name, command in KIT_TESTEES.items():
+        with ProcessTestee(command()) as testee:
+            runs[name] = run_codec(testee, VECTORS, known_failures[name], name=name)
+    yield runs
+
+
+def kit_verdict(
+    implementation: str, vector: Vector, runs: dict[str, CodecRun], known: Any, report: Any
+) -> None:
+    verdict = next(v for v in runs[implementation].verdicts if v.vector == vector.id)
+    problem = None
+    if verdict.status not in ("pass", "stale_known_failure"):
+        problem = f"{verdict.status}: {verdict.problem}\n  got      {verdict.got!r}"
+        problem += f"\n  expected {verdict.expected!r}"
+    judge(implementation, vector, problem, known, report)
+
+
 @pytest.mark.parametrize("vector", VECTORS, ids=_ids(VECTORS))
 def test_python_codec(
-    vector: Vector, python_testee: PythonTestee, known_failures: dict[str, set[str]], conformance_report: Any
+    vector: Vector,
+    kit_runs: dict[str, CodecRun],
+    known_failures: dict[str, set[str]],
+    conformance_report: Any,
 ) -> None:
-    judge("python", vector, verdict(vector, run(python_testee, vector)), known_failures, conformance_report)
+    kit_verdict("python", vector, kit_runs, known_failures, conformance_report)
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=_ids(VECTORS))
 def test_rust_codec(
-    vector: Vector, rust_testee: RustTestee, known_failures: dict[str, set[str]], conformance_report: Any
+    vector: Vector,
+    kit_runs: dict[str, CodecRun],
+    known_failures: dict[str, set[str]],
+    conformance_report: Any,
 ) -> None:
-    judge("rust", vector, verdict(vector, run(rust_testee, vector)), known_failures, conformance_report)
+    kit_verdict("rust", vector, kit_runs, known_failures, conformance_report)
 
 
 SCHEMA_VECTORS = [vector for vector in VECTORS if vector.schema_check]
