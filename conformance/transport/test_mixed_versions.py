@@ -63,7 +63,8 @@ def messages(version: str, frozen: Frozen) -> list[Any]:
             "timestamp": 1_729_530_000_000 + i,
             "features": [1.0, float(i)],
         }
-        bar: dict[str, Any] = {"symbol": "AAPL", "open": 1.0, "high": 2.0, "low": 0.5, "close": 1.5, "volume": 10.0}
+        bar: dict[str, Any] = {"symbol": "AAPL", "open": 1.0, "high": 2.0, "low": 0.5, "close": 1.5}
+        bar["volume"] = 10.0
         bar["timestamp"] = 1_735_828_200_000 + i
         if version == "1.1":
             out += [Signal(**common, signal_id=f"sig-{i}", price=101.5), BarUpdate(**bar)]
