@@ -22,3 +22,12 @@ fn bar_update_fast_vs_serde_corpus() {
 fn frame_parse_corpus() {
     replay::replay("frame_parse", checks::frame_parse);
 }
+
+/// The replay itself can fail: a check that refuses every JSON object fails the run and names the files.
+#[test]
+#[should_panic(expected = "contracts_decode inputs fail their check")]
+fn replay_fails_when_a_check_fails() {
+    replay::replay("contracts_decode", |data| {
+        assert!(!data.starts_with(b"{"), "planted failure")
+    });
+}

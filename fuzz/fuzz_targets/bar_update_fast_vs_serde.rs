@@ -1,0 +1,7 @@
+#![no_main]
+
+// The check lives in checks/ so that the stable regression test runs the very same code.
+#[path = "../checks/contracts.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::bar_update_fast_vs_serde(data));
