@@ -151,7 +151,7 @@ async def run(args: argparse.Namespace) -> None:
 
     try:
         async with (
-            ZMQPublisher(args.signal_endpoint) as out,
+            ZMQPublisher(args.signal_endpoint, bind=not args.signal_connect) as out,
             ZMQSubscriber(args.market_endpoint) as market,
             ZMQSubscriber(args.order_endpoint) as orders,
         ):
@@ -176,6 +176,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--market-endpoint", default="tcp://127.0.0.1:5555", help="BarUpdates (connect)")
     parser.add_argument("--signal-endpoint", default="tcp://127.0.0.1:5556", help="Signals (bind)")
+    parser.add_argument("--signal-connect", action="store_true", help="connect for Signals (to a bus-proxy)")
     parser.add_argument("--order-endpoint", default="tcp://127.0.0.1:5557", help="OrderUpdates (connect)")
     parser.add_argument("--symbols", type=lambda s: [x.strip().upper() for x in s.split(",") if x.strip()],
                         default=[], help="comma-separated symbols that must be warm to be ready")  # fmt: skip

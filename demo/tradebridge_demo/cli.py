@@ -79,7 +79,21 @@ def parse_args(argv: Sequence[str]) -> DemoConfig:
         "(https://paper-api.alpaca.markets) or a loopback URL; credentials from the environment or "
         "--env-file",
     )
+    parser.add_argument(
+        "--market",
+        choices=("stream", "synthetic"),
+        default="stream",
+        help="stream (default): market-data on the broker's market-data WebSocket (the mock's, or real IEX "
+        "data with --broker-url Alpaca paper); synthetic: the mock publisher onto the bus",
+    )
     parser.add_argument("--env-file", type=Path, default=Path(".env"), help="credentials file (default .env)")
+    parser.add_argument(
+        "--topology",
+        choices=("direct", "proxy"),
+        default="direct",
+        help="direct (default): each topic's publisher binds; proxy: every service connects to a bus-proxy "
+        "and two strategies trade (docs/deploy.md)",
+    )
     args = parser.parse_args(list(argv))
     symbols = [s.upper() for s in args.symbols for s in s.split(",") if s]
     if not symbols or any(not _SYMBOL.match(s) for s in symbols):
@@ -104,6 +118,8 @@ def parse_args(argv: Sequence[str]) -> DemoConfig:
         progress=not args.quiet,
         broker_url=args.broker_url,
         env_file=args.env_file,
+        market=args.market,
+        topology=args.topology,
     )
 
 

@@ -26,6 +26,11 @@ class DemoConfig:
     #: An Alpaca-compatible broker already running (Alpaca paper, or a loopback URL); None = start the mock.
     broker_url: str | None = None
     env_file: Path = Path(".env")
+    #: ``stream``: the mock broker's (or Alpaca's) market-data WebSocket through the ``market-data`` service,
+    #: the guide's path; ``synthetic``: the mock publisher straight onto the bus
+    market: str = "stream"
+    #: direct: each topic's publisher binds; proxy: everything connects to a bus-proxy, two strategies
+    topology: str = "direct"
 
     @property
     def total_bars(self) -> int:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tradebridge.bus.sync import ZMQSubscriber
-from tradebridge.contracts import OrderUpdate, Signal
+from tradebridge.contracts import BarUpdate, OrderUpdate, Signal
 
 __all__ = ["FINAL_STATUSES", "BusObserver", "SeenSignal"]
 
@@ -75,6 +75,8 @@ class BusObserver:
 
     def __init__(self, signal_endpoint: str, order_endpoint: str) -> None:
         self._lock = threading.Lock()
+        #: (bus source, seq) of each bar -> when it was sent (after :meth:`watch_market` only)
+        self._bars: dict[tuple[str, int], int] = {}
         self._signals: dict[str, SeenSignal] = {}
         self._early: dict[str, list[tuple[OrderUpdate, int]]] = {}  # updates seen before their signal
         self.order_updates = 0
@@ -88,16 +90,24 @@ class BusObserver:
 
     def __enter__(self) -> BusObserver:
         for endpoint, topic, handler in self._endpoints:
-            subscriber = ZMQSubscriber(endpoint)
-            subscriber.connect([topic])  # connect here, so the subscription exists once we return
-            self._subscribers.append(subscriber)
-            thread = threading.Thread(
-                target=self._receive, args=(subscriber, handler), name=f"demo-observer-{topic}", daemon=True
-            )
-            self._threads.append(thread)
-        for thread in self._threads:
-            thread.start()
+            self._watch(endpoint, topic, handler)
         return self
+
+    def watch_market(self, endpoint: str) -> None:
+        """Also record when each bar was sent (the streaming path's upstream event). Called once the feed
+        binds its endpoint: a subscriber that connected earlier would retry on a growing backoff and miss the
+        first bars."""
+        self._watch(endpoint, "market", self._on_bar)
+
+    def _watch(self, endpoint: str, topic: str, handler: Callable[[Any, int], None]) -> None:
+        subscriber = ZMQSubscriber(endpoint)
+        subscriber.connect([topic])  # connect here, so the subscription exists once we return
+        self._subscribers.append(subscriber)
+        thread = threading.Thread(
+            target=self._receive, args=(subscriber, handler), name=f"demo-observer-{topic}", daemon=True
+        )
+        self._threads.append(thread)
+        thread.start()
 
     def __exit__(self, *exc: object) -> None:
         self.close()
@@ -152,6 +162,23 @@ class BusObserver:
                 self._early.setdefault(signal_id, []).append((message, seen_ns))
             else:
                 seen.apply(message, seen_ns)
+
+    def _on_bar(self, message: Any, seen_ns: int) -> None:
+        if (
+            isinstance(message, BarUpdate)
+            and isinstance(message.source, str)
+            and isinstance(message.seq, int)
+        ):
+            # the publisher's own send time (v1.1 envelope), else the arrival here: this observer's threads
+            # share one interpreter, so its arrival time can trail the strategy's signal
+            sent = message.sent_at_us * 1000 if isinstance(message.sent_at_us, int) else seen_ns
+            with self._lock:
+                self._bars[(message.source, message.seq)] = sent
+
+    def bar_times(self) -> dict[tuple[str, int], int]:
+        """When each bar was put on the bus, by its envelope (the upstream event of the streaming path)."""
+        with self._lock:
+            return dict(self._bars)
 
     def raise_errors(self) -> None:
         if self._errors:

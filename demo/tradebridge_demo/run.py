@@ -9,6 +9,7 @@ import signal
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -22,22 +23,28 @@ from tradebridge.errors import TradebridgeError
 from tradebridge.testing import Service, ServiceError, free_port, is_ready, rust_binary
 
 from tradebridge_demo.config import DemoConfig
+from tradebridge_demo.market import MarketClock
 from tradebridge_demo.observer import BusObserver
 from tradebridge_demo.report import (
     BrokerOrder,
     DemoResult,
     decimal_float,
+    fill_seen_ms,
     histogram_summary,
     observed_flow,
     read_timing_log,
     write_report,
 )
+from tradebridge_demo.topology import SECOND_STRATEGY, second_strategy, wiring
 
 #: Any non-empty pair works with the mock broker; real credentials are never sent to it.
 MOCK_KEY = "tradebridge-demo"
 
 #: Credential variables never passed to services talking to the local mock broker.
 CREDENTIAL_VARIABLES = ("APCA_API_KEY_ID", "APCA_API_SECRET_KEY", "ALPACA_API_KEY", "ALPACA_SECRET_KEY")
+
+#: Alpaca's real-time IEX stock data (the streaming path with ``--broker-url`` Alpaca paper).
+ALPACA_IEX_STREAM = "wss://stream.data.alpaca.markets/v2/iex"
 
 #: ``examples/strategy.py``, shipped in this package: the demo runs the example, never a copy of it.
 STRATEGY = files("tradebridge_demo") / "strategy.py"
@@ -104,8 +111,10 @@ def _say(message: str) -> None:
 def run_demo(config: DemoConfig) -> int:
     """Run the flow; 0 when it completed consistently, 1 on a failure (said why), 130 on Ctrl-C."""
     started = time.monotonic()
+    streaming = config.market == "stream"
     try:
         engine_binary = rust_binary("execution-engine")
+        feed_binary = rust_binary("market-data") if streaming else None
     except FileNotFoundError as exc:
         _say(f"demo: {exc}")
         return 1
@@ -128,22 +137,30 @@ def run_demo(config: DemoConfig) -> int:
         "market": config.market_port or free_port(),
         "signal": free_port(),
         "order": free_port(),
-        **{f"{n}_health": free_port() for n in ("broker", "engine", "strategy", "publisher")},
+        **{f"{n}_health": free_port() for n in ("broker", "engine", "strategy", "feed")},
     }
     broker_url = access.url or f"http://{host}:{ports['broker']}"
-    market = f"tcp://{host}:{ports['market']}"
-    signals = f"tcp://{host}:{ports['signal']}"
-    orders = f"tcp://{host}:{ports['order']}"
     env = scrubbed_environment()
+    # subscribers listen on market/signals/orders, publishers send to *_out (the same unless --topology proxy)
+    wires = wiring(config.topology, host, ports, streaming=streaming, log_dir=log_dir, env=env)
+    market, signals, orders = wires.market, wires.signals, wires.orders
     # The mock takes any key; a real broker gets the credentials (the engine only: it places the orders).
     keyed_env = {**env, "ALPACA_API_KEY": access.api_key, "ALPACA_SECRET_KEY": access.secret_key}
 
+    # Streaming: the mock's own seeded walk makes the bars (one per symbol every len(symbols)/rate s) and
+    # its market-data WebSocket carries them; synthetic: the broker follows the publisher's bars on the bus.
+    market_source = (
+        ["--bar-interval", "0", "--stream-interval", "0.01"]  # stepped by the demo's MarketClock
+        if streaming
+        else ["--market-endpoint", market, "--bar-interval", "0"]
+    )
+    clock: MarketClock | None = None
     broker = Service(
         "mock-broker",
         python_module(
             "tradebridge.cli", "mock-broker", "--host", host, "--port", str(ports["broker"]),
             "--seed", str(config.seed), "--symbols", *config.symbols,
-            "--health-port", str(ports["broker_health"]), "--market-endpoint", market,
+            "--health-port", str(ports["broker_health"]), *market_source,
             "--fill-mode", "deferred", "--rate-limit", "0",
         ),
         health_port=ports["broker_health"], log_dir=log_dir, env=env,
@@ -151,41 +168,69 @@ def run_demo(config: DemoConfig) -> int:
     engine = Service(
         "execution-engine",
         [
-            str(engine_binary), "--signal-endpoint", signals, "--order-endpoint", orders,
+            str(engine_binary), "--signal-endpoint", signals, "--order-endpoint", wires.orders_out,
+            *wires.engine_connect,
             "--market-endpoint", market, "--broker-url", broker_url,
             "--health-port", str(ports["engine_health"]),
             "--max-position", str(config.max_position), "--max-notional", str(config.max_notional),
             "--max-orders-per-sec", str(config.max_orders_per_sec),
-            # The mock has no request limit: follow orders closely (the engine's default at Alpaca is 1 s).
+            # The mock has no request limit: follow orders closely (the engine's default at Alpaca is 1 s);
+            # the synthetic path keeps the poll alone, the streaming path hears fills on the trade stream.
             *([] if access.url else ["--poll-interval-ms", "20"]),
+            *([] if streaming else ["--no-trade-stream"]),
             # After the last bar nothing can fill a resting order: the engine cancels it after 2 s.
             "--order-timeout-ms", "2000",
+            # Accepted signals, one journal per run (restart safety, README "What survives what").
+            "--journal", str(report_dir / "engine.journal"),
         ],
         health_port=ports["engine_health"], log_dir=log_dir, env=keyed_env,
     )  # fmt: skip
     strategy = Service(
         "strategy",
         [
-            sys.executable, str(STRATEGY), "--market-endpoint", market, "--signal-endpoint", signals,
+            sys.executable, str(STRATEGY), "--market-endpoint", market,
+            "--signal-endpoint", wires.signals_out, *wires.strategy_connect,
             "--order-endpoint", orders, "--symbols", ",".join(config.symbols),
             "--threshold", str(config.threshold), "--health-port", str(ports["strategy_health"]),
             "--run-id", run_id,
-            # the engine and the demo's observer: both must hear the first signal
-            "--subscribers", "2",
+            # the engine and the demo's observer: both must hear the first signal (a proxy replays one
+            # subscription per topic to a publisher that connects after them; it serves both)
+            "--subscribers", "2" if wires.proxy is None else "1",
         ],
         health_port=ports["strategy_health"], log_dir=log_dir, env=env,
     )  # fmt: skip
-    publisher = Service(
-        "mock-publisher",
-        python_module(
-            "tradebridge.cli", "mock-publisher", "--endpoint", market, "--symbols", ",".join(config.symbols),
-            "--rate", str(config.rate), "--count", str(config.total_bars), "--seed", str(config.seed),
-            "--wait-for-subscribers", "2" if access.url else "3",
-            "--health-port", str(ports["publisher_health"]), "--timing-log", str(timing_log),
-        ),
-        health_port=ports["publisher_health"], log_dir=log_dir, env=env,
-    )  # fmt: skip
+    # Alpaca's real IEX feed for Alpaca paper; a loopback broker (ours, or a mock run by hand) streams its
+    # own market, whose clock the demo steps.
+    local_market = access.url is None or _is_loopback(access.url)
+    if feed_binary is not None:
+        stream_url = f"ws{broker_url.removeprefix('http')}/v2/iex" if local_market else ALPACA_IEX_STREAM
+        publisher = Service(
+            "market-data",
+            [
+                str(feed_binary), "--stream-url", stream_url, "--endpoint", wires.market_out,
+                "--symbols", ",".join(config.symbols), "--channels", "bars",
+                "--health-port", str(ports["feed_health"]), "--reconnect-min-ms", "100",
+            ],
+            health_port=ports["feed_health"], log_dir=log_dir, env=keyed_env,
+        )  # fmt: skip
+    else:
+        publisher = Service(
+            "mock-publisher",
+            python_module(
+                "tradebridge.cli", "mock-publisher", "--endpoint", wires.market_out, *wires.publisher_connect,
+                "--symbols", ",".join(config.symbols),
+                "--rate", str(config.rate), "--count", str(config.total_bars), "--seed", str(config.seed),
+                # through a proxy the demo waits for the subscribers at the proxy instead
+                "--wait-for-subscribers", "1" if wires.proxy else "2" if access.url else "3",
+                "--health-port", str(ports["feed_health"]), "--timing-log", str(timing_log),
+            ),
+            health_port=ports["feed_health"], log_dir=log_dir, env=env,
+        )  # fmt: skip
     services = [engine, strategy, publisher] if access.url else [broker, engine, strategy, publisher]
+    extra: list[Service] = []
+    if wires.proxy is not None:
+        extra = [wires.proxy, second_strategy(strategy, run_id, config.threshold, log_dir, env)]
+        services[-3:-3] = extra  # started in this order; _follow finds engine, strategy, publisher last
     progress = Progress(config.total_bars, config.progress)
     observer = BusObserver(signals, orders)
     code = 1
@@ -195,12 +240,22 @@ def run_demo(config: DemoConfig) -> int:
                 f"tradebridge demo: {config.bars} bars x {len(config.symbols)} symbols "
                 f"({', '.join(config.symbols)}), seed {config.seed}; logs in {log_dir}"
             )
+            if wires.proxy is not None:
+                wires.proxy.start()
+                wires.proxy.wait(is_ready, "ready", 30)
+                _say(f"  bus-proxy         ready  publishers -> {wires.signals_out}, subscribers <- {market}")
             if access.url:
                 _say(f"  broker            {broker_url} (credentials: environment or {config.env_file})")
             else:
                 broker.start()
                 broker.wait(is_ready, "ready", 30)
                 _say(f"  mock-broker       ready  {broker_url}")
+            if streaming and local_market:
+                # Bound before its subscribers connect (one that connects to a port nobody binds yet
+                # retries on a growing backoff and would miss the first bars); no bar flows before the
+                # market clock starts.
+                publisher.start()
+                publisher.wait(is_ready, "ready", 30)
             engine.start()
             engine.wait(is_ready, "ready", 30)
             _say(f"  execution-engine  ready  signals {signals} -> orders {orders}")
@@ -210,12 +265,31 @@ def run_demo(config: DemoConfig) -> int:
             # engine's order updates (the strategy itself waited for the engine and the observer).
             engine.wait(lambda s: int(s.metrics().get("order_subscribers", "0")) >= 2, "subscribed to", 10)
             _say(f"  strategy          connected (ready once its indicators are warm)  market {market}")
+            for other in extra[1:]:
+                other.start()
+                other.wait(lambda s: s.metrics().get("bus_connected") == "true", "connected", 30)
+                _say(f"  {other.name:<17} connected (threshold {config.threshold + 0.1:g})")
+            if wires.proxy is not None:
+                # market subscribers at the proxy: the engine, both strategies (and the mock broker)
+                wanted = 3 if access.url or streaming else 4
+                wires.proxy.wait(
+                    lambda s: int(s.metrics().get("subscribers", "0")) >= wanted, "subscribed", 10
+                )
             alpaca = AlpacaPaperTrading(access.api_key, access.secret_key, base_url=broker_url)
             equity_start = decimal_float(alpaca.get_account_info().equity)
             positions_start = {p.symbol: float(p.qty) for p in alpaca.get_positions()}
-            publisher.start()
-            _say(f"  mock-publisher    publishing {config.total_bars} bars at {config.rate:g}/s")
-            result = _follow(config, services, observer, progress, started, timing_log, alpaca, run_id)
+            if streaming:
+                if not local_market:  # Alpaca's live feed: started last, once everything else runs
+                    publisher.start()
+                    publisher.wait(is_ready, "ready", 30)
+                observer.watch_market(market)
+                if local_market:  # the mock's market moves when the demo says (Alpaca's is live)
+                    clock = MarketClock(broker_url, config.bars, len(config.symbols) / config.rate).start()
+                _say(f"  market-data       streaming {config.bars} bars a symbol: {stream_url} -> {market}")
+            else:
+                publisher.start()
+                _say(f"  mock-publisher    publishing {config.total_bars} bars at {config.rate:g}/s")
+            result = _follow(config, services, observer, progress, started, timing_log, alpaca, run_id, clock)
             result.equity_start = equity_start
             result.positions_start = positions_start
             progress.close()
@@ -241,6 +315,8 @@ def run_demo(config: DemoConfig) -> int:
         # without closing their sockets cleanly).
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
+            if clock is not None:
+                clock.close()
             for service in reversed(services):
                 service.stop()
             observer.close()
@@ -248,6 +324,11 @@ def run_demo(config: DemoConfig) -> int:
             signal.signal(signal.SIGINT, previous)
             shutil.rmtree(work, ignore_errors=True)
     return code
+
+
+def _is_loopback(url: str) -> bool:
+    host = urllib.parse.urlsplit(url).hostname or ""
+    return host == "localhost" or host == "::1" or host.startswith("127.")
 
 
 @dataclass(frozen=True)
@@ -281,6 +362,7 @@ def _follow(
     timing_log: Path,
     alpaca: AlpacaPaperTrading,
     run_id: str,
+    clock: MarketClock | None,
 ) -> DemoResult:
     """Show progress until every bar is processed and every signal's order final; then collect the numbers.
 
@@ -291,6 +373,7 @@ def _follow(
     broker = services[0]
     deadline = started + config.timeout
     settled_since: float | None = None
+    feed_stopped: float | None = None
     # Equity samples for the chart; Alpaca paper allows 200 requests a minute, the mock has no limit.
     sample_every = 0.25 if broker is not engine else 2.0
     equity_curve: list[tuple[float, float]] = []
@@ -299,12 +382,30 @@ def _follow(
         for service in {broker, engine, strategy}:
             if service.returncode() is not None:
                 raise service.died()
-        published = publisher.returncode()
-        if published not in (None, 0):
-            raise publisher.died()
         observer.raise_errors()
         metrics = strategy.metrics()
         bars = int(metrics.get("bars", "0"))
+        # --topology proxy: both strategies' signals are on the bus
+        signals = int(metrics.get("signals", "0")) + sum(
+            int(s.metrics().get("signals", "0")) for s in services if s.name == SECOND_STRATEGY
+        )
+        if clock is not None:
+            clock.raise_errors()
+            if publisher.returncode() is not None:
+                raise publisher.died()
+            published = 0 if clock.finished else None
+        elif config.market == "stream":
+            # A live feed has no end: once the strategy has seen its bars, the demo ends it.
+            if feed_stopped is None and publisher.returncode() is not None:
+                raise publisher.died()
+            if feed_stopped is None and bars >= config.total_bars:
+                publisher.stop(grace=5)
+                feed_stopped = time.monotonic()
+            published = None if feed_stopped is None else 0
+        else:
+            published = publisher.returncode()
+            if published not in (None, 0):
+                raise publisher.died()
         progress.show(bars, metrics)
         engine_metrics = engine.metrics()
         if time.monotonic() >= next_sample:
@@ -316,7 +417,7 @@ def _follow(
         done = (
             published == 0
             and bars >= config.total_bars
-            and metrics.get("signals") == str(len(seen))
+            and signals == len(seen)
             and all(s.final for s in seen)
             and engine_metrics.get("orders_open") == "0"
         )
@@ -332,7 +433,7 @@ def _follow(
                 "not_ready",
                 "demo",
                 f"the run did not finish within {config.timeout:.0f}s: {bars}/{config.total_bars} bars, "
-                f"{metrics.get('signals', '?')} signals published, {len(seen)} seen, "
+                f"{signals} signals published, {len(seen)} seen, "
                 f"{sum(not s.final for s in seen)} without a final order update, "
                 f"{engine_metrics.get('orders_open', '?')} orders open",
             )
@@ -340,15 +441,19 @@ def _follow(
 
     engine_final = engine.metrics()
     strategy_final = strategy.metrics()
+    # --topology proxy: the second strategy's signals count as published too
+    more_signals = sum(int(s.metrics().get("signals", "0")) for s in services if s.name == SECOND_STRATEGY)
     features = histogram_summary(_metrics_page(strategy), "features")
     code = strategy.stop(grace=10)
     if code != 0:
         raise strategy.died()
-    # The publisher has exited 0 (checked above), so its timing log is complete.
-    flow = observed_flow(observer.signals(), read_timing_log(timing_log))
+    # The upstream event of each bar: the publisher's send time (its timing log, complete since it exited 0)
+    # or, streaming, the market-data service's send time of the bar.
+    upstream = observer.bar_times() if config.market == "stream" else read_timing_log(timing_log)
+    flow = observed_flow(observer.signals(), upstream)
     flow.update(
         bars=int(strategy_final.get("bars", "0")),
-        signals=int(strategy_final.get("signals", "0")),
+        signals=int(strategy_final.get("signals", "0")) + more_signals,
         features_latency=features,
         equity_curve=equity_curve,
         order_updates=observer.order_updates,
@@ -366,11 +471,14 @@ def _follow(
             status=str(o.status),
             filled_qty=decimal_float(o.filled_qty),
             filled_avg_price=None if o.filled_avg_price is None else float(o.filled_avg_price),
+            filled_at_ns=None if o.filled_at is None else int(o.filled_at.timestamp() * 1e6) * 1000,
         )
         for o in alpaca.get_orders(status="all", limit=500)
-        if o.client_order_id.startswith(f"tb-{run_id}-")  # this run's orders only
+        # this run's orders only (a second strategy's ids are tb-<run_id>b-...)
+        if o.client_order_id.startswith((f"tb-{run_id}-", f"tb-{run_id}b-"))
     ]
     positions = {p.symbol: float(p.qty) for p in alpaca.get_positions()}
+    flow["latency_ms"]["fill_seen"] = fill_seen_ms(observer.signals(), orders)
     return DemoResult(
         config={
             "bars_per_symbol": config.bars,
@@ -381,6 +489,7 @@ def _follow(
             "max_position": config.max_position,
             "max_notional": config.max_notional,
             "max_orders_per_sec": config.max_orders_per_sec,
+            "market": config.market,
         },
         flow=flow,
         engine=engine_final,

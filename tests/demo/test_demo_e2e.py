@@ -112,10 +112,33 @@ def test_latency_of_each_hop_is_reported(
         assert 0 < latency[hop]["p50_ms"] <= latency[hop]["p99_ms"]
 
 
+@pytest.fixture(scope="module")
+def synthetic_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """``--market synthetic``: the mock publisher's bars, whose send times are in its timing log."""
+    report = tmp_path_factory.mktemp("synthetic")
+    done = run_demo(
+        "--market",
+        "synthetic",
+        "--bars",
+        "120",
+        "--symbols",
+        "AAPL",
+        "MSFT",
+        "--seed",
+        "11",
+        "--report",
+        str(report),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done, json.loads((report / "report.json").read_text())
+
+
 def test_the_first_hop_starts_when_the_publisher_sent_the_bar(
-    demo_run: tuple[subprocess.CompletedProcess[str], dict[str, Any]],
+    synthetic_run: tuple[subprocess.CompletedProcess[str], dict[str, Any]],
 ) -> None:
-    done, data = demo_run
+    done, data = synthetic_run
     latency = data["summary"]["latency"]
     hops = list(latency)
     assert (hops[0], hops[-1]) == ("published_to_signal", "published_to_fill")
@@ -132,8 +155,35 @@ def test_the_first_hop_starts_when_the_publisher_sent_the_bar(
     for hops in filled:
         parts = hops["published_to_signal"] + hops["signal_to_ack"] + hops["ack_to_fill"]
         assert hops["published_to_fill"] == pytest.approx(parts, abs=1e-3)
-    assert "bar published -> signal seen (bus)" in done.stdout
-    assert "bar published -> fill seen (total)" in done.stdout
+    assert "upstream event -> signal seen (bus)" in done.stdout
+    assert "upstream event -> fill seen (total)" in done.stdout
+
+
+def test_the_default_run_streams_bars_in_and_hears_fills_on_the_trade_stream(
+    demo_run: tuple[subprocess.CompletedProcess[str], dict[str, Any]],
+) -> None:
+    done, data = demo_run
+    assert data["config"]["market"] == "stream" and "market-data       streaming" in done.stderr
+    # the first hop starts when the bar was seen on the bus (after market-data), for every signal
+    first = data["summary"]["latency"]["published_to_signal"]
+    assert first["count"] == data["summary"]["signals"] and first["p50_ms"] > 0
+    engine = data["engine_metrics"]
+    fills = data["summary"]["fills"]
+    # every fill heard on the trade stream; no order polled but for the (5 s) safety poll
+    assert int(engine["updates_from_stream"]) >= fills > 0, engine
+    assert engine["order_polls"] == engine["safety_polls"] and engine["poll_fallback"] == "0", engine
+    fill_seen = data["summary"]["latency"]["fill_seen"]
+    assert fill_seen["count"] == fills and fill_seen["p50_ms"] is not None
+
+
+def test_the_synthetic_market_keeps_the_publisher_and_the_poll(
+    synthetic_run: tuple[subprocess.CompletedProcess[str], dict[str, Any]],
+) -> None:
+    done, data = synthetic_run
+    assert data["summary"]["bars"] == 240 and "mock-publisher    publishing" in done.stderr
+    assert done.stdout.count("[ok]") == 3
+    engine = data["engine_metrics"]
+    assert engine["stream_connects"] == "0" and engine["updates_from_stream"] == "0", engine
 
 
 def test_a_taken_port_is_named_and_fails_the_run(tmp_path: Path) -> None:
@@ -162,7 +212,11 @@ def _children(pid: int) -> list[int]:
 
 def started_its_four_services(demo: Service) -> bool:
     assert demo.pid is not None
-    return len(_children(demo.pid)) >= 4  # broker, engine, strategy, publisher
+    # broker, engine, strategy, and market-data (or the publisher), and the bars are on their way
+    started = (
+        "market-data       streaming" in demo.output() or "mock-publisher    publishing" in demo.output()
+    )
+    return started and len(_children(demo.pid)) >= 4
 
 
 def test_ctrl_c_stops_every_process_and_frees_the_ports(tmp_path: Path) -> None:

@@ -448,7 +448,10 @@ def test_random_broker_errors_never_duplicate_an_order(tmp_path: Path) -> None:
 def test_an_order_whose_status_cannot_be_read_is_given_up_and_reported(
     tmp_path: Path, broker: MockBroker
 ) -> None:
-    engine = start_engine(tmp_path, broker, "--lookup-max-failures", "4", "--lookup-deadline-ms", "3000")
+    # polling only: with the trade stream up, an order is looked up only every 5 s (the safety poll)
+    engine = start_engine(
+        tmp_path, broker, "--no-trade-stream", "--lookup-max-failures", "4", "--lookup-deadline-ms", "3000"
+    )
     try:
         engine.send("lf-1")
         acknowledged = engine.acknowledged("tb-lf-1")

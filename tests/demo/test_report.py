@@ -11,6 +11,7 @@ from tradebridge_demo.observer import SeenSignal
 from tradebridge_demo.report import (
     BrokerOrder,
     DemoResult,
+    fill_seen_ms,
     histogram_summary,
     observed_flow,
     percentile,
@@ -149,12 +150,29 @@ def test_hops_are_joined_with_the_publish_time_on_source_and_seq() -> None:
         "signal_to_engine",
         "signal_to_ack",
         "ack_to_fill",
+        "fill_seen",
         "published_to_fill",
     ]
     assert (latency["published_to_signal"]["count"], latency["published_to_fill"]["p99_ms"]) == (2, 43.0)
     rendered = r.render()
-    assert "bar published -> signal seen (bus)" in rendered
-    assert "bar published -> fill seen (total)" in rendered
+    assert "upstream event -> signal seen (bus)" in rendered
+    assert "upstream event -> fill seen (total)" in rendered
+
+
+def test_fill_seen_runs_from_the_brokers_fill_time_to_the_update_on_the_bus() -> None:
+    signals = [
+        seen("f-1", "py-a", 1, 1_000_000_000, ack_ns=1_001_000_000, fill_ns=1_050_500_000, status="filled"),
+        seen("f-2", "py-a", 2, 1_000_000_000, ack_ns=1_001_000_000, status="canceled"),  # never filled
+        seen("f-3", "py-a", 3, 1_000_000_000, ack_ns=1_001_000_000, fill_ns=1_070_000_000, status="filled"),
+    ]
+    for s, order_id in zip(signals, ("o-1", "o-2", "o-3"), strict=True):
+        s.order_id = order_id
+    orders = [
+        BrokerOrder("o-1", "tb-f-1", "AAPL", "buy", "filled", 1.0, 10.0, filled_at_ns=1_049_000_000),
+        BrokerOrder("o-2", "tb-f-2", "AAPL", "buy", "canceled", 0.0, None),
+        BrokerOrder("o-3", "tb-f-3", "AAPL", "buy", "filled", 1.0, 10.0),  # no fill time at the broker
+    ]
+    assert fill_seen_ms(signals, orders) == [1.5]
 
 
 def test_the_features_latency_comes_from_the_strategys_metrics_page() -> None:

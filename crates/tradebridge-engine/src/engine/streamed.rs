@@ -250,16 +250,31 @@ mod tests {
         // forward: more filled, a later open stage, a final state
         assert!(advances(&order("", 0.0), &order("accepted", 0.0)));
         assert!(advances(&order("accepted", 0.0), &order("new", 0.0)));
-        assert!(advances(&order("new", 0.0), &order("partially_filled", 4.0)));
-        assert!(advances(&order("partially_filled", 4.0), &order("filled", 10.0)));
+        assert!(advances(
+            &order("new", 0.0),
+            &order("partially_filled", 4.0)
+        ));
+        assert!(advances(
+            &order("partially_filled", 4.0),
+            &order("filled", 10.0)
+        ));
         assert!(advances(&order("new", 0.0), &order("canceled", 0.0)));
         // the same state again (stream and poll both saw it), or an older one arriving late
         assert!(!advances(&order("new", 0.0), &order("new", 0.0)));
-        assert!(!advances(&order("partially_filled", 4.0), &order("new", 0.0)));
-        assert!(!advances(&order("partially_filled", 4.0), &order("accepted", 4.0)));
+        assert!(!advances(
+            &order("partially_filled", 4.0),
+            &order("new", 0.0)
+        ));
+        assert!(!advances(
+            &order("partially_filled", 4.0),
+            &order("accepted", 4.0)
+        ));
         assert!(!advances(&order("new", 0.0), &order("accepted", 0.0)));
         // nothing after a final state
         assert!(!advances(&order("filled", 10.0), &order("filled", 10.0)));
-        assert!(!advances(&order("canceled", 4.0), &order("partially_filled", 4.0)));
+        assert!(!advances(
+            &order("canceled", 4.0),
+            &order("partially_filled", 4.0)
+        ));
     }
 }
