@@ -32,16 +32,15 @@ def load_bus(into: Path) -> ModuleType:
     if loaded is not None:
         return loaded
     load(into)  # the v1.0 contracts and errors it imports
-    package = into / PACKAGE / "bus"
+    # The v1.0 package may have been written elsewhere by an earlier test of this process: the bus goes
+    # beside the package that is actually imported, or Python would not find it.
+    root = Path(sys.modules[PACKAGE].__path__[0])
+    package = root / "bus"
     package.mkdir(parents=True, exist_ok=True)
     for name in BUS_FILES:
         source = _show(f"bus/{name}").replace("tradebridge.", f"{PACKAGE}.")
         (package / name).write_text(source)
-    sys.path.insert(0, str(into))
-    try:
-        return importlib.import_module(f"{PACKAGE}.bus")
-    finally:
-        sys.path.remove(str(into))
+    return importlib.import_module(f"{PACKAGE}.bus")
 
 
 def rust_bus_peer() -> Path:
