@@ -76,6 +76,13 @@ lint: dev ## ruff, mypy (strict), mypy.stubtest over the native stub, cargo fmt 
 stress: dev build ## The long proofs in full: every repeated, randomised-timing run (make test runs a few)
 	$(PY) -m pytest tests conformance $(PYTEST_FLAGS) -m stress
 
+# `make soak` length in seconds; `make test` runs the same flow for 60 s (tests/soak, growth from 20 s).
+SOAK_SECONDS ?= 600
+
+.PHONY: soak
+soak: dev build ## The demo flow at 1,000 bars/s x 20 symbols for SOAK_SECONDS (600): RSS, fds, p99 per second; fails on growth or drift
+	$(PY) -m tests.soak.runner --seconds $(SOAK_SECONDS)
+
 # `make fuzz` knobs: inputs and seconds per Rust target, and Hypothesis examples per Python fuzz test.
 FUZZ_RUNS ?= 10000000
 FUZZ_TIME ?= 3600
