@@ -3,8 +3,8 @@
 Publishes ``BarUpdate`` s on topic ``market`` (one frame each, numbered by the bus): a seeded random walk
 per symbol (the same walk the mock broker fills at, see :mod:`tradebridge_mocks.market`), or the rows of a
 CSV file. Symbols take turns bar by bar, so every symbol's bar for one minute goes out before the next
-minute's. ``--rate 0`` publishes as fast as it can. ``--timing-log FILE`` records when each bar was sent
-(see :class:`TimingLog`), keyed by its bus envelope ``(source, seq)``.
+minute's. ``--rate 0`` publishes as fast as it can. Each bar's envelope carries its send time
+(``sent_at_us``, stamped by the bus), which is all a subscriber needs to measure its transit.
 
     tradebridge mock-publisher --endpoint tcp://127.0.0.1:5555 --symbols AAPL,MSFT --rate 1000 \\
         --count 10000 --seed 7 --wait-for-subscribers 1
@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import csv
-import queue
 import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -35,7 +33,7 @@ from tradebridge_mocks.market import Market
 if TYPE_CHECKING:
     from tradebridge.health import HealthServer
 
-__all__ = ["TimingLog", "bar_updates", "csv_bar_updates", "main"]
+__all__ = ["bar_updates", "csv_bar_updates", "main"]
 
 #: bars generated per symbol per step: big enough to amortise numpy, small enough to start at once
 _BATCH = 512
@@ -113,49 +111,6 @@ def csv_bar_updates(path: Path, symbols: Sequence[str] | None = None) -> Iterato
                 raise ValueError(f"{path}:{line}: {exc}") from None
 
 
-class TimingLog:
-    """Per published bar, one CSV row ``source,seq,symbol,published_ns`` (``time.time_ns()``, the host's wall
-    clock, so another process can subtract its own receive time): the start of the demo's first hop.
-
-    The hot loop only hands each chunk's symbols and two clock readings to a queue; a background thread
-    formats and writes the rows through a large buffer. A bar's time is when its send began, interpolated
-    within its chunk (``t_before + (t_after - t_before) * i / n``). At the demo's rates a chunk is one bar,
-    so the time is read just before the send: a bar cannot arrive before it, even if the publisher is
-    descheduled right after sending (a time read after the send could then be later than the receipt).
-    """
-
-    HEADER = "source,seq,symbol,published_ns\n"
-
-    def __init__(self, path: Path, source: str) -> None:
-        self._file = path.open("w", buffering=1 << 20, newline="")
-        self._file.write(self.HEADER)
-        self._source = source
-        self._queue: queue.SimpleQueue[tuple[int, list[str], int, int] | None] = queue.SimpleQueue()
-        self._writer = threading.Thread(target=self._drain, name="timing-log", daemon=True)
-        self._writer.start()
-
-    def record(self, first_seq: int, symbols: list[str], t_before: int, t_after: int) -> None:
-        self._queue.put((first_seq, symbols, t_before, t_after))
-
-    def close(self) -> None:
-        """Write every row recorded so far, then close the file."""
-        self._queue.put(None)
-        self._writer.join()
-        self._file.close()
-
-    def _drain(self) -> None:
-        source, write = self._source, self._file.write
-        while (item := self._queue.get()) is not None:
-            first_seq, symbols, t_before, t_after = item
-            n, span = len(symbols), t_after - t_before
-            write(
-                "".join(
-                    f"{source},{first_seq + i},{symbol},{t_before + span * i // n}\n"
-                    for i, symbol in enumerate(symbols)
-                )
-            )
-
-
 class _Progress:
     """One status line on stderr: rewritten in place on a terminal, one line per interval otherwise."""
 
@@ -209,13 +164,6 @@ def _arguments(argv: Sequence[str]) -> argparse.Namespace:
         "--from-csv", type=Path, default=None, metavar="FILE", help="replay bars from a CSV file"
     )
     parser.add_argument("--health-port", type=int, default=0, help="serve /health and /ready; 0 = none")
-    parser.add_argument(
-        "--timing-log",
-        type=Path,
-        default=None,
-        metavar="FILE",
-        help="write 'source,seq,symbol,published_ns' (time.time_ns()) per published bar to this CSV",
-    )
     args = parser.parse_args(list(argv))
     if args.rate < 0 or args.count < 0 or args.wait_for_subscribers < 0:
         parser.error("--rate, --count and --wait-for-subscribers must be >= 0")
@@ -255,11 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     publisher = ZMQPublisher(args.endpoint, bind=not args.connect)
     health = None
-    timing = None
     try:
         publisher.connect()
-        if args.timing_log is not None:
-            timing = TimingLog(args.timing_log, publisher.source)
         print(
             f"mock-publisher: publishing on {publisher.endpoint} (source {publisher.source})", file=sys.stderr
         )
@@ -269,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             publisher, args.wait_for_subscribers, args.wait_timeout, lambda: stopping
         ):
             return 0
-        return _run(publisher, bars, args.count, args.rate, lambda: stopping, timing)
+        return _run(publisher, bars, args.count, args.rate, lambda: stopping)
     except (BusError, OSError) as exc:  # cannot bind the bus or the health port
         print(f"mock-publisher: {exc}", file=sys.stderr)
         return 1
@@ -277,8 +222,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mock-publisher: {exc}", file=sys.stderr)
         return 2
     finally:
-        if timing is not None:
-            timing.close()
         if health is not None:
             health.close()
         publisher.close()
@@ -307,7 +250,6 @@ def _run(
     count: int,
     rate: float,
     stopping: Callable[[], bool],
-    timing: TimingLog | None = None,
 ) -> int:
     progress = _Progress()
     published = 0
@@ -319,15 +261,7 @@ def _run(
             want = chunk if count == 0 else min(chunk, count - published)
             if want <= 0:
                 break
-            if timing is None:
-                sent = publisher.publish_many(islice(bars, want))
-            else:
-                batch = list(islice(bars, want))
-                t_before = time.time_ns()
-                sent = publisher.publish_many(batch)
-                # Bars are the only messages on 'market' and its seq starts at 0 (DESIGN.md, bus v1), so
-                # the n-th bar this process publishes carries seq n.
-                timing.record(published, [bar.symbol for bar in batch[:sent]], t_before, time.time_ns())
+            sent = publisher.publish_many(islice(bars, want))
             published += sent
             if sent < want:  # a CSV ran out
                 break

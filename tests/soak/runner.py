@@ -78,6 +78,8 @@ def _services(config: SoakConfig, work: Path) -> list[Service]:
             *cli, "mock-broker", "--host", host, "--port", str(ports["broker"]), "--seed", str(config.seed),
             "--symbols", *symbols, "--health-port", str(ports["bh"]), "--market-endpoint", market,
             "--bar-interval", "0", "--fill-mode", "deferred", "--rate-limit", "0",
+            # a bounded bar history (20 s at the soak's rate): the soak measures steady state, not retention
+            "--max-history", "1000",
         ],
         health_port=ports["bh"], log_dir=logs, env=env,
     )  # fmt: skip

@@ -20,7 +20,7 @@ from decimal import Decimal
 
 from tradebridge_mocks.broker.clock import CLOCK_MODES
 from tradebridge_mocks.broker.engine import EngineOptions, PaperEngine, Refusal
-from tradebridge_mocks.broker.prices import PriceBook
+from tradebridge_mocks.broker.prices import DEFAULT_MAX_HISTORY, PriceBook
 from tradebridge_mocks.broker.runtime import BrokerServer, MockBroker
 from tradebridge_mocks.broker.server import BrokerConfig, Fault, RequestRecord
 from tradebridge_mocks.broker.streams import FaultError, StreamFault, StreamOptions
@@ -124,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--bar-interval", type=float, default=1.0, help="seconds per bar of the seeded walk (0 = admin only)"
     )
     parser.add_argument("--half-spread", type=Decimal, default=Decimal("0.01"), help="ask - last, in dollars")
+    parser.add_argument(
+        "--max-history",
+        type=int,
+        default=DEFAULT_MAX_HISTORY,
+        help=f"bars kept per symbol for the data API and streams (default {DEFAULT_MAX_HISTORY})",
+    )
     parser.add_argument("--fill-mode", choices=("immediate", "deferred"), default="immediate")
     parser.add_argument("--partial-fill-rate", type=_probability, default=0.0)
     parser.add_argument("--initial-cash", type=Decimal, default=Decimal("100000"))
@@ -174,6 +180,7 @@ def config_from_args(args: argparse.Namespace) -> BrokerConfig:
         api_key=api_key,
         secret_key=secret_key,
         half_spread=args.half_spread,
+        max_history=args.max_history,
         fill_mode=args.fill_mode,
         partial_fill_rate=args.partial_fill_rate,
         initial_cash=args.initial_cash,

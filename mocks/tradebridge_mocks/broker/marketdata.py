@@ -252,7 +252,7 @@ def latest_trades(prices: PriceBook, query: dict[str, str]) -> dict[str, Any]:
             "p": float(quote.last),
             "s": 100,
             "c": ["@"],
-            "i": len(prices.bars(symbol)),
+            "i": prices.bars_seen(symbol),
             "z": "C",
         }
     return {"trades": trades}

@@ -32,6 +32,10 @@ class Bar:
     volume: float
 
 
+#: Bars kept per symbol by default: about 28 hours of one-second bars, some 25 MB.
+DEFAULT_MAX_HISTORY = 100_000
+
+
 @dataclass(frozen=True, slots=True)
 class Quote:
     bid: Decimal
@@ -43,10 +47,22 @@ class Quote:
 class PriceBook:
     """Per-symbol bar history and the current quote derived from the latest close."""
 
-    def __init__(self, seed: int, half_spread: Decimal = CENT, symbols: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        seed: int,
+        half_spread: Decimal = CENT,
+        symbols: tuple[str, ...] = (),
+        max_history: int = DEFAULT_MAX_HISTORY,
+    ) -> None:
+        if max_history < 1:
+            raise ValueError(f"max_history must be >= 1, got {max_history}")
         self.market = Market(list(symbols), seed)
         self.half_spread = half_spread
+        self.max_history = max_history
+        # Only the newest ``max_history`` bars of a symbol are kept (a feed at 1,000 bars/s would otherwise
+        # grow the mock without end); ``_dropped`` counts the older ones so positions stay absolute.
         self._bars: dict[str, list[Bar]] = {}
+        self._dropped: dict[str, int] = {}
         # a price set by hand (admin) or by the bus; otherwise the walk's last close
         self._last: dict[str, Decimal] = {}
         self._clock_ms: dict[str, int] = {}
@@ -58,6 +74,7 @@ class PriceBook:
         if symbol not in self._bars:
             walk = self.market.walk(symbol)
             self._bars[symbol] = []
+            self._dropped[symbol] = 0
             self._last[symbol] = to_price(walk.last_close)
             self._clock_ms[symbol] = DEFAULT_START_MS
 
@@ -76,8 +93,14 @@ class PriceBook:
         return Quote(bid=bid, ask=ask, last=last, timestamp_ms=self._clock_ms[symbol])
 
     def bars(self, symbol: str) -> list[Bar]:
+        """The retained bars of ``symbol``, oldest first (at most ``max_history``)."""
         self.touch(symbol)
         return self._bars[symbol]
+
+    def bars_seen(self, symbol: str) -> int:
+        """How many bars ``symbol`` has had in all, the ones no longer retained included."""
+        self.touch(symbol)
+        return self._dropped[symbol] + len(self._bars[symbol])
 
     def advance(self, symbol: str, n: int = 1) -> list[Bar]:
         """The next ``n`` bars of the seeded walk (exactly the mock publisher's bars for the same seed)."""
@@ -106,6 +129,11 @@ class PriceBook:
             history[-1] = bar  # a re-sent or corrected bar replaces its first version
         else:
             history.append(bar)
+            # trimmed in chunks of a tenth, so a steady feed pays for the copy once per 10% of the window
+            if len(history) > self.max_history + max(1, self.max_history // 10):
+                drop = len(history) - self.max_history
+                del history[:drop]
+                self._dropped[symbol] += drop
         self._last[symbol] = to_price(bar.close)
         self._clock_ms[symbol] = bar.timestamp_ms + DEFAULT_BAR_MS
 

@@ -36,7 +36,7 @@ from tradebridge_mocks.broker.engine import (
     decimal_field,
     invalid,
 )
-from tradebridge_mocks.broker.prices import CENT, PriceBook, to_price
+from tradebridge_mocks.broker.prices import CENT, DEFAULT_MAX_HISTORY, PriceBook, to_price
 from tradebridge_mocks.broker.routes import activities
 from tradebridge_mocks.broker.routes.common import json_body
 from tradebridge_mocks.broker.streams.options import STREAM_PATHS, StreamOptions
@@ -70,6 +70,8 @@ class BrokerConfig:
     api_key: str | None = None
     secret_key: str | None = None
     half_spread: Decimal = CENT
+    #: bars kept per symbol for the data API and the streams (older ones are let go)
+    max_history: int = DEFAULT_MAX_HISTORY
     fill_mode: str = "immediate"
     partial_fill_rate: float = 0.0
     initial_cash: Decimal = Decimal("100000")
@@ -138,7 +140,9 @@ class BrokerState:
 
 
 def make_state(config: BrokerConfig) -> BrokerState:
-    prices = PriceBook(config.seed, Decimal(str(config.half_spread)), tuple(config.symbols))
+    prices = PriceBook(
+        config.seed, Decimal(str(config.half_spread)), tuple(config.symbols), max_history=config.max_history
+    )
     options = EngineOptions(
         seed=config.seed,
         initial_cash=Decimal(str(config.initial_cash)),

@@ -119,11 +119,12 @@ class MarketTape:
     def _observe(self, symbol: str) -> tuple[list[Bar], Bar | None]:
         """The bars appended since the last look, and the last bar if it was replaced in place since."""
         bars = self.state.prices.bars(symbol)
-        now = (len(bars), bars[-1] if bars else None)
+        total = self.state.prices.bars_seen(symbol)  # absolute: the oldest bars may have been let go
+        now = (total, bars[-1] if bars else None)
         seen, last = self._seen.get(symbol, now)
         self._seen[symbol] = now
-        if len(bars) > seen:
-            return bars[seen:], None
+        if total > seen:
+            return bars[-min(total - seen, len(bars)) :], None
         if bars and last is not None and bars[-1] is not last:
             return [], bars[-1]
         return [], None
