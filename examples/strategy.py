@@ -92,18 +92,17 @@ class Strategy:
             strength=round(abs(score), 6),
             timestamp=time.time_ns() // 1_000_000,  # now: the engine refuses stale signals
             features=[x if math.isfinite(x) else None for x in features],
+            signal_id=signal_id,
+            price=bar.close,  # a reference price for the engine's notional limit
+            # the strategy's own notes: the bar's bus envelope, for an observer to join the signal to it
             metadata={
-                "signal_id": signal_id,
-                "price": bar.close,  # a reference price for the engine's notional limit
-                # the bar's bus envelope: an observer joins it with the bar's send time
                 "bar_source": bar.source if isinstance(bar.source, str) else None,
                 "bar_seq": bar.seq if isinstance(bar.seq, int) else None,
-                "published_us": time.time_ns() // 1000,  # the engine measures the bus hop from it
             },
         )
 
     def on_order_update(self, update: OrderUpdate) -> None:
-        signal_id = update.client_order_id.removeprefix("tb-")
+        signal_id = update.signal_id or update.client_order_id.removeprefix("tb-")
         if update.status in FINAL and signal_id in self.pending:
             self.pending.discard(signal_id)
             self.counts["fills"] += update.filled_qty > 0

@@ -1,9 +1,11 @@
 """The demo's view of the flow from the outside: the strategy's signals and the engine's order updates, as
 any other subscriber on the bus sees them, each stamped with the wall clock when it arrived.
 
-The demo never looks inside the strategy: a signal's outcome is the engine's ``OrderUpdate`` for client
-order id ``tb-<signal_id>``, and its latency hops are the gaps between the messages seen here (plus the
-publisher's send time of the bar named in the signal's metadata, joined by :mod:`tradebridge_demo.report`).
+The demo never looks inside the strategy: a signal's outcome is the engine's ``OrderUpdate`` naming its
+``signal_id``, and its latency hops are the gaps between the messages' envelope stamps (``sent_at_us``: when
+each was put on the bus, by its sender's clock; one host, one clock), from the send time of the bar the
+signal was made from (joined by :mod:`tradebridge_demo.report`). A v1.0 sender's message has no stamp: its
+arrival here stands in.
 """
 
 from __future__ import annotations
@@ -27,14 +29,16 @@ FINAL_STATUSES = frozenset(
 
 @dataclass
 class SeenSignal:
-    """One signal seen on the bus and what its order updates said (times: ``time.time_ns``)."""
+    """One signal seen on the bus and what its order updates said (times: wall-clock ns, each message's
+    ``sent_at_us``, else its arrival here)."""
 
     signal_id: str
     symbol: str
     direction: str
     strength: float
     price: float | None
-    #: the bar's bus envelope (publisher instance, per-topic seq): the key to the publisher's send time
+    #: the bar's bus envelope (publisher instance, per-topic seq), from the strategy's own notes in the
+    #: signal's metadata: only the demo's measurement reads them, the engine never does
     bar_source: str | None
     bar_seq: int | None
     seen_ns: int
@@ -69,6 +73,13 @@ class SeenSignal:
         return {k: v for k, v in asdict(self).items() if not k.endswith("_ns")}
 
 
+def _sent_ns(message: Any, seen_ns: int) -> int:
+    """The sender's envelope stamp in ns; the arrival here for a v1.0 sender's message. The stamp, not the
+    arrival, because this observer's threads share one interpreter: an arrival can trail by a GIL switch."""
+    sent = getattr(message, "sent_at_us", None)
+    return sent * 1000 if isinstance(sent, int) and not isinstance(sent, bool) else seen_ns
+
+
 class BusObserver:
     """Subscribes to the signal and order topics in two background threads (a ZeroMQ socket stays in the
     thread that made it) and keeps every signal with its outcome. Use as a context manager."""
@@ -80,6 +91,7 @@ class BusObserver:
         self._signals: dict[str, SeenSignal] = {}
         self._early: dict[str, list[tuple[OrderUpdate, int]]] = {}  # updates seen before their signal
         self.order_updates = 0
+        self._unnamed = 0  # order updates naming no signal
         self._subscribers: list[ZMQSubscriber] = []
         self._threads: list[threading.Thread] = []
         self._errors: list[BaseException] = []
@@ -94,9 +106,9 @@ class BusObserver:
         return self
 
     def watch_market(self, endpoint: str) -> None:
-        """Also record when each bar was sent (the streaming path's upstream event). Called once the feed
-        binds its endpoint: a subscriber that connected earlier would retry on a growing backoff and miss the
-        first bars."""
+        """Also record when each bar was sent (each signal's upstream event). Called once the feed binds its
+        endpoint, or before a publisher that waits for this subscriber: one that connected earlier would
+        retry on a growing backoff and could miss the first bars."""
         self._watch(endpoint, "market", self._on_bar)
 
     def _watch(self, endpoint: str, topic: str, handler: Callable[[Any, int], None]) -> None:
@@ -124,18 +136,18 @@ class BusObserver:
         # ZeroMQ allows with a memory barrier: Thread.start is one); it is closed here too
         try:
             for _topic, message in subscriber.receive():
-                handler(message, time.time_ns())
+                handler(message, _sent_ns(message, time.time_ns()))
         except BaseException as exc:  # kept for raise_errors(): a dead observer must not pass unnoticed
             self._errors.append(exc)
         finally:
             subscriber.close()
 
     def _on_signal(self, message: Any, seen_ns: int) -> None:
-        if not isinstance(message, Signal) or not isinstance(message.metadata, dict):
-            return
-        meta = message.metadata
-        signal_id = str(meta.get("signal_id", ""))
-        source, seq, price = meta.get("bar_source"), meta.get("bar_seq"), meta.get("price")
+        if not isinstance(message, Signal) or not isinstance(message.signal_id, str):
+            return  # an id-less signal: no OrderUpdate can name it
+        meta = message.metadata if isinstance(message.metadata, dict) else {}
+        signal_id = message.signal_id
+        source, seq, price = meta.get("bar_source"), meta.get("bar_seq"), message.price
         seen = SeenSignal(
             signal_id=signal_id,
             symbol=message.symbol,
@@ -154,9 +166,12 @@ class BusObserver:
     def _on_order(self, message: Any, seen_ns: int) -> None:
         if not isinstance(message, OrderUpdate):
             return
-        signal_id = message.client_order_id.removeprefix("tb-")
         with self._lock:
             self.order_updates += 1
+            if not isinstance(message.signal_id, str):
+                self._unnamed += 1  # an id-less signal's update (or a v1.0 engine's): nothing to join
+                return
+            signal_id = message.signal_id
             seen = self._signals.get(signal_id)
             if seen is None:
                 self._early.setdefault(signal_id, []).append((message, seen_ns))
@@ -169,14 +184,11 @@ class BusObserver:
             and isinstance(message.source, str)
             and isinstance(message.seq, int)
         ):
-            # the publisher's own send time (v1.1 envelope), else the arrival here: this observer's threads
-            # share one interpreter, so its arrival time can trail the strategy's signal
-            sent = message.sent_at_us * 1000 if isinstance(message.sent_at_us, int) else seen_ns
             with self._lock:
-                self._bars[(message.source, message.seq)] = sent
+                self._bars[(message.source, message.seq)] = seen_ns
 
     def bar_times(self) -> dict[tuple[str, int], int]:
-        """When each bar was put on the bus, by its envelope (the upstream event of the streaming path)."""
+        """When each bar was put on the bus, by its envelope: the upstream event of each signal."""
         with self._lock:
             return dict(self._bars)
 
@@ -191,7 +203,7 @@ class BusObserver:
     def unmatched_updates(self) -> int:
         """Order updates for no signal seen: another strategy's orders (or a signal this observer missed)."""
         with self._lock:
-            return sum(len(v) for v in self._early.values())
+            return self._unnamed + sum(len(v) for v in self._early.values())
 
     def pending(self) -> int:
         """Signals seen without a final order update yet."""

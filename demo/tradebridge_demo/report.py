@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,24 +33,13 @@ CHARTED_HOPS = ("published_to_signal", "signal_to_ack", "ack_to_fill", "publishe
 PublishTimes = Mapping[tuple[str, int], int]
 
 
-def read_timing_log(path: Path) -> dict[tuple[str, int], int]:
-    """The mock publisher's ``--timing-log``: ``(source, seq) -> published_ns``; empty if there is none."""
-    try:
-        with path.open(newline="") as handle:
-            return {
-                (row["source"], int(row["seq"])): int(row["published_ns"]) for row in csv.DictReader(handle)
-            }
-    except FileNotFoundError:
-        return {}
-
-
 def observed_flow(signals: Sequence[SeenSignal], published: PublishTimes) -> dict[str, Any]:
     """Each signal seen on the bus with its hops, and the samples per hop.
 
-    A signal names the bar it was made from by its bus envelope (``metadata.bar_source``/``bar_seq``), so
-    the publisher's send time of that bar joins without any new field in the message contract; both sides
-    read the same host wall clock. ``unpublished_signals`` counts signals whose bar has no send time (0 in
-    a complete run).
+    The strategy notes the bar a signal was made from by the bar's bus envelope (``bar_source``/``bar_seq``
+    in its metadata, which only this measurement reads); ``published`` holds each bar's ``sent_at_us`` as
+    the observer saw it. Every time is an envelope stamp, on one host's wall clock. ``unpublished_signals``
+    counts signals whose bar was not seen (0 in a complete run).
     """
     samples: dict[str, list[float]] = {hop: [] for hop in SAMPLED_HOPS}
     records = []

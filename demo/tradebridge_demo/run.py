@@ -32,7 +32,6 @@ from tradebridge_demo.report import (
     fill_seen_ms,
     histogram_summary,
     observed_flow,
-    read_timing_log,
     write_report,
 )
 from tradebridge_demo.topology import SECOND_STRATEGY, second_strategy, wiring
@@ -123,7 +122,6 @@ def run_demo(config: DemoConfig) -> int:
     log_dir = report_dir / "logs"
     log_dir.mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="tradebridge-demo-"))
-    timing_log = work / "publisher-timing.csv"  # when each bar was sent: the start of the first hop
 
     try:
         access = broker_access(config)
@@ -220,9 +218,10 @@ def run_demo(config: DemoConfig) -> int:
                 "tradebridge.cli", "mock-publisher", "--endpoint", wires.market_out, *wires.publisher_connect,
                 "--symbols", ",".join(config.symbols),
                 "--rate", str(config.rate), "--count", str(config.total_bars), "--seed", str(config.seed),
-                # through a proxy the demo waits for the subscribers at the proxy instead
-                "--wait-for-subscribers", "1" if wires.proxy else "2" if access.url else "3",
-                "--health-port", str(ports["feed_health"]), "--timing-log", str(timing_log),
+                # through a proxy the demo waits for the subscribers at the proxy instead; the demo's
+                # observer is one of them (each bar's send time starts its signal's hops)
+                "--wait-for-subscribers", "1" if wires.proxy else "3" if access.url else "4",
+                "--health-port", str(ports["feed_health"]),
             ),
             health_port=ports["feed_health"], log_dir=log_dir, env=env,
         )  # fmt: skip
@@ -269,9 +268,13 @@ def run_demo(config: DemoConfig) -> int:
                 other.start()
                 other.wait(lambda s: s.metrics().get("bus_connected") == "true", "connected", 30)
                 _say(f"  {other.name:<17} connected (threshold {config.threshold + 0.1:g})")
+            if not streaming:
+                # before the first bar: the publisher (or the demo, at the proxy) waits for this subscriber
+                observer.watch_market(market)
             if wires.proxy is not None:
-                # market subscribers at the proxy: the engine, both strategies (and the mock broker)
-                wanted = 3 if access.url or streaming else 4
+                # market subscribers at the proxy: the engine, both strategies (and the mock broker), and
+                # with the synthetic market the demo's observer
+                wanted = (3 if access.url or streaming else 4) + (not streaming)
                 wires.proxy.wait(
                     lambda s: int(s.metrics().get("subscribers", "0")) >= wanted, "subscribed", 10
                 )
@@ -289,7 +292,7 @@ def run_demo(config: DemoConfig) -> int:
             else:
                 publisher.start()
                 _say(f"  mock-publisher    publishing {config.total_bars} bars at {config.rate:g}/s")
-            result = _follow(config, services, observer, progress, started, timing_log, alpaca, run_id, clock)
+            result = _follow(config, services, observer, progress, started, alpaca, run_id, clock)
             result.equity_start = equity_start
             result.positions_start = positions_start
             progress.close()
@@ -359,7 +362,6 @@ def _follow(
     observer: BusObserver,
     progress: Progress,
     started: float,
-    timing_log: Path,
     alpaca: AlpacaPaperTrading,
     run_id: str,
     clock: MarketClock | None,
@@ -447,10 +449,9 @@ def _follow(
     code = strategy.stop(grace=10)
     if code != 0:
         raise strategy.died()
-    # The upstream event of each bar: the publisher's send time (its timing log, complete since it exited 0)
-    # or, streaming, the market-data service's send time of the bar.
-    upstream = observer.bar_times() if config.market == "stream" else read_timing_log(timing_log)
-    flow = observed_flow(observer.signals(), upstream)
+    # The upstream event of each signal: the send time of its bar (the envelope's `sent_at_us`, stamped by
+    # the mock publisher or the market-data service).
+    flow = observed_flow(observer.signals(), observer.bar_times())
     flow.update(
         bars=int(strategy_final.get("bars", "0")),
         signals=int(strategy_final.get("signals", "0")) + more_signals,

@@ -116,7 +116,7 @@ def test_latency_of_each_hop_is_reported(
 def synthetic_run(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    """``--market synthetic``: the mock publisher's bars, whose send times are in its timing log."""
+    """``--market synthetic``: the mock publisher's bars, whose send times are in their envelopes."""
     report = tmp_path_factory.mktemp("synthetic")
     done = run_demo(
         "--market",
@@ -142,12 +142,12 @@ def test_the_first_hop_starts_when_the_publisher_sent_the_bar(
     latency = data["summary"]["latency"]
     hops = list(latency)
     assert (hops[0], hops[-1]) == ("published_to_signal", "published_to_fill")
-    # every signal names its bar by (source, seq), and every such bar is in the publisher's timing log
+    # every signal names its bar by (source, seq), and the observer saw every such bar's sent_at_us
     assert data["signals"] and all(s["bar_source"] and s["bar_seq"] is not None for s in data["signals"])
     assert latency["published_to_signal"]["count"] == data["summary"]["signals"]
     first = data["latency_ms"]["published_to_signal"]
-    # same host clock, send time read before the send: never before it, and loopback is fast (slack for a
-    # loaded 2-core machine)
+    # same host clock, both envelope stamps: the signal is sent after its bar, and loopback is fast (slack
+    # for a loaded 2-core machine)
     assert min(first) >= -0.5 and 0 < latency["published_to_signal"]["p50_ms"] < 50
     # the total runs from the bar's send time to the fill seen on the bus, signal by signal
     filled = [s["hops_ms"] for s in data["signals"] if "ack_to_fill" in s["hops_ms"]]

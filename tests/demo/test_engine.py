@@ -56,7 +56,8 @@ class Engine:
             "direction": direction,
             "strength": strength,
             "timestamp": int(time.time() * 1000),
-            "metadata": {"signal_id": signal_id, "price": 100.0},
+            "signal_id": signal_id,
+            "price": 100.0,
         }
         fields.update(changes)
         self.publisher.publish_signal(Signal(**fields))
@@ -134,16 +135,20 @@ def stop(engine: Engine) -> int | None:
 
 def test_a_signal_becomes_a_filled_order_and_its_updates(engine: Engine, broker: MockBroker) -> None:
     engine.send("t-1", strength=0.5)  # 5 shares
-    assert engine.acknowledged("tb-t-1").status in ("new", "accepted")
+    acknowledged = engine.acknowledged("tb-t-1")
+    assert acknowledged.status in ("new", "accepted") and acknowledged.signal_id == "t-1"
     broker.advance(1, ["AAPL"])  # deferred fills happen on the next price
     update = engine.outcome("tb-t-1")
     assert (update.status, update.side, update.qty, update.filled_qty) == ("filled", "buy", 5.0, 5.0)
+    assert update.signal_id == "t-1" and isinstance(update.sent_at_us, int)
     assert update.filled_avg_price is not None and update.filled_avg_price > 0
     at_broker = {p.symbol: p.qty for p in _positions(broker)}
     assert at_broker == {"AAPL": 5}
     metrics = engine.wait_metrics(lambda m: m["orders_filled"] == "1")
     assert (metrics["orders_submitted"], metrics["orders_open"]) == ("1", "0")
     assert metrics["positions"] == "AAPL:5"
+    # the bus hop from the signal's envelope stamp (sent_at_us), in the subscriber's transit histogram
+    assert metrics["signal_transit_samples"] == "1" and float(metrics["signal_transit_p50_ms"]) > 0
 
 
 def test_risk_refusals_are_published_and_counted(engine: Engine, broker: MockBroker) -> None:
@@ -158,9 +163,10 @@ def test_risk_refusals_are_published_and_counted(engine: Engine, broker: MockBro
     engine.send("big", direction="short", strength=0.3)  # a replay of an id already used
     duplicate = engine.next_update(lambda u: u.reason == "risk:duplicate")
     assert duplicate.client_order_id != "tb-big"  # never confused with the order the first copy placed
+    assert duplicate.signal_id == "big"  # yet it names the signal it answers
     # No trusted price: the broker has no quote for the symbol (its stated price alone is not trusted).
     broker.inject(Fault(status=404, method="GET", path="/v2/stocks/quotes/latest"))
-    engine.send("unpriced", symbol="MSFT", metadata={"signal_id": "unpriced", "price": 50.0})
+    engine.send("unpriced", symbol="MSFT", price=50.0)
     assert engine.outcome("tb-unpriced").reason.startswith("risk:no_price")
     metrics = engine.wait_metrics(lambda m: m["refused_no_price"] == "1")
     assert metrics["refused_stale"] == "1"
@@ -169,6 +175,66 @@ def test_risk_refusals_are_published_and_counted(engine: Engine, broker: MockBro
     assert metrics["refused_no_price"] == "1"
     received = int(metrics["signals_received"])
     assert received == int(metrics["orders_submitted"]) + int(metrics["refused_total"]) == 5
+
+
+def test_metadata_is_never_read_for_the_id_or_the_price(engine: Engine) -> None:
+    # a v1.0 peer's way of saying them: the engine orders the signal under a per-run id, unpriced by it
+    v1_0 = Signal(
+        symbol="AAPL",
+        direction="long",
+        strength=0.5,
+        timestamp=int(time.time() * 1000),
+        metadata={"signal_id": "m-1", "price": 1.0},
+    )
+    engine.publisher.publish_signal(v1_0)
+    update = engine.next_update(lambda u: u.symbol == "AAPL")
+    assert update.client_order_id != "tb-m-1" and not isinstance(update.signal_id, str)
+    metrics = engine.wait_metrics(lambda m: m["signals_without_id"] == "1")
+    assert metrics["refused_price_band"] == "0"  # a stated price of 1.0 would have been refused
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+def test_nan_tokens_in_features_are_read_only_with_allow_nan_tokens(
+    tmp_path: Path, broker: MockBroker, allowed: bool
+) -> None:
+    # from a bare socket: what Python's json.dumps writes for NaN, which our publisher never sends
+    raw: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUB)
+    port, health_port = free_port(), free_port()
+    raw.bind(f"tcp://127.0.0.1:{port}")
+    process = Service(
+        "engine",
+        [str(rust_binary("execution-engine")), "--signal-endpoint", f"tcp://127.0.0.1:{port}",
+         "--order-endpoint", f"tcp://127.0.0.1:{free_port()}", "--broker-url", broker.url,
+         "--health-port", str(health_port), *(["--allow-nan-tokens"] if allowed else [])],
+        health_port=health_port, log_dir=tmp_path,
+    ).start()  # fmt: skip
+    probe = Engine(process, health_port, None, None, broker, process.log_path)  # type: ignore[arg-type]
+    try:
+        frame = (
+            b'signal {"symbol":"AAPL","direction":"long","strength":0.1,"timestamp":%d,'
+            b'"features":[NaN,1.0,-Infinity],"signal_id":"nan-1","schema_version":"1.1"}'
+        ) % int(time.time() * 1000)
+        deadline = time.monotonic() + 10
+        # resent until the engine's subscription is in place (slow joiner); repeats are duplicates
+        while (metrics := _metrics_or_empty(probe)).get("signal_bus_received", "0") == "0" and metrics.get(
+            "signal_bus_malformed", "0"
+        ) == "0":
+            assert process.running and time.monotonic() < deadline, process.log_path.read_text()
+            raw.send(frame)
+            time.sleep(0.2)
+        metrics = probe.wait_metrics(lambda m: m["signals_received"] != "0")
+        if allowed:
+            assert int(metrics["signal_bus_nan_tokens"]) >= 1 and metrics["signal_bus_malformed"] == "0"
+            probe.wait_metrics(lambda m: m["orders_submitted"] == "1")
+        else:
+            assert metrics["signal_bus_nan_tokens"] == "0" and int(metrics["signal_bus_malformed"]) >= 1
+            assert (metrics["orders_submitted"], metrics["refused_malformed"]) == (
+                "0",
+                metrics["signals_received"],
+            )
+    finally:
+        assert process.stop(grace=10) == 0
+        raw.close(0)
 
 
 def test_malformed_signal_frames_are_counted_and_skipped(tmp_path: Path, broker: MockBroker) -> None:
@@ -192,7 +258,8 @@ def test_malformed_signal_frames_are_counted_and_skipped(tmp_path: Path, broker:
             direction="long",
             strength=0.2,
             timestamp=int(time.time() * 1000),
-            metadata={"signal_id": "ok-1", "price": 100.0},
+            signal_id="ok-1",
+            price=100.0,
         )
         frames = [b"signal {not json", b'signal {"symbol":"AAPL"}', encode_frame(good)]
         deadline = time.monotonic() + 10

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +14,6 @@ from tradebridge_demo.report import (
     histogram_summary,
     observed_flow,
     percentile,
-    read_timing_log,
 )
 
 
@@ -194,15 +192,8 @@ def test_the_features_latency_comes_from_the_strategys_metrics_page() -> None:
     assert "features in the strategy (/metrics)" in r.render()
 
 
-def test_a_run_without_a_timing_log_reports_the_hop_as_empty(tmp_path: Path) -> None:
-    assert read_timing_log(tmp_path / "missing.csv") == {}
+def test_a_run_whose_bars_were_not_seen_reports_the_hop_as_empty() -> None:
     flow = observed_flow([seen("r-1", "py-a", 0, 5)], {})
     assert flow["latency_ms"]["published_to_signal"] == [] and flow["unpublished_signals"] == 1
     r = result(flow={**result().flow, **flow})
     assert r.summary()["latency"]["published_to_signal"] == {"count": 0, "p50_ms": None, "p99_ms": None}
-
-
-def test_timing_log_is_read_by_source_and_seq(tmp_path: Path) -> None:
-    log = tmp_path / "timing.csv"
-    log.write_text("source,seq,symbol,published_ns\npy-a,0,AAPL,17\npy-a,1,MSFT,18\n")
-    assert read_timing_log(log) == {("py-a", 0): 17, ("py-a", 1): 18}

@@ -141,7 +141,7 @@ class EngineProcess:
                 direction=direction,
                 strength=0.5,
                 timestamp=int(time.time() * 1000),
-                metadata={"signal_id": signal_id},
+                signal_id=signal_id,
             )
         )
 

@@ -159,7 +159,7 @@ class Engine:
             "direction": "long",
             "strength": 1.0,
             "timestamp": int(time.time() * 1000),
-            "metadata": {"signal_id": signal_id},
+            "signal_id": signal_id,
         }
         values.update(fields)
         return Signal(**values)

@@ -76,17 +76,17 @@ def test_no_order_on_a_lying_price_and_the_cap_holds_at_the_trusted_price(tmp_pa
                 for i in range(rng.randint(20, 60)):
                     signal_id = f"p{run}-{i}"
                     kind = rng.choice(["liar", "honest", "unstated"])
-                    metadata: dict[str, object] = {"signal_id": signal_id}
+                    stated: float | None = None
                     if kind == "liar":
                         factor = rng.choice([rng.uniform(0.001, 0.94), rng.uniform(1.06, 50)])
-                        metadata["price"] = round(trusted * factor, 4)
+                        stated = round(trusted * factor, 4)
                         liars.add(f"tb-{signal_id}")
                     else:
                         if kind == "honest":
-                            metadata["price"] = round(trusted * rng.uniform(0.96, 1.04), 4)
+                            stated = round(trusted * rng.uniform(0.96, 1.04), 4)
                         honest.add(f"tb-{signal_id}")
                     signals.append(
-                        engine.signal(signal_id, strength=rng.choice([0.2, 0.5, 1.0]), metadata=metadata)
+                        engine.signal(signal_id, strength=rng.choice([0.2, 0.5, 1.0]), price=stated)
                     )
                 paced(rng, signals, engine.publisher.publish_signal, max_gap_ms=20)
                 metrics = engine.wait_metrics(
@@ -116,14 +116,14 @@ def test_without_a_trusted_price_the_signal_is_refused_unless_allowed(tmp_path: 
         broker.inject(Fault(status=404, method="GET", path="/v2/stocks/quotes/latest", count=10**6))
         strict = start_engine(tmp_path, broker, name="strict")
         try:
-            strict.send("np-1", metadata={"signal_id": "np-1", "price": 1.0})
+            strict.send("np-1", price=1.0)
             metrics = strict.wait_metrics(lambda m: m["refused_no_price"] == "1")
             assert (metrics["orders_submitted"], metrics["allow_signal_price"]) == ("0", "false")
         finally:
             assert strict.stop() == 0
         lenient = start_engine(tmp_path, broker, "--allow-signal-price", name="lenient")
         try:
-            lenient.send("np-2", metadata={"signal_id": "np-2", "price": 100.0})
+            lenient.send("np-2", price=100.0)
             metrics = lenient.wait_metrics(lambda m: m["orders_acknowledged"] == "1")
             assert metrics["allow_signal_price"] == "true"
             log = lenient.tail()

@@ -59,17 +59,21 @@ pub struct Args {
     /// Largest absolute position per symbol, in dollars at the trusted price.
     #[arg(long, default_value_t = 50_000.0)]
     pub max_notional: f64,
-    /// A signal whose `metadata.price` is further than this fraction from the trusted price is refused
+    /// A signal whose `price` is further than this fraction from the trusted price is refused
     /// (`price_band`).
     #[arg(long, default_value_t = 0.05)]
     pub price_band: f64,
     /// A trusted price older than this is not used (the broker's quote is asked again).
     #[arg(long, default_value_t = 5_000)]
     pub price_max_age_ms: u64,
-    /// With no trusted price for a symbol, let the signal's own `metadata.price` stand in (offline demos
+    /// With no trusted price for a symbol, let the signal's own `price` stand in (offline demos
     /// only: whoever publishes signals then chooses the price the limits are checked against).
     #[arg(long)]
     pub allow_signal_price: bool,
+    /// Read the bare `NaN`/`Infinity` tokens Python's `json.dumps` writes in a signal's `features` as
+    /// null (counted in `signal_bus_nan_tokens`). Off: such a signal is malformed (not JSON), refused.
+    #[arg(long)]
+    pub allow_nan_tokens: bool,
     /// Orders per rolling second (Alpaca allows 200 requests a minute).
     #[arg(long, default_value_t = 3)]
     pub max_orders_per_sec: u32,

@@ -16,4 +16,3 @@ pub mod retry;
 pub mod risk;
 pub mod service;
 pub mod stream;
-pub mod transit;

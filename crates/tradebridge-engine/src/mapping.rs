@@ -4,21 +4,26 @@
 //! - `direction: long` buys, `direction: short` sells (opening or adding to a short when flat or short);
 //! - size: `round(strength * max_order_qty)` whole shares (strength 0..1), before the risk limits clip it;
 //! - a market order, `time_in_force: day`;
-//! - `signal_id` (v1.1 field, or `metadata.signal_id` from a v1.0 publisher; `[A-Za-z0-9._-]`, at most 45
-//!   characters) is the signal's id: duplicates are refused and the order's `client_order_id` is
+//! - `signal_id` (the v1.1 field; `[A-Za-z0-9._-]`, at most 45 characters) is the signal's id: duplicates are refused and the order's `client_order_id` is
 //!   derived from it alone ([`client_order_id`]): `tb-<signal_id>`, so every update maps back, or
 //!   `tb-h<sha1>` for an id that does not fit. The same signal always gets the same id, so the broker
 //!   itself refuses a second order for it (Alpaca answers 422 "client_order_id must be unique");
-//! - `price` (v1.1 field, or `metadata.price`; number > 0) is the price the signal states: refused
+//! - `price` (the v1.1 field; number > 0) is the price the signal states: refused
 //!   (`price_band`) when further than `--price-band` from the price the engine trusts (market data, the
 //!   broker's quote); never the notional's price on its own, unless `--allow-signal-price` (docs/risk.md).
+//!
+//! `metadata` is the strategy's own: the engine never reads it. A v1.0 peer's signal therefore has no id
+//! (ordered under a per-run id, counted in `signals_without_id`) and no stated price (the trusted price
+//! alone decides). Every `OrderUpdate` carries the `signal_id` of the signal it answers ([`SignalIds`]).
+
+use std::collections::HashMap;
 
 use tradebridge_contracts::{
     Direction, OrderStatus, OrderType, OrderUpdate, SchemaVersion, Side as WireSide, Signal,
     TimeInForce,
 };
 
-use crate::broker::BrokerOrder;
+use crate::broker::{is_final_status, BrokerOrder};
 use crate::engine::{Intent, Outcome};
 use crate::risk::Side;
 
@@ -50,7 +55,6 @@ fn usable_id(id: &str) -> bool {
 
 /// What a signal asks for.
 pub fn intent_from_signal(signal: &Signal, max_order_qty: f64) -> Intent {
-    let metadata = signal.metadata.as_ref();
     let side = match signal.direction {
         Direction::Long => Side::Buy,
         Direction::Short => Side::Sell,
@@ -60,18 +64,58 @@ pub fn intent_from_signal(signal: &Signal, max_order_qty: f64) -> Intent {
         side,
         qty: (signal.strength * max_order_qty).round(),
         timestamp_ms: signal.timestamp,
-        // v1.1 carries both as fields; a v1.0 publisher puts them in the metadata.
-        price_hint: signal.price.or_else(|| {
-            metadata
-                .and_then(|m| m.get("price"))
-                .and_then(|v| v.as_f64())
-        }),
-        signal_id: signal.signal_id.clone().or_else(|| {
-            metadata
-                .and_then(|m| m.get("signal_id"))
-                .and_then(|v| v.as_str())
-                .map(str::to_owned)
-        }),
+        price_hint: signal.price,
+        signal_id: signal.signal_id.clone(),
+    }
+}
+
+/// Which signal each client order id answers, so every `OrderUpdate` names its `signal_id`. The client
+/// order id cannot be read back into the signal id (`tb-h<sha1>` for ids that do not fit), hence the map.
+/// An entry goes with the order's final update, so the map holds the orders still open (and the
+/// signals still being decided).
+#[derive(Debug, Default)]
+pub struct SignalIds {
+    by_client_order_id: HashMap<String, String>,
+}
+
+impl SignalIds {
+    /// Remember the id of a signal just received (its client order id is derived from it alone).
+    pub fn remember(&mut self, signal_id: Option<&str>) {
+        if let Some(id) = signal_id.filter(|id| !id.is_empty()) {
+            self.by_client_order_id
+                .insert(client_order_id(id), id.to_owned());
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_client_order_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_client_order_id.is_empty()
+    }
+
+    /// [`order_update`] with the signal's id filled in; forgets the id once the order is final.
+    pub fn update_for(&mut self, outcome: &Outcome, now_ms: u64) -> Option<OrderUpdate> {
+        let (coid, done) = match outcome {
+            // A refusal names its signal itself; a duplicate's client order id is its own (per run), so
+            // forgetting it never touches the original order's entry.
+            Outcome::Refused {
+                client_order_id, ..
+            } => (client_order_id, true),
+            Outcome::Order(order) => (&order.client_order_id, is_final_status(&order.status)),
+            // The engine stops following it: no later update will need the id.
+            Outcome::LookupFailed { order, .. } => (&order.client_order_id, true),
+        };
+        let known = if done {
+            self.by_client_order_id.remove(coid)
+        } else {
+            self.by_client_order_id.get(coid).cloned()
+        };
+        order_update(outcome, now_ms).map(|update| OrderUpdate {
+            signal_id: update.signal_id.or(known),
+            ..update
+        })
     }
 }
 
@@ -83,6 +127,7 @@ pub fn order_update(outcome: &Outcome, now_ms: u64) -> Option<OrderUpdate> {
     match outcome {
         Outcome::Refused {
             client_order_id,
+            signal_id,
             symbol,
             side,
             qty,
@@ -124,7 +169,7 @@ pub fn order_update(outcome: &Outcome, now_ms: u64) -> Option<OrderUpdate> {
                 seq: None,
                 source: None,
                 sent_at_us: None,
-                signal_id: None,
+                signal_id: signal_id.clone(),
             })
         }
         Outcome::Order(order) => from_broker(order, now_ms),
@@ -235,33 +280,14 @@ mod tests {
     }
 
     #[test]
-    fn metadata_gives_id_and_reference_price() {
-        let s = signal(
-            Direction::Long,
-            1.0,
-            serde_json::json!({"signal_id": "run-7", "price": 151.5}),
-        );
-        let intent = intent_from_signal(&s, 10.0);
-        assert_eq!(
-            (intent.signal_id.as_deref(), intent.price_hint),
-            (Some("run-7"), Some(151.5))
-        );
-        let odd = signal(
-            Direction::Long,
-            1.0,
-            serde_json::json!({"signal_id": 7, "price": "x"}),
-        );
-        let intent = intent_from_signal(&odd, 10.0);
-        assert_eq!((intent.signal_id, intent.price_hint), (None, None));
-    }
-
-    #[test]
-    fn v1_1_fields_win_over_the_metadata() {
+    fn the_typed_fields_give_id_and_price_and_the_metadata_is_never_read() {
         let mut s = signal(
             Direction::Long,
             1.0,
             serde_json::json!({"signal_id": "old", "price": 1.0}),
         );
+        let intent = intent_from_signal(&s, 10.0);
+        assert_eq!((intent.signal_id, intent.price_hint), (None, None));
         s.signal_id = Some("new".into());
         s.price = Some(99.5);
         let intent = intent_from_signal(&s, 10.0);
@@ -272,9 +298,51 @@ mod tests {
     }
 
     #[test]
+    fn updates_name_their_signal_until_the_order_is_final() {
+        let mut ids = SignalIds::default();
+        let long_id = "y".repeat(60); // hashed client order id: only the map knows the signal
+        ids.remember(Some("s-1"));
+        ids.remember(Some(&long_id));
+        ids.remember(None);
+        ids.remember(Some(""));
+        assert_eq!(ids.len(), 2);
+        let order = |coid: String, status: &str| {
+            Outcome::Order(BrokerOrder {
+                status: status.into(),
+                ..serde_json::from_value(serde_json::json!({
+                    "id": "o1", "client_order_id": coid, "symbol": "AAPL", "side": "buy",
+                    "qty": "3", "status": "new"
+                }))
+                .unwrap()
+            })
+        };
+        let accepted = ids.update_for(&order(client_order_id("s-1"), "accepted"), 1);
+        assert_eq!(accepted.unwrap().signal_id.as_deref(), Some("s-1"));
+        let filled = ids.update_for(&order(client_order_id("s-1"), "filled"), 2);
+        assert_eq!(filled.unwrap().signal_id.as_deref(), Some("s-1"));
+        assert_eq!(ids.len(), 1, "a final update forgets the id");
+        let refused = Outcome::Refused {
+            client_order_id: client_order_id(&long_id),
+            signal_id: None, // as if the engine had not said: the map still knows
+            symbol: "AAPL".into(),
+            side: Side::Buy,
+            qty: 2.0,
+            reason: Refusal::MaxPosition,
+            detail: String::new(),
+        };
+        let update = ids.update_for(&refused, 3).unwrap();
+        assert_eq!(update.signal_id.as_deref(), Some(long_id.as_str()));
+        assert!(ids.is_empty());
+        // An id-less signal's order (per-run client order id): no signal id to give.
+        let unnamed = ids.update_for(&order("tb-run-1".into(), "new"), 4).unwrap();
+        assert_eq!(unnamed.signal_id, None);
+    }
+
+    #[test]
     fn refusals_become_rejected_updates() {
         let outcome = Outcome::Refused {
             client_order_id: "tb-run-7".into(),
+            signal_id: Some("s-7".into()),
             symbol: "AAPL".into(),
             side: Side::Sell,
             qty: 5.0,
@@ -284,12 +352,14 @@ mod tests {
         let update = order_update(&outcome, 42).unwrap();
         assert_eq!(update.status, OrderStatus::Rejected);
         assert_eq!(update.reason.as_deref(), Some("risk:max_position"));
+        assert_eq!(update.signal_id.as_deref(), Some("s-7"));
         assert_eq!(
             (update.side, update.qty, update.filled_qty, update.timestamp),
             (WireSide::Sell, 5.0, 0.0, 42)
         );
         let zero = Outcome::Refused {
             client_order_id: "tb-run-8".into(),
+            signal_id: None,
             symbol: "AAPL".into(),
             side: Side::Buy,
             qty: 0.0,

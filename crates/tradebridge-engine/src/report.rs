@@ -9,7 +9,6 @@ use tradebridge_health::{HealthCheck, HealthStatus, OPERATIONAL_MESSAGE};
 
 use crate::engine::Engine;
 use crate::service::Bus;
-use crate::transit::TransitSamples;
 
 /// Counter snapshot shared with the `/metrics` renderer.
 pub type Exported = Arc<std::sync::Mutex<Vec<(&'static str, u64)>>>;
@@ -74,12 +73,7 @@ pub fn export_counters(engine: &Engine, exported: &Exported) {
     *lock(exported) = out;
 }
 
-pub fn refresh_health(
-    engine: &Engine,
-    bus: &mut Bus,
-    health: &Arc<RwLock<HealthCheck>>,
-    transit: &TransitSamples,
-) {
+pub fn refresh_health(engine: &Engine, bus: &mut Bus, health: &Arc<RwLock<HealthCheck>>) {
     let c = engine.counters();
     let book = engine.book();
     let mut h = health.blocking_write();
@@ -166,14 +160,17 @@ pub fn refresh_health(
     if let Some(remaining) = engine.broker().stats().rate_limit_remaining() {
         h.set_metric("broker_rate_limit_remaining", remaining);
     }
-    // Signal published -> received here, from the publisher's `metadata.published_us` (same host clock).
-    h.set_metric("signal_transit_samples", transit.len());
-    for (name, q) in [
-        ("signal_transit_p50_ms", 50.0),
-        ("signal_transit_p99_ms", 99.0),
+    // Signal sent -> taken off the socket here, from the envelope's `sent_at_us` (same host clock): the
+    // signal subscriber's transit histogram, bucket upper bounds in ms.
+    let transit = bus.signal_transit();
+    h.set_metric("signal_transit_samples", transit.count);
+    h.set_metric("signal_transit_negative", transit.negative);
+    for (name, micros) in [
+        ("signal_transit_p50_ms", transit.p50_us()),
+        ("signal_transit_p99_ms", transit.p99_us()),
     ] {
-        if let Some(ms) = transit.percentile(q) {
-            h.set_metric(name, format!("{ms:.3}"));
+        if let Some(us) = micros {
+            h.set_metric(name, format!("{:.3}", us as f64 / 1_000.0));
         }
     }
     if kill.engaged() {

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use tradebridge_bus::{BusError, Publisher, Subscriber};
+use tradebridge_bus::{BusError, Options, Publisher, Subscriber, TransitHistogram};
 use tradebridge_contracts::{Message, OrderUpdate, Signal, Topic};
 
 use crate::config::Args;
@@ -31,7 +31,19 @@ const BATCH: usize = 256;
 
 impl Bus {
     pub fn open(args: &Args) -> Result<Self, BusError> {
-        let signals = Subscriber::connect(&args.signal_endpoint, &[Topic::Signal])?;
+        // NaN/Infinity tokens (Python's json.dumps) in a signal's features are read as null only when
+        // asked; otherwise such a signal is malformed.
+        let options = Options {
+            allow_nan_tokens: args.allow_nan_tokens,
+            ..Options::default()
+        };
+        let signals = Subscriber::new(
+            &args.signal_endpoint,
+            &[Topic::Signal],
+            false,
+            options,
+            None,
+        )?;
         let market = match &args.market_endpoint {
             Some(endpoint) => Some(Subscriber::connect(endpoint, &[Topic::Market])?),
             None => None,
@@ -115,6 +127,7 @@ impl Bus {
             out.push((format!("{prefix}_malformed"), s.malformed));
             out.push((format!("{prefix}_gaps"), s.gaps));
             out.push((format!("{prefix}_dropped"), s.dropped));
+            out.push((format!("{prefix}_nan_tokens"), s.nan_tokens));
         };
         add("signal_bus", self.signals.stats());
         if let Some(market) = &self.market {
@@ -123,6 +136,11 @@ impl Bus {
         out.push(("order_updates_published".into(), self.orders.published()));
         out.push(("order_subscribers".into(), order_subscribers));
         out
+    }
+
+    /// Transit of the signals received: `now - sent_at_us` of each stamped envelope.
+    pub fn signal_transit(&self) -> &TransitHistogram {
+        &self.signals.stats().transit
     }
 
     pub fn close(self) {

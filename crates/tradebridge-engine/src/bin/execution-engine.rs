@@ -20,12 +20,11 @@ use tradebridge_engine::control;
 use tradebridge_engine::engine::{Engine, Outcome, Pool, Prepared, RateGate, Timing};
 use tradebridge_engine::journal::Journal;
 use tradebridge_engine::kill::{now_us, KillSwitch, Source};
-use tradebridge_engine::mapping::{intent_from_signal, order_update};
+use tradebridge_engine::mapping::{intent_from_signal, SignalIds};
 use tradebridge_engine::report::{export_counters, lock, refresh_health, Exported};
 use tradebridge_engine::risk::RiskBook;
 use tradebridge_engine::service::{Bus, BusEvent};
 use tradebridge_engine::stream::{self as trade_stream, StreamEvent, TradeStreamConfig};
-use tradebridge_engine::transit::TransitSamples;
 use tradebridge_health::{HealthCheck, HealthServer, Telemetry};
 
 fn now_ms() -> u64 {
@@ -225,7 +224,7 @@ fn serve(
     // A trade-stream frame taken off the socket -> its OrderUpdate published (the engine's own share of
     // the fill-seen latency).
     let stream_to_bus = telemetry.latency("trade_event_to_bus");
-    let mut transit = TransitSamples::new(10_000);
+    let mut signal_ids = SignalIds::default();
     let mut last_refresh = Instant::now() - Duration::from_secs(1);
     let kill = engine.kill_switch().clone();
     let started = Instant::now();
@@ -249,7 +248,7 @@ fn serve(
             load_exposure(engine, health, &mut sync);
             if engine.is_synced() {
                 // Metrics first, then ready: whoever waits for ready reads the loaded exposure.
-                refresh_health(engine, bus, health, &transit);
+                refresh_health(engine, bus, health);
                 export_counters(engine, exported);
                 health.blocking_write().set_ready(true, None);
             }
@@ -282,9 +281,14 @@ fn serve(
             match event {
                 BusEvent::Signal(signal, received) => {
                     telemetry.messages_processed().inc();
-                    if let Some(ms) = transit.observe(&signal, now_us()) {
-                        bus_transit.observe_seconds(ms / 1_000.0);
+                    // The envelope's `sent_at_us` (the publisher's clock; same host: the bus hop). A
+                    // v1.0 peer's signal has none: nothing is invented.
+                    if let Some(sent) = signal.sent_at_us {
+                        if let Some(micros) = now_us().checked_sub(sent) {
+                            bus_transit.observe(Duration::from_micros(micros));
+                        }
                     }
+                    signal_ids.remember(signal.signal_id.as_deref());
                     let intent = intent_from_signal(&signal, args.max_order_qty);
                     // Decided here, sent by a worker: the loop goes on reading while the broker answers.
                     match engine.prepare(&intent, now_ms(), received, pool.has_room()) {
@@ -328,7 +332,7 @@ fn serve(
             {
                 tracing::debug!(%client_order_id, %symbol, reason = reason.as_str(), "signal refused");
             }
-            if let Some(update) = order_update(outcome, now_ms()) {
+            if let Some(update) = signal_ids.update_for(outcome, now_ms()) {
                 if let Err(error) = bus.publish(&update) {
                     tracing::warn!(%error, "cannot publish an order update");
                 }
@@ -342,7 +346,7 @@ fn serve(
         let now = Instant::now();
         if now.duration_since(last_refresh) >= Duration::from_millis(100) {
             last_refresh = now;
-            refresh_health(engine, bus, health, &transit);
+            refresh_health(engine, bus, health);
             export_counters(engine, exported);
         }
     }
@@ -350,7 +354,7 @@ fn serve(
     let grace = Instant::now() + Duration::from_millis(args.shutdown_grace_ms);
     for (job, delivery) in pool.drain(grace) {
         for outcome in engine.complete(job, delivery).0 {
-            if let Some(update) = order_update(&outcome, now_ms()) {
+            if let Some(update) = signal_ids.update_for(&outcome, now_ms()) {
                 let _ = bus.publish(&update);
             }
         }
@@ -362,7 +366,7 @@ fn serve(
         );
     }
     engine.sync_journal();
-    refresh_health(engine, bus, health, &transit);
+    refresh_health(engine, bus, health);
     export_counters(engine, exported);
     Ok(())
 }

@@ -26,7 +26,7 @@ pub struct Intent {
     pub qty: f64,
     pub timestamp_ms: u64,
     pub price_hint: Option<f64>,
-    /// The signal's own id (`metadata.signal_id`), used for duplicate detection and the client order id.
+    /// The signal's own id (its `signal_id` field), used for duplicate detection and the client order id.
     pub signal_id: Option<String>,
 }
 
@@ -36,6 +36,8 @@ pub enum Outcome {
     /// The signal did not become an order at the broker. `qty` is what was asked for.
     Refused {
         client_order_id: String,
+        /// The signal's id, for the `OrderUpdate` (a duplicate's client order id is not derived from it).
+        signal_id: Option<String>,
         symbol: String,
         side: Side,
         qty: f64,

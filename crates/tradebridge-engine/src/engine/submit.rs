@@ -240,6 +240,7 @@ impl Engine {
             } else {
                 client_order_id.to_owned()
             },
+            signal_id: intent.signal_id.clone().filter(|id| !id.is_empty()),
             symbol: intent.symbol.clone(),
             side: intent.side,
             qty: intent.qty,

@@ -14,7 +14,7 @@
 //!    "potential wash trade detected".
 //!
 //! Prices: the notional limit uses a *trusted* price (the market-data bus or the broker's quote, recorded
-//! with [`RiskBook::set_price`]), never the signal's own `metadata.price` alone. A signal that states a
+//! with [`RiskBook::set_price`]), never the signal's own `price` alone. A signal that states a
 //! price further than `price_band` from the trusted one is refused (`price_band`); without a trusted price
 //! the signal is refused (`no_price`) unless `allow_signal_price` says the stated price may stand in.
 //!
@@ -76,7 +76,7 @@ pub struct Proposal<'a> {
     pub qty: f64,
     /// The signal's timestamp, ms since the Unix epoch.
     pub timestamp_ms: u64,
-    /// The price the signal states (`metadata.price`): checked against the trusted price, used in its
+    /// The price the signal states (`price`): checked against the trusted price, used in its
     /// place only with `allow_signal_price`.
     pub price_hint: Option<f64>,
     /// The signal's id for duplicate detection, when it has one.

@@ -21,7 +21,7 @@ pub enum Refusal {
     ZeroSize,
     /// No trusted price for the symbol (market-data bus, broker quote), and `--allow-signal-price` is off.
     NoPrice,
-    /// The signal's stated `metadata.price` is further than `--price-band` from the trusted price.
+    /// The signal's stated `price` is further than `--price-band` from the trusted price.
     PriceBand,
     /// No room left under the per-symbol position limit.
     MaxPosition,
