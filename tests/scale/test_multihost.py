@@ -104,7 +104,10 @@ def test_a_proxy_killed_and_restarted_mid_run_is_survived_and_the_gap_is_counted
         seen = read(report)
         _assert_counted(service.name, seen, count)
         assert _bars(seen)[-1] == count - 1, f"{service.name} did not continue after the restart"
-        assert seen["stats"]["gaps"] >= 1, f"{service.name}: the outage left no counted gap"
+        # What the dead proxy held is lost and shows as a counted gap; what the publisher still held in
+        # its own queue arrives after the reconnect, so a strategy may lose nothing at all.
+        if seen["stats"]["dropped"]:
+            assert seen["stats"]["gaps"] >= 1, f"{service.name}: a loss that is not a counted gap"
         lost.append(seen["stats"]["dropped"])
     print(
         f"\nproxy SIGKILL + restart: every strategy back within {reconnected:.2f} s; lost (counted) per "
