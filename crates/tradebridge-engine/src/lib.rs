@@ -12,7 +12,7 @@ pub mod journal;
 pub mod kill;
 pub mod mapping;
 pub mod report;
-pub mod retry;
+pub use tradebridge_access::retry;
 pub mod risk;
 pub mod service;
 pub mod stream;

@@ -1,11 +1,13 @@
-//! When to reconnect: capped exponential backoff with equal jitter, the shape of the project's broker
-//! retry policy (`tradebridge-engine`'s `RetryPolicy`: `base_delay`, `max_delay`) and of alpaca-py's own
+//! When to reconnect: capped exponential backoff with equal jitter, the project's one schedule
+//! (`tradebridge_access::retry::backoff_secs`, as the broker retries use it) and that of alpaca-py's own
 //! stream reconnects (1 s doubling to 30 s). After failure `n` the wait is `step / 2 + step / 2 * u`,
 //! `step = min(base_delay * 2^(n-1), max_delay)`, `u` uniform in `[0, 1)`: never at once, and many
 //! services cut off together do not come back together. There is no give-up: a market-data feed keeps
 //! trying, and says so on `/health`.
 
 use std::time::Duration;
+
+use tradebridge_access::retry::backoff_secs;
 
 /// The reconnect schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,10 +28,12 @@ impl Default for ReconnectPolicy {
 impl ReconnectPolicy {
     /// The wait after `failures` (>= 1) consecutive failures, for the jitter draw `u` in `[0, 1)`.
     pub fn delay(&self, failures: u32, u: f64) -> Duration {
-        let exponent = failures.saturating_sub(1).min(62) as i32;
-        let step =
-            (self.base_delay.as_secs_f64() * 2f64.powi(exponent)).min(self.max_delay.as_secs_f64());
-        Duration::from_secs_f64(step / 2.0 + step / 2.0 * u.clamp(0.0, 1.0))
+        Duration::from_secs_f64(backoff_secs(
+            self.base_delay,
+            self.max_delay,
+            failures,
+            u.clamp(0.0, 1.0),
+        ))
     }
 }
 

@@ -415,8 +415,8 @@ impl BrokerClient {
 
     fn authorize<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
         request
-            .header("APCA-API-KEY-ID", self.credentials.key_id.as_str())
-            .header("APCA-API-SECRET-KEY", self.credentials.secret.as_str())
+            .header("APCA-API-KEY-ID", self.credentials.key_id())
+            .header("APCA-API-SECRET-KEY", self.credentials.secret())
     }
 
     fn get_json<R: DeserializeOwned>(

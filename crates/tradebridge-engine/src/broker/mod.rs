@@ -1,6 +1,7 @@
 //! A blocking client for the subset of Alpaca's trading REST API the engine needs, by concern:
-//! `url` the paper-only rule, `credentials` where keys come from, `wire` Alpaca's bodies, `errors`
-//! what can fail, `client` the HTTP client.
+//! `wire` Alpaca's bodies, `errors` what can fail, `client` the HTTP client. The access rules it applies
+//! (`url` the paper-only rule, `credentials` where keys come from) live in `tradebridge-access`, shared
+//! with `market-data`.
 //!
 //! Paper only, forced: [`BrokerUrl::parse`] accepts Alpaca's paper endpoint or a loopback address (our
 //! mock broker) and refuses everything else with a stable code before any request is made. The rule,
@@ -9,10 +10,10 @@
 //! shows them.
 
 mod client;
-mod credentials;
 mod errors;
-mod url;
 mod wire;
+
+use tradebridge_access::{credentials, url};
 
 pub use client::{BrokerClient, BrokerStats};
 pub use credentials::{Credentials, CredentialsError, CREDENTIAL_FAMILIES};
@@ -46,6 +47,6 @@ mod tests {
         // The guide's names win when both sets are present.
         let both = |k: &str| Some(format!("{k}-value"));
         let creds = Credentials::from_lookup(both).unwrap();
-        assert_eq!(creds.key_id, "ALPACA_API_KEY-value");
+        assert_eq!(creds.key_id(), "ALPACA_API_KEY-value");
     }
 }

@@ -1,6 +1,7 @@
 //! The session loop: connect, `auth`, `listen`, read; on any failure say so, wait (capped exponential
 //! backoff with equal jitter, so engines cut off together do not return together) and start over.
 
+use crate::retry::backoff_secs;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -86,10 +87,12 @@ async fn run(config: TradeStreamConfig, credentials: Credentials, sink: Sender<S
         } else {
             failures.saturating_add(1)
         };
-        let exponent = failures.saturating_sub(1).min(20) as i32;
-        let step = (config.base_delay.as_secs_f64() * 2f64.powi(exponent))
-            .min(config.max_delay.as_secs_f64());
-        let retry_in = Duration::from_secs_f64(step / 2.0 + step / 2.0 * rng.f64());
+        let retry_in = Duration::from_secs_f64(backoff_secs(
+            config.base_delay,
+            config.max_delay,
+            failures,
+            rng.f64(),
+        ));
         if sink.send(StreamEvent::Down { reason, retry_in }).is_err() {
             return;
         }

@@ -1,5 +1,5 @@
-//! Conformance testee: the engine's broker-access policy (paper-only URL rule, credential precedence,
-//! retry schedule) behind a line protocol on stdin/stdout, driven by `conformance/broker_access` (one
+//! Conformance testee: the broker-access policy of `tradebridge-access` (paper-only URL rule,
+//! credential precedence, retry schedule) behind a line protocol on stdin/stdout, driven by `conformance/broker_access` (one
 //! JSON request per line, one JSON response per line, in order). The Python twin is
 //! `conformance/testees/python/broker_access.py`; both answer the same requests.
 //!
@@ -14,46 +14,15 @@
 //!
 //! A panic is reported as `"code": "panic"` (the harness fails on it); the process keeps serving.
 
-use std::io::{self, BufRead, BufWriter, Write};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
-use tradebridge_engine::broker::{BrokerUrl, Credentials, CredentialsError, UrlRefusal};
-use tradebridge_engine::retry::{is_retryable_status, wait_hint, GiveUp, RetryPolicy};
+use tradebridge_access::credentials::{Credentials, CredentialsError};
+use tradebridge_access::retry::{is_retryable_status, wait_hint, GiveUp, RetryPolicy};
+use tradebridge_access::url::{BrokerUrl, UrlRefusal};
 
 fn main() {
-    let stdin = io::stdin();
-    let mut out = BufWriter::new(io::stdout().lock());
-    for line in stdin.lock().lines() {
-        let Ok(line) = line else { break };
-        if line.trim().is_empty() {
-            continue;
-        }
-        let response = match serde_json::from_str::<Value>(&line) {
-            Ok(request) => {
-                let id = request.get("id").cloned().unwrap_or(Value::Null);
-                let mut body =
-                    catch_unwind(AssertUnwindSafe(|| serve(&request))).unwrap_or_else(|panic| {
-                        let text = panic
-                            .downcast_ref::<String>()
-                            .cloned()
-                            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                            .unwrap_or_default();
-                        failure("panic", &text)
-                    });
-                body.insert("id".into(), id);
-                Value::Object(body)
-            }
-            Err(error) => Value::Object(failure("bad_request", &error.to_string())),
-        };
-        if writeln!(out, "{response}")
-            .and_then(|()| out.flush())
-            .is_err()
-        {
-            break;
-        }
-    }
+    tradebridge_testees::serve_lines(serve, failure);
 }
 
 fn object(value: Value) -> Map<String, Value> {

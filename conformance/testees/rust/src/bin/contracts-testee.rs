@@ -13,9 +13,6 @@
 //!           `{"id": 7, "ok": false, "code": "out_of_range", "path": "$.open", "message": "..."}`.
 //! A panic is reported as `"code": "panic"` (and the harness fails on it); the process keeps serving.
 
-use std::io::{self, BufRead, BufWriter, Write};
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
 use serde_json::{json, Map, Value};
 use tradebridge_contracts::{
     decode_frame_noted, decode_noted, encode, encode_frame, schema, BarUpdate, ContractError,
@@ -24,37 +21,7 @@ use tradebridge_contracts::{
 };
 
 fn main() {
-    let stdin = io::stdin();
-    let mut out = BufWriter::new(io::stdout().lock());
-    for line in stdin.lock().lines() {
-        let Ok(line) = line else { break };
-        if line.trim().is_empty() {
-            continue;
-        }
-        let response = match serde_json::from_str::<Value>(&line) {
-            Ok(request) => {
-                let id = request.get("id").cloned().unwrap_or(Value::Null);
-                let mut body =
-                    catch_unwind(AssertUnwindSafe(|| serve(&request))).unwrap_or_else(|panic| {
-                        let text = panic
-                            .downcast_ref::<String>()
-                            .cloned()
-                            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                            .unwrap_or_default();
-                        failure("panic", "$", &text)
-                    });
-                body.insert("id".into(), id);
-                Value::Object(body)
-            }
-            Err(error) => Value::Object(failure("bad_request", "$", &error.to_string())),
-        };
-        if writeln!(out, "{response}")
-            .and_then(|()| out.flush())
-            .is_err()
-        {
-            break;
-        }
-    }
+    tradebridge_testees::serve_lines(serve, |code, message| failure(code, "$", message));
 }
 
 fn failure(code: &str, path: &str, message: &str) -> Map<String, Value> {

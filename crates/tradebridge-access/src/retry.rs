@@ -98,13 +98,19 @@ impl RetryPolicy {
         let base = self.base_delay.as_secs_f64();
         match hint {
             Some(wait) => wait.as_secs_f64() + base * u,
-            None => {
-                let exponent = failed.saturating_sub(1).min(62) as i32;
-                let step = (base * 2f64.powi(exponent)).min(self.max_delay.as_secs_f64());
-                step / 2.0 + step / 2.0 * u
-            }
+            None => backoff_secs(self.base_delay, self.max_delay, failed, u),
         }
     }
+}
+
+/// Capped exponential backoff with equal jitter, in seconds, after `failed` (>= 1) consecutive failures
+/// and for the draw `u` in `[0, 1)`: `step / 2 + step / 2 * u` with `step = min(base * 2^(failed-1), max)`.
+/// The one schedule of every retry and reconnect (broker requests, the trade-updates stream, the
+/// market-data stream): never at once, and peers cut off together do not come back together.
+pub fn backoff_secs(base: Duration, max: Duration, failed: u32, u: f64) -> f64 {
+    let exponent = failed.saturating_sub(1).min(62) as i32;
+    let step = (base.as_secs_f64() * 2f64.powi(exponent)).min(max.as_secs_f64());
+    step / 2.0 + step / 2.0 * u
 }
 
 /// A small, seedable source of jitter (SplitMix64): jitter needs spread, not cryptographic quality.
