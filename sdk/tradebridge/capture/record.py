@@ -19,13 +19,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
 import pyarrow as pa
 import zmq
 
 from tradebridge.capture._segments import Batch, CaptureWriter
+from tradebridge.capture._worker import Worker
 from tradebridge.capture.errors import CaptureError
 from tradebridge.contracts import TOPICS
 
@@ -53,7 +53,7 @@ class RecordResult:
     elapsed: float = 0.0  # seconds from connecting to the end
 
 
-class Recorder:
+class Recorder(Worker[RecordResult]):
     """Records the frames published on ``endpoint`` into ``out``: a ``.parquet`` file, or a folder of
     segments rotated every ``segment_rows`` frames or ``segment_seconds`` seconds.
 
@@ -72,6 +72,8 @@ class Recorder:
     closed segments hold.
     """
 
+    _thread_name = "tradebridge-record"
+
     def __init__(
         self,
         endpoint: str,
@@ -86,6 +88,7 @@ class Recorder:
         receive_hwm: int = 0,
         context: zmq.Context[Any] | None = None,
     ) -> None:
+        super().__init__()
         wanted = tuple(dict.fromkeys(topics or ()))
         unknown = [t for t in wanted if t not in TOPICS]
         if unknown:
@@ -110,18 +113,14 @@ class Recorder:
         self._segment_rows = segment_rows
         self._segment_seconds = segment_seconds
         self._context = context
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
         self._writer_thread: threading.Thread | None = None
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._writer: CaptureWriter | None = None
         self._socket: zmq.Socket[bytes] | None = None
         self._owned_context: zmq.Context[Any] | None = None
-        self._error: CaptureError | None = None
         self._started = 0.0
         #: frames received so far (read from any thread)
         self.received = 0
-        self.result: RecordResult | None = None
 
     # -- life cycle ------------------------------------------------------------------------------------------
     def _open(self) -> None:
@@ -165,51 +164,11 @@ class Recorder:
         self._writer_thread = threading.Thread(target=self._write_loop, name="tradebridge-record-writer")
         self._writer_thread.start()
 
-    def start(self) -> Self:
-        """Check the output, connect, and record in a background thread until :meth:`stop`, ``count`` or
-        ``duration``."""
-        self._open()
-        self._thread = threading.Thread(target=self._guarded_receive, name="tradebridge-record", daemon=True)
-        self._thread.start()
-        return self
-
-    def run(self) -> RecordResult:
-        """Record in the calling thread until ``count`` frames, ``duration`` seconds or :meth:`stop` (from a
-        signal handler or another thread); raises ``write_failed`` if writing failed."""
-        self._open()
+    def _work(self) -> None:
         self._guarded_receive()
-        return self._result()
 
-    def stop(self) -> None:
-        """Ask the recording to end: what was received is written and the open segment closed."""
-        self._stopping.set()
-
-    def wait(self, timeout: float | None = None) -> RecordResult:
-        """Wait for a background recording to end (``count``/``duration``/:meth:`stop`); its result."""
-        if self._thread is None:
-            raise CaptureError("invalid_option", "this Recorder was not started in the background")
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            raise TimeoutError(f"the recording of {self.endpoint} did not end within {timeout} s")
-        return self._result()
-
-    def _result(self) -> RecordResult:
-        if self._error is not None:
-            raise self._error
-        assert self.result is not None
-        return self.result
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-        if self._thread is not None:
-            self._thread.join()
-        if exc_type is None and self._error is not None:
-            raise self._error
+    def _describe(self) -> str:
+        return f"recording of {self.endpoint}"
 
     def stats(self) -> dict[str, int]:
         """Counters so far, safe from any thread (a health server's): frames received, and what the closed
@@ -251,7 +210,7 @@ class Recorder:
                 segments=list(totals.segments),
                 elapsed=time.monotonic() - self._started,
             )
-            if self._error is not None:
+            if isinstance(self._error, CaptureError):  # the only error a recording sets
                 self._error = CaptureError(
                     self._error.code,
                     f"{self._error.detail}; recording stopped: {totals.messages} of {self.received} "

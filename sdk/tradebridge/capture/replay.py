@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import math
 import operator
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
 import numpy as np
 import pyarrow as pa
@@ -30,6 +28,7 @@ import pyarrow.compute as pc
 import zmq
 
 from tradebridge.bus.sync import SubscriberTimeoutError
+from tradebridge.capture._worker import Worker
 from tradebridge.capture.errors import CaptureError
 from tradebridge.capture.format import Segment, list_segments, open_segment
 
@@ -64,7 +63,7 @@ class ReplayResult:
     endpoint: str
 
 
-class Replayer:
+class Replayer(Worker[ReplayResult]):
     """Publishes the frames of a capture (a file or a folder of segments) on ``endpoint``.
 
     ``speed``: 1.0 replays at the recorded pace (the gaps between receive times), 10.0 ten times faster,
@@ -79,6 +78,8 @@ class Replayer:
     or in the calling thread: ``Replayer(path, endpoint).run()``. A capture problem raises
     :class:`CaptureError` naming the file and row group, after everything before it was published.
     """
+
+    _thread_name = "tradebridge-replay"
 
     def __init__(
         self,
@@ -98,6 +99,7 @@ class Replayer:
         linger: float = 10.0,
         context: zmq.Context[Any] | None = None,
     ) -> None:
+        super().__init__()
         if speed is not None and not (speed > 0 and math.isfinite(speed)):
             raise CaptureError(
                 "invalid_option", f"speed must be a finite number > 0 (or None for max), got {speed}"
@@ -127,10 +129,6 @@ class Replayer:
         self._segments: list[Path] = []
         self._first: Segment | None = None
         self._subscriptions = 0
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
-        self.result: ReplayResult | None = None
         #: frames sent so far (read from any thread)
         self.published = 0
 
@@ -173,47 +171,11 @@ class Replayer:
         self._endpoint = endpoint
         self._socket = sock
 
-    def start(self) -> Self:
-        """Open the capture, bind, and replay in a background thread; :meth:`wait` for the result."""
-        self._open()
-        self._thread = threading.Thread(target=self._guarded, name="tradebridge-replay", daemon=True)
-        self._thread.start()
-        return self
-
-    def run(self) -> ReplayResult:
-        """Replay in the calling thread until the end (or :meth:`stop`); raises what stopped it."""
-        self._open()
+    def _work(self) -> None:
         self._guarded()
-        return self._result()
 
-    def stop(self) -> None:
-        self._stopping.set()
-
-    def wait(self, timeout: float | None = None) -> ReplayResult:
-        if self._thread is None:
-            raise CaptureError("invalid_option", "this Replayer was not started in the background")
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            raise TimeoutError(f"the replay of {self.path} did not end within {timeout} s")
-        return self._result()
-
-    def _result(self) -> ReplayResult:
-        if self._error is not None:
-            raise self._error
-        assert self.result is not None
-        return self.result
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()  # as Recorder: leaving the block ends the replay (wait() first to let it finish)
-        if self._thread is not None:
-            self._thread.join()
-        if exc_type is None and self._error is not None:
-            raise self._error
+    def _describe(self) -> str:
+        return f"replay of {self.path}"
 
     def stats(self) -> dict[str, int]:
         """Counters so far, safe from any thread: frames published, subscriptions seen."""
