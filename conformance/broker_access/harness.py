@@ -9,12 +9,11 @@ in-process from ``tradebridge.alpaca``. Both are documented in
 from __future__ import annotations
 
 import json
-import selectors
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tradebridge.conformance.driver import ProcessTestee, TesteeFailure
 from tradebridge.testing import rust_binary
 
 from conformance.testees.python import broker_access
@@ -101,46 +100,22 @@ class PythonTestee:
 
 
 class RustTestee:
-    """``broker-access-testee`` as a child process; one request line, one answer line."""
+    """``broker-access-testee`` as a child process, driven by the kit's driver (one request line, one
+    answer line, in order; no handshake: its vocabulary is not the codec protocol's)."""
 
     name = "rust"
 
     def __init__(self, timeout: float = 10.0) -> None:
-        self.timeout = timeout
-        self.process = subprocess.Popen(
-            [str(rust_binary("broker-access-testee"))],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        self._selector = selectors.DefaultSelector()
-        assert self.process.stdout is not None
-        self._selector.register(self.process.stdout, selectors.EVENT_READ)
-        self._next_id = 0
+        self.testee = ProcessTestee([str(rust_binary("broker-access-testee"))], timeout, handshake=False)
 
     def request(self, op: str, **fields: Any) -> dict[str, Any]:
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self._next_id += 1
-        self.process.stdin.write((json.dumps({"id": self._next_id, "op": op, **fields}) + "\n").encode())
-        self.process.stdin.flush()
-        if not self._selector.select(self.timeout):
-            raise TimeoutError(f"broker-access-testee did not answer {op} within {self.timeout} s")
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"broker-access-testee exited ({self.process.poll()})")
-        answer: dict[str, Any] = json.loads(line)
-        assert answer.get("id") == self._next_id, answer
+        try:
+            answer = self.testee.request(op, **fields)
+        except TesteeFailure as exc:
+            raise AssertionError(f"broker-access-testee on {op}: {exc}") from exc
         if answer.get("code") in ("panic", "bad_request"):
             raise AssertionError(f"broker-access-testee {answer['code']}: {answer.get('message')}")
         return answer
 
     def close(self) -> None:
-        self._selector.close()
-        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
-            if stream is not None:
-                stream.close()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+        self.testee.close()

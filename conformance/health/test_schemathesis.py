@@ -1,15 +1,13 @@
 """schemathesis (its engine: probing, coverage and fuzzing phases, every check) against the OpenAPI
-document, for the Rust and the Python server, in each health state; zero failures required."""
+document, for the Rust and the Python server, in each health state; zero failures required. The run is the
+shipped kit's (``tradebridge conformance health``): our servers are judged exactly as a user's are."""
 
 from __future__ import annotations
 
-import collections
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import schemathesis
-from schemathesis.engine import Status, events, from_schema
+from tradebridge.conformance.openapi import HEALTH_OPENAPI, run_openapi
 
 from conformance.health.conftest import OPENAPI, PythonServer, ServerUnderTest, start_server
 
@@ -20,46 +18,9 @@ STATES = {
 }
 
 
-@dataclass
-class RunResult:
-    checks: collections.Counter[tuple[str, str]] = field(default_factory=collections.Counter)
-    failures: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    stop_reason: str = ""
-
-    def checks_run(self) -> set[str]:
-        return {name for name, _ in self.checks}
-
-
-def run_schemathesis(base_url: str) -> RunResult:
-    config = schemathesis.Config.from_dict(
-        {
-            "base-url": base_url,
-            "checks": {
-                "enabled": True,
-                "max_response_time": 5.0,
-                # 503 is this API's documented answer for "unhealthy" / "not ready" (what an orchestrator
-                # acts on), not a server fault; status_code_conformance still fails it where undocumented.
-                "not_a_server_error": {"expected-statuses": ["2xx", "3xx", "4xx", "503"]},
-            },
-            "generation": {"max-examples": 25, "database": "none", "deterministic": True},
-            "request-timeout": 10,
-        }
-    )
-    schema = schemathesis.openapi.from_path(OPENAPI, config=config)
-    result = RunResult()
-    for event in from_schema(schema).execute():
-        if isinstance(event, events.ScenarioFinished):
-            for nodes in event.recorder.checks.values():
-                for node in nodes:
-                    result.checks[(node.name, node.status.value)] += 1
-                    if node.status is not Status.SUCCESS:
-                        result.failures.append(f"{event.recorder.label} {node.name}: {node.failure_info}")
-        elif isinstance(event, events.NonFatalError | events.FatalError):
-            result.errors.append(str(getattr(event, "value", None) or getattr(event, "exception", event)))
-        elif isinstance(event, events.EngineFinished):
-            result.stop_reason = str(event.stop_reason)
-    return result
+def test_the_kit_runs_the_checkout_s_document() -> None:
+    # one copy: contracts/openapi/health.openapi.yaml is the package data the wheel ships
+    assert OPENAPI.resolve() == HEALTH_OPENAPI.resolve()
 
 
 EXPECTED_CHECKS = {
@@ -84,22 +45,15 @@ def test_schemathesis_finds_nothing(implementation: str, state: str, conformance
         status, message, ready = STATES[state]
         server.set_status(status, message)
         server.set_ready(ready, "indicators warming up")
-        result = run_schemathesis(server.url)
+        result = run_openapi(server.url)
     finally:
         server.close()
-    conformance_report.record(
-        "health.schemathesis",
-        f"{implementation}/{state}",
-        {
-            "checks": {f"{name}:{status}": n for (name, status), n in sorted(result.checks.items())},
-            "failures": result.failures,
-            "errors": result.errors,
-        },
-    )
+    conformance_report.record("health.schemathesis", f"{implementation}/{state}", result.to_json())
     assert result.stop_reason == "completed", result
     assert not result.errors, result.errors
-    assert not result.failures, "\n".join(result.failures)
-    assert result.checks_run() >= EXPECTED_CHECKS, sorted(EXPECTED_CHECKS - result.checks_run())
+    assert not result.failures, "\n".join(f"{f.check} {f.operation}: {f.message}" for f in result.failures)
+    assert set(result.checks) >= EXPECTED_CHECKS, sorted(EXPECTED_CHECKS - set(result.checks))
+    assert result.conformant
 
 
 def test_schemathesis_catches_a_body_that_breaks_the_contract() -> None:
@@ -107,7 +61,7 @@ def test_schemathesis_catches_a_body_that_breaks_the_contract() -> None:
     server = PythonServer("market-data")
     try:
         server.health._component = "x" * 65  # longer than the contract allows; the constructor refuses it
-        result = run_schemathesis(server.url)
+        result = run_openapi(server.url)
     finally:
         server.close()
-    assert any("response_schema_conformance" in failure for failure in result.failures), result
+    assert "response_schema_conformance" in result.failing_checks(), result

@@ -4,6 +4,7 @@ with an order update carrying its ``signal_id``, after a delay the test chooses.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import zmq
+from hdrh.histogram import HdrHistogram
 from tradebridge.conformance.cli import main
 from tradebridge.contracts import OrderUpdate, Signal, decode_frame, encode_frame
 from tradebridge.testing import free_port
@@ -21,7 +23,7 @@ Endpoints = tuple[str, str]
 def _answering_service(delay_s: float, answer: bool = True) -> Callable[[], Iterator[Endpoints]]:
     def fixture() -> Iterator[Endpoints]:
         signals, orders = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
-        context = zmq.Context.instance()
+        context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         inbox, outbox = context.socket(zmq.SUB), context.socket(zmq.PUB)
         for socket in (inbox, outbox):
             socket.setsockopt(zmq.LINGER, 0)
@@ -94,21 +96,27 @@ def latency(endpoints: Endpoints, budget_ms: float, *extra: str) -> int:
 
 
 def test_a_service_within_its_budget_passes(fast_service: Endpoints, tmp_path: Path) -> None:
-    report = tmp_path / "latency.json"
-    assert latency(fast_service, 1000, "--json", str(report)) == 0
+    report, page, junit = tmp_path / "latency.json", tmp_path / "latency.html", tmp_path / "latency.xml"
+    assert latency(fast_service, 1000, "--json", str(report), "--html", str(page), "--junit", str(junit)) == 0
     body = json.loads(report.read_text())
-    assert body["answered"] == body["sent"] == 50
-    assert (
-        set(body["percentiles_ms"]) == {"p50", "p99", "p99.9", "max"}
-        and sum(body["histogram_ms"].values()) == 50
-    )
+    assert body["answered"] == body["sent"] == 50 and body["warmup_sent"] >= 1
+    assert set(body["percentiles_ms"]) == {"p50", "p90", "p99", "p99.9", "max"}
+    assert sum(body["histogram_ms"].values()) == 50 and body["problems"] == []
+    # the HDR histogram travels in the report: anyone can decode it and get the same figures
+    decoded = HdrHistogram.decode(body["hdr"]["encoded"])
+    assert decoded.get_total_count() == 50
+    assert decoded.get_value_at_percentile(99) / 1000 == body["percentiles_ms"]["p99"]
+    html = page.read_text()
+    assert "<svg" in html and html.count("<rect") == len(body["histogram_ms"]) and "budget 1000 ms" in html
+    assert "Latency: within budget" in html and "matplotlib" not in html
 
 
 def test_a_service_over_its_budget_fails(slow_service: Endpoints, tmp_path: Path) -> None:
     # the service sleeps 30 ms per signal, so p99 is at least that: a 5 ms budget cannot hold
     report = tmp_path / "latency.json"
     assert latency(slow_service, 5, "--json", str(report), "--timeout", "3") == 1
-    assert json.loads(report.read_text())["percentiles_ms"]["p99"] >= 30
+    body = json.loads(report.read_text())
+    assert body["percentiles_ms"]["p99"] >= 30 and body["problems"][0].startswith("p99 ")
 
 
 def test_a_service_that_never_answers_fails(
@@ -116,3 +124,12 @@ def test_a_service_that_never_answers_fails(
 ) -> None:
     assert latency(mute_service, 1000, "--timeout", "0.5") == 1
     assert "0/50 answered" in capsys.readouterr().out
+
+
+def test_without_the_kit_extra_the_error_names_it(
+    fast_service: Endpoints, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # what an SDK installed without [kit] sees: the HDR histogram library cannot be imported
+    monkeypatch.setitem(sys.modules, "hdrh.histogram", None)
+    assert latency(fast_service, 1000) == 2
+    assert "needs hdrhistogram, from the kit extra: pip install 'tradebridge[kit]'" in capsys.readouterr().err

@@ -16,8 +16,18 @@ from tradebridge.conformance.bus import subscribe
 from tradebridge.conformance.driver import HandshakeError, ProcessTestee
 from tradebridge.conformance.feed import CannotFeed, feed
 from tradebridge.conformance.health import Unreachable, check_health
-from tradebridge.conformance.latency import histogram, measure
-from tradebridge.conformance.report import write_html, write_json, write_junit
+from tradebridge.conformance.latency import measure
+from tradebridge.conformance.openapi import KitExtraMissing
+from tradebridge.conformance.report import (
+    health_rows,
+    latency_rows,
+    write_health_html,
+    write_html,
+    write_json,
+    write_junit,
+    write_latency_html,
+    write_rows_junit,
+)
 from tradebridge.conformance.runner import CodecRun, run_codec
 from tradebridge.conformance.vectors import VECTORS_DIR, load_known_failures, load_vectors
 
@@ -47,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
         "--publish-to", metavar="ENDPOINT", help="feed the subscriber at ENDPOINT every vector"
     )
     bus.add_argument("--health", metavar="URL", help="with --publish-to: the service's health base URL")
+    bus.add_argument(
+        "--bind", action="store_true", help="with --publish-to: bind ENDPOINT (the service connects to it)"
+    )
     bus.add_argument("--topics", default="", help="comma-separated topic prefixes (default: everything)")
     bus.add_argument("--duration", type=float, default=10.0, help="seconds to listen (default 10)")
     bus.add_argument(
@@ -70,10 +83,20 @@ def _parser() -> argparse.ArgumentParser:
     latency.add_argument("--bind", action="store_true", help="bind the signal endpoint instead of connecting")
     latency.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for answers (default 5)")
     latency.add_argument("--json", type=Path, help="write the JSON report (with the histogram) here")
+    latency.add_argument("--junit", type=Path, help="write JUnit XML here")
+    latency.add_argument("--html", type=Path, help="write the one-page HTML report (histogram chart) here")
     health = commands.add_parser("health", help="the guide's health API against a running service")
     health.add_argument("url", help="the service's health base URL, e.g. http://127.0.0.1:8080")
     health.add_argument("--timeout", type=float, default=5.0, help="seconds per request (default 5)")
+    health.add_argument(
+        "--rules-only", action="store_true", help="skip schemathesis (the kit extra): hand-written rules only"
+    )
+    health.add_argument(
+        "--max-examples", type=int, default=25, help="schemathesis examples per operation (default 25)"
+    )
     health.add_argument("--json", type=Path, help="write the JSON report here")
+    health.add_argument("--junit", type=Path, help="write JUnit XML here")
+    health.add_argument("--html", type=Path, help="write the one-page HTML report here")
     return parser
 
 
@@ -81,31 +104,58 @@ def latency_main(args: argparse.Namespace) -> int:
     try:
         run = measure(args.publish_to, args.subscribe, args.budget_p99, args.count, args.rate, args.symbol,
                       args.timeout, args.bind)  # fmt: skip
-    except (TimeoutError, zmq.ZMQError) as exc:
+    except (TimeoutError, zmq.ZMQError, KitExtraMissing) as exc:
         print(f"tradebridge conformance: cannot measure: {exc}", file=sys.stderr)
         return CANNOT_RUN
     figures = ", ".join(f"{name} {value:.3f} ms" for name, value in run.percentiles().items())
-    for bound, count in histogram(run.samples_ms).items():
-        print(f"  <= {bound:>8} ms  {count:>7}  {'#' * max(1, round(60 * count / max(1, run.answered)))}")
+    for bound, count in run.buckets():
+        bar = "#" * max(1, round(60 * count / max(1, run.answered))) if count else ""
+        print(f"  <= {bound:>8g} ms  {count:>7}  {bar}")
+    for problem in run.problems():
+        print(f"  FAIL  {problem}")
     verdict_text = "within budget" if run.conformant else "NOT within budget"
     print(f"latency: {verdict_text} (p99 budget {args.budget_p99} ms; {run.answered}/{run.sent} answered; "
           f"{figures or 'no samples'})")  # fmt: skip
     if args.json is not None:
         args.json.write_text(json.dumps(run.to_json(), indent=2) + "\n", encoding="utf-8")
+    if args.junit is not None:
+        write_rows_junit(f"tradebridge conformance latency: {args.subscribe}", latency_rows(run), 0.0,
+                         args.junit)  # fmt: skip
+    if args.html is not None:
+        write_latency_html(run, args.html, args.publish_to)
     return CONFORMANT if run.conformant else NON_CONFORMANT
 
 
 def health_main(args: argparse.Namespace) -> int:
     try:
-        run = check_health(args.url, args.timeout)
+        run = check_health(args.url, args.timeout, not args.rules_only, args.max_examples)
     except Unreachable as exc:
         print(f"tradebridge conformance: {args.url} does not answer: {exc}", file=sys.stderr)
         return CANNOT_RUN
+    except KitExtraMissing as exc:
+        print(f"tradebridge conformance: {exc} (or --rules-only to skip schemathesis)", file=sys.stderr)
+        return CANNOT_RUN
     for check, problem in run.checks.items():
         print(f"{'ok' if problem is None else 'FAIL':>6}  {check}{'' if problem is None else ': ' + problem}")
+    if run.openapi is not None:
+        for failure in run.openapi.failures:
+            print(f"  FAIL  schemathesis {failure.check} on {failure.operation}: {failure.title} "
+                  f"({failure.occurrences}x)\n        reproduce: {failure.reproduce}")  # fmt: skip
+        for error in run.openapi.errors:
+            print(f" ERROR  schemathesis: {error}")
+        checks = sum(sum(counts.values()) for counts in run.openapi.checks.values())
+        verdict = "ok" if run.openapi.conformant else "FAIL"
+        print(f"{verdict:>6}  schemathesis: {len(run.openapi.checks)} checks, {checks} runs,"
+              f" {len(run.openapi.failures)} distinct failures ({run.openapi.stop_reason}, "
+              f"{run.openapi.seconds:.1f} s)")  # fmt: skip
     print(f"{args.url}: {'conformant' if run.conformant else 'NOT conformant'}")
     if args.json is not None:
         args.json.write_text(json.dumps(run.to_json(), indent=2) + "\n", encoding="utf-8")
+    if args.junit is not None:
+        seconds = run.openapi.seconds if run.openapi is not None else 0.0
+        write_rows_junit(f"tradebridge conformance health: {args.url}", health_rows(run), seconds, args.junit)
+    if args.html is not None:
+        write_health_html(run, args.html)
     return CONFORMANT if run.conformant else NON_CONFORMANT
 
 
@@ -117,7 +167,7 @@ def feed_main(args: argparse.Namespace) -> int:
         )
         return CANNOT_RUN
     try:
-        run = feed(args.publish_to, args.health, settle=min(args.duration, 10.0))
+        run = feed(args.publish_to, args.health, settle=min(args.duration, 10.0), bind=args.bind)
     except (CannotFeed, zmq.ZMQError) as exc:
         print(f"tradebridge conformance: cannot feed {args.publish_to}: {exc}", file=sys.stderr)
         return CANNOT_RUN

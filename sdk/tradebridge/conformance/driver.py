@@ -33,14 +33,28 @@ class HandshakeError(Exception):
 
 
 class ProcessTestee:
-    """``command`` (a shell-like string or argv) as a child process speaking the testee protocol."""
+    """``command`` (a shell-like string or argv) as a child process speaking the testee protocol.
+
+    ``timeout`` bounds each request; the ``hello`` of a (re)started process gets ``startup_timeout`` instead,
+    since an interpreter starting on a loaded CI machine is not a testee that hangs. ``handshake=False``
+    drives a line-protocol testee of another vocabulary (e.g. the broker-access one): the same framing,
+    ids, timeouts and restarts, without the ``hello`` exchange."""
 
     __test__ = False
 
-    def __init__(self, command: str | list[str], timeout: float = 5.0, cwd: str | None = None) -> None:
+    def __init__(
+        self,
+        command: str | list[str],
+        timeout: float = 5.0,
+        cwd: str | None = None,
+        handshake: bool = True,
+        startup_timeout: float = 10.0,
+    ) -> None:
         self.argv = shlex.split(command) if isinstance(command, str) else list(command)
         self.timeout = timeout
+        self.startup_timeout = max(timeout, startup_timeout)
         self.cwd = cwd
+        self.handshake = handshake
         self.implementation = ""
         self.options: list[str] = []
         self.restarts = 0
@@ -66,8 +80,10 @@ class ProcessTestee:
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._process.stdout, selectors.EVENT_READ)
         self._buffer = b""
+        if not self.handshake:
+            return
         try:
-            hello = self.request("hello", protocol=PROTOCOL_VERSION)
+            hello = self._exchange("hello", {"protocol": PROTOCOL_VERSION}, self.startup_timeout)
         except TesteeFailure as exc:
             self._stop()
             raise HandshakeError(f"no handshake: {exc}") from exc
@@ -86,7 +102,7 @@ class ProcessTestee:
                 self._restart()
             raise
 
-    def _exchange(self, op: str, fields: dict[str, Any]) -> dict[str, Any]:
+    def _exchange(self, op: str, fields: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
         process = self._process
         assert process is not None and process.stdin is not None
         self._next_id += 1
@@ -96,7 +112,7 @@ class ProcessTestee:
             process.stdin.flush()
         except (BrokenPipeError, OSError) as exc:
             raise TesteeFailure("crash", f"the testee closed its stdin (exit {process.poll()})") from exc
-        answer = self._read_line()
+        answer = self._read_line(self.timeout if timeout is None else timeout)
         try:
             response = json.loads(answer)
         except ValueError as exc:
@@ -109,20 +125,20 @@ class ProcessTestee:
             )
         return response
 
-    def _read_line(self) -> bytes:
+    def _read_line(self, timeout: float) -> bytes:
         assert self._process is not None and self._process.stdout is not None and self._selector
-        deadline = time.monotonic() + self.timeout
+        deadline = time.monotonic() + timeout
         fd = self._process.stdout.fileno()
         while b"\n" not in self._buffer:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not self._selector.select(remaining):
-                raise TesteeFailure("timeout", f"no answer within {self.timeout} s")
+                raise TesteeFailure("timeout", f"no answer within {timeout} s")
             try:
                 chunk = os.read(fd, 65536)
             except BlockingIOError:
                 continue
             if not chunk:
-                code = self._process.wait(timeout=self.timeout)
+                code = self._process.wait(timeout=timeout)
                 raise TesteeFailure("crash", f"the testee exited with code {code}")
             self._buffer += chunk
         line, _, self._buffer = self._buffer.partition(b"\n")

@@ -96,7 +96,12 @@ def frames_for(vectors: list[Vector], topics: list[str]) -> tuple[list[bytes], l
 
 
 def feed(
-    endpoint: str, health_url: str, wait: float = 10.0, settle: float = 2.0, timeout: float = 5.0
+    endpoint: str,
+    health_url: str,
+    wait: float = 10.0,
+    settle: float = 2.0,
+    timeout: float = 5.0,
+    bind: bool = False,
 ) -> FeedRun:
     run = FeedRun(endpoint, health_url)
     before = refusals(health_url, timeout)
@@ -105,7 +110,7 @@ def feed(
     socket.setsockopt(zmq.LINGER, 1000)
     socket.setsockopt(zmq.SNDHWM, 0)
     try:
-        socket.connect(endpoint)
+        (socket.bind if bind else socket.connect)(endpoint)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if socket.poll(100):

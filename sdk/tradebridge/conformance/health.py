@@ -1,8 +1,10 @@
 """``tradebridge conformance health URL``: the guide's health API, judged against any running service.
 
-Every rule of ``contracts/openapi/health.openapi.yaml`` that holds for any state of a service: ``/health``
-and ``/ready`` bodies valid under the contract (read with the SDK's codec, which is the schema's
-reference), 503 exactly when unhealthy / not ready, ``/live`` answers ``"alive"``, ``/metrics`` is
+Two judges. schemathesis (:mod:`tradebridge.conformance.openapi`) drives the shipped OpenAPI document:
+every documented response checked against its schema, undocumented methods and statuses, fuzzed inputs.
+The hand-written rules below add what the document states only in prose, for any state of a service:
+``/health`` and ``/ready`` bodies valid under the contract (read with the SDK's codec, which is the
+schema's reference), 503 exactly when unhealthy / not ready, ``/live`` answers ``"alive"``, ``/metrics`` is
 Prometheus text with the documented families, ``HEAD`` answers like ``GET`` without a body, another method
 gets 405 with ``Allow``, an unknown path 404.
 """
@@ -15,6 +17,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
+from tradebridge.conformance.openapi import OpenApiRun, run_openapi
 from tradebridge.contracts import Decoder, Health, Readiness
 from tradebridge.errors import ContractError
 
@@ -25,13 +28,20 @@ METRIC_FAMILIES = ("tradebridge_uptime_seconds", "tradebridge_health_status", "t
 class HealthRun:
     url: str
     checks: dict[str, str | None] = field(default_factory=dict)
+    #: None when the run was asked for the hand-written rules only
+    openapi: OpenApiRun | None = None
+
+    @property
+    def rules_conformant(self) -> bool:
+        return bool(self.checks) and all(problem is None for problem in self.checks.values())
 
     @property
     def conformant(self) -> bool:
-        return bool(self.checks) and all(problem is None for problem in self.checks.values())
+        return self.rules_conformant and (self.openapi is None or self.openapi.conformant)
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": "health", "url": self.url, "conformant": self.conformant, "checks": self.checks}
+        return {"kind": "health", "url": self.url, "conformant": self.conformant, "checks": self.checks,
+                "schemathesis": None if self.openapi is None else self.openapi.to_json()}  # fmt: skip
 
 
 class Unreachable(Exception):
@@ -52,7 +62,18 @@ def _request(
         connection.close()
 
 
-def check_health(url: str, timeout: float = 5.0) -> HealthRun:
+def check_health(
+    url: str, timeout: float = 5.0, schemathesis: bool = True, max_examples: int = 25
+) -> HealthRun:
+    """The rules, then (unless ``schemathesis`` is False) the schemathesis run; ``Unreachable`` when the
+    service does not answer, ``KitExtraMissing`` when schemathesis is not installed."""
+    run = check_rules(url, timeout)
+    if schemathesis:
+        run.openapi = run_openapi(url, max_examples=max_examples, timeout=2 * timeout)
+    return run
+
+
+def check_rules(url: str, timeout: float = 5.0) -> HealthRun:
     base = urllib.parse.urlsplit(url)
     run = HealthRun(url)
 

@@ -32,9 +32,10 @@ class Vector:
 
 
 def load_vectors(directory: Path = VECTORS_DIR) -> list[Vector]:
-    """Every ``<message>/*.json`` codec vector under ``directory``, sorted by id."""
+    """Every ``<message>/{y,n}_*.json`` codec vector under ``directory``, sorted by id (other files there,
+    such as ``curve/keys.json`` or the ``broker_access`` cases, are other suites' data)."""
     vectors = []
-    for path in sorted(directory.glob("*/*.json")):
+    for path in sorted(directory.glob("*/[yn]_*.json")):
         body = json.loads(path.read_text(encoding="utf-8"))
         if "input" in body:
             payload = json.dumps(body["input"], separators=(",", ":"), ensure_ascii=False).encode()

@@ -1,4 +1,7 @@
-"""The kit as a user gets it: the SDK wheel in a fresh virtualenv outside the checkout.
+"""The kit as a user gets it: the SDK wheel in a fresh virtualenv outside the checkout. ``conformance codec``
+judges the Node testee and the broken one; then ``conformance health``: without the ``kit`` extra it names
+the extra, with it schemathesis runs the wheel's own copy of the health OpenAPI document against the Rust
+health server.
 
 Slow (a wheel build and a venv with every dependency), so ``make test`` skips it and
 ``make kit-install-check`` runs it (``TRADEBRIDGE_KIT_INSTALL_CHECK=1``). ``TRADEBRIDGE_SDK_WHEEL`` names a
@@ -16,6 +19,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from tradebridge.testing import Service, rust_binary
 
 CHECKOUT = Path(__file__).resolve().parents[3]
 
@@ -58,7 +62,12 @@ def test_the_installed_kit_judges_the_node_testee_and_the_broken_one(tmp_path: P
     wheel = sdk_wheel(tmp_path / "wheels")
     names = zipfile.ZipFile(wheel).namelist()
     prefix = "tradebridge/conformance/vectors/"
-    shipped = [n for n in names if n.startswith(prefix) and n.endswith(".json") and n.count("/") == 4]
+    # codec vectors are vectors/<message>/{y,n}_*.json; other suites keep their own data beside them
+    shipped = [
+        n
+        for n in names
+        if n.startswith(prefix) and n.count("/") == 4 and n.rsplit("/", 1)[1][:2] in ("y_", "n_")
+    ]
     assert len(shipped) >= 179, "the codec vectors are package data"
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
@@ -81,3 +90,38 @@ def test_the_installed_kit_judges_the_node_testee_and_the_broken_one(tmp_path: P
     help_text = run([tradebridge, "--help"], 60).stdout
     assert "conformance" in help_text
     print(node.stdout.splitlines()[-1], broken.stdout.splitlines()[-1], sep="\n")
+    check_health_from_the_wheel(wheel, names, bin_dir, tmp_path)
+
+
+def check_health_from_the_wheel(wheel: Path, names: list[str], bin_dir: Path, tmp_path: Path) -> None:
+    """``conformance health``: without the kit extra a typed error naming it; with it, schemathesis runs the
+    OpenAPI document the wheel ships (its ``../v1`` schemas beside it) against the Rust health server."""
+    shipped = {"tradebridge/conformance/contracts/openapi/health.openapi.yaml",
+               "tradebridge/conformance/contracts/v1/health.schema.json",
+               "tradebridge/conformance/contracts/v1/readiness.schema.json"}  # fmt: skip
+    assert shipped <= set(names), sorted(shipped - set(names))
+    tradebridge = bin_dir / "tradebridge"
+    probe: list[str | Path] = [
+        rust_binary("health-probe-server"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--component",
+        "kit",
+    ]
+    with Service("health-probe-server", probe, ready_line=r"listening (\S+)", stdin=True) as server:
+        assert server.ready_match is not None
+        url = "http://" + server.ready_match.group(1)
+        bare = run([tradebridge, "conformance", "health", url], 120, cwd=tmp_path)
+        assert bare.returncode == 2 and "pip install 'tradebridge[kit]'" in bare.stderr, bare.stderr
+        done = run([bin_dir / "python", "-m", "pip", "install", "-q", f"{wheel}[kit]"], 900)
+        assert done.returncode == 0, done.stderr[-3000:]
+        report = tmp_path / "health.json"
+        health = run([tradebridge, "conformance", "health", url, "--json", report], 300, cwd=tmp_path)
+        assert health.returncode == 0, health.stdout + health.stderr
+    body = json.loads(report.read_text())
+    document = Path(body["schemathesis"]["document"])
+    assert document.is_relative_to(bin_dir.parent), f"{document} is not the installed package data"
+    assert body["schemathesis"]["stop_reason"] == "completed" and body["schemathesis"]["failures"] == []
+    print(health.stdout.splitlines()[-2], health.stdout.splitlines()[-1], sep="\n")
