@@ -1,7 +1,7 @@
 """A Python health server whose state is driven over stdin: the twin of the Rust ``health-probe-server``.
 
 ``python -m conformance.testees.python.health_probe [--host H] [--port P] [--component C]
-[--tick-ms N] [--thread]``
+[--tick-ms N] [--thread] [--aiohttp]``
 prints ``listening <host>:<port>`` once bound, then answers each stdin command with one line (``ok``, a
 JSON object for ``lag``, or ``error <reason>``)::
 
@@ -30,7 +30,14 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from tradebridge.health import OPERATIONAL_MESSAGE, HealthCheck, HealthServer, HealthServerError, HealthStatus
+from tradebridge.health import (
+    OPERATIONAL_MESSAGE,
+    AiohttpHealthServer,
+    HealthCheck,
+    HealthServer,
+    HealthServerError,
+    HealthStatus,
+)
 
 __all__ = ["TickLag", "main"]
 
@@ -147,7 +154,11 @@ async def _run(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, terminated.set)
     health = HealthCheck.healthy(args.component)
-    server = HealthServer(health, port=args.port, host=args.host)
+    server: HealthServer | AiohttpHealthServer
+    if args.aiohttp:
+        server = AiohttpHealthServer(health, port=args.port, host=args.host)
+    else:
+        server = HealthServer(health, port=args.port, host=args.host)
     try:
         if args.thread:
             await asyncio.get_running_loop().run_in_executor(None, server.start_in_thread)
@@ -180,6 +191,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--component", default="health-probe")
     parser.add_argument("--tick-ms", type=float, default=None, help="simulate a main loop ticking every N ms")
     parser.add_argument("--thread", action="store_true", help="serve from a thread, not the main loop")
+    parser.add_argument(
+        "--aiohttp", action="store_true", help="the aiohttp server (the benchmarks' baseline), not Rust's"
+    )
     args = parser.parse_args(argv)
     try:
         return asyncio.run(_run(args))

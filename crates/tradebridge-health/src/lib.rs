@@ -10,6 +10,11 @@
 //! `HEAD` works on all four; unknown paths get 404, other methods 405 with `Allow: GET,HEAD`.
 //! `uptime_seconds` is filled in automatically.
 //!
+//! Servers bind loopback ([`DEFAULT_HEALTH_HOST`]) unless given another address, and hold against slow,
+//! large and numerous clients under [`HttpLimits`] (512 connections, the excess answered 503 and counted
+//! in `tradebridge_http_connections_refused_total`; 5 s to send a request head; 16 KiB of head, 431;
+//! a declared body above 1 KiB, 413).
+//!
 //! The guide's service (only the `use` line differs):
 //!
 //! ```no_run
@@ -71,6 +76,7 @@
 #![warn(missing_docs)]
 
 mod check;
+mod serve;
 mod server;
 mod telemetry;
 
@@ -78,9 +84,10 @@ pub use check::{
     rfc3339_seconds, HealthBody, HealthCheck, HealthStatus, ReadinessBody, OPERATIONAL_MESSAGE,
     SCHEMA_VERSION,
 };
+pub use serve::{HttpLimits, HttpStats, DEFAULT_HEALTH_HOST};
 pub use server::{
-    router, spawn_health_server, start_health_server, HealthServer, HealthServerError,
-    RunningHealthServer, SharedHealth, PROMETHEUS_CONTENT_TYPE, SHUTDOWN_GRACE,
+    router, spawn_health_server, spawn_health_server_on, start_health_server, HealthServer,
+    HealthServerError, RunningHealthServer, SharedHealth, PROMETHEUS_CONTENT_TYPE, SHUTDOWN_GRACE,
 };
 pub use telemetry::{Counter, Histogram, Telemetry, LATENCY_BUCKETS_SECONDS};
 

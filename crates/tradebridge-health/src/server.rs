@@ -17,6 +17,7 @@ use tokio::sync::{oneshot, RwLock};
 use tokio::task::JoinHandle;
 
 use crate::check::{HealthCheck, HealthStatus};
+use crate::serve::{serve_app, HttpLimits, HttpStats, DEFAULT_HEALTH_HOST};
 
 /// The state the server reads and the service writes (the guide's `Arc<RwLock<HealthCheck>>`).
 pub type SharedHealth = Arc<RwLock<HealthCheck>>;
@@ -47,24 +48,21 @@ pub enum HealthServerError {
     Task(String),
 }
 
-/// Serves the health endpoints on `0.0.0.0:port` until the process ends (the guide's entry point).
+/// Serves the health endpoints on `127.0.0.1:port` until the process ends (the guide's entry point).
 ///
-/// All interfaces, because an orchestrator's probes come from outside the pod. Use [`HealthServer::bind`]
-/// for another address, port 0, or a graceful shutdown.
+/// Loopback, so that nothing is exposed to the network unless asked: use [`spawn_health_server_on`] or
+/// [`HealthServer::bind`] with `0.0.0.0` when an orchestrator's probes come from outside the pod.
 ///
 /// # Errors
 /// [`HealthServerError::Bind`] when the port cannot be bound, [`HealthServerError::Serve`] when serving fails.
 pub async fn start_health_server(port: u16, health: SharedHealth) -> Result<(), HealthServerError> {
-    HealthServer::bind(("0.0.0.0", port), health)
+    HealthServer::bind((DEFAULT_HEALTH_HOST, port), health)
         .await?
         .serve()
         .await
 }
 
-/// Binds `0.0.0.0:port` and serves in a background task; what a process's `--health-port` does.
-///
-/// Binding happens before this returns, so a port conflict is reported at start-up, not later in a
-/// detached task. Must be called inside a tokio runtime.
+/// Binds `127.0.0.1:port` and serves in a background task; see [`spawn_health_server_on`].
 ///
 /// # Errors
 /// [`HealthServerError::Bind`] when the port cannot be bound.
@@ -72,7 +70,23 @@ pub async fn spawn_health_server(
     port: u16,
     health: SharedHealth,
 ) -> Result<RunningHealthServer, HealthServerError> {
-    Ok(HealthServer::bind(("0.0.0.0", port), health).await?.spawn())
+    spawn_health_server_on(DEFAULT_HEALTH_HOST, port, health).await
+}
+
+/// Binds `host:port` and serves in a background task; what a process's `--health-host`/`--health-port`
+/// do.
+///
+/// Binding happens before this returns, so a port conflict is reported at start-up, not later in a
+/// detached task. Must be called inside a tokio runtime.
+///
+/// # Errors
+/// [`HealthServerError::Bind`] when the address cannot be bound.
+pub async fn spawn_health_server_on(
+    host: &str,
+    port: u16,
+    health: SharedHealth,
+) -> Result<RunningHealthServer, HealthServerError> {
+    Ok(HealthServer::bind((host, port), health).await?.spawn())
 }
 
 /// A bound, not yet serving, health server: learn its address (port 0 picks a free one), then serve.
@@ -95,8 +109,10 @@ pub async fn spawn_health_server(
 pub struct HealthServer {
     listener: TcpListener,
     local_addr: SocketAddr,
-    health: SharedHealth,
+    app: App,
     extra: Option<Router>,
+    limits: HttpLimits,
+    stats: Arc<HttpStats>,
 }
 
 impl HealthServer {
@@ -105,6 +121,26 @@ impl HealthServer {
     /// # Errors
     /// [`HealthServerError::Bind`] when the address cannot be bound.
     pub async fn bind<A>(addr: A, health: SharedHealth) -> Result<Self, HealthServerError>
+    where
+        A: ToSocketAddrs + std::fmt::Debug,
+    {
+        Self::bind_with(addr, App::Health(health)).await
+    }
+
+    /// Binds `addr` to serve `app` (which should answer the four health paths) under the same accept
+    /// loop and limits as the health router: for a host that keeps its health state elsewhere, such as
+    /// the Python binding serving snapshots its interpreter pushes.
+    ///
+    /// # Errors
+    /// [`HealthServerError::Bind`] when the address cannot be bound.
+    pub async fn bind_app<A>(addr: A, app: Router) -> Result<Self, HealthServerError>
+    where
+        A: ToSocketAddrs + std::fmt::Debug,
+    {
+        Self::bind_with(addr, App::Own(app)).await
+    }
+
+    async fn bind_with<A>(addr: A, app: App) -> Result<Self, HealthServerError>
     where
         A: ToSocketAddrs + std::fmt::Debug,
     {
@@ -118,9 +154,28 @@ impl HealthServer {
         Ok(Self {
             listener,
             local_addr,
-            health,
+            app,
             extra: None,
+            limits: HttpLimits::default(),
+            stats: Arc::new(HttpStats::default()),
         })
+    }
+
+    /// Replaces the default [`HttpLimits`].
+    pub fn with_limits(mut self, limits: HttpLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Counts connections into `stats` (which a host rendering its own `/metrics` already holds).
+    pub fn with_stats(mut self, stats: Arc<HttpStats>) -> Self {
+        self.stats = stats;
+        self
+    }
+
+    /// The connection counts this server will report (shared, live).
+    pub fn stats(&self) -> Arc<HttpStats> {
+        self.stats.clone()
     }
 
     /// Serves a service's own routes next to the health endpoints, on the same port (the execution
@@ -149,7 +204,7 @@ impl HealthServer {
 
     /// Serves until `signal` completes, then gives in-flight requests [`SHUTDOWN_GRACE`] to finish and
     /// returns. The grace is bounded because an idle keep-alive or half-sent request (a slow client, a
-    /// port scanner) would otherwise hold the service's shutdown forever.
+    /// port scanner) would otherwise hold the service's shutdown until its header timeout.
     ///
     /// # Errors
     /// [`HealthServerError::Serve`] when accepting connections fails.
@@ -157,28 +212,15 @@ impl HealthServer {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let (stopping, stopped) = oneshot::channel::<()>();
+        let health = match self.app {
+            App::Health(health) => router_with_stats(health, self.stats.clone()),
+            App::Own(app) => app,
+        };
         let app = match self.extra {
-            Some(extra) => router(self.health).merge(extra),
-            None => router(self.health),
+            Some(extra) => health.merge(extra),
+            None => health,
         };
-        let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
-            signal.await;
-            let _ = stopping.send(());
-        });
-        let grace_expired = async move {
-            if stopped.await.is_ok() {
-                tokio::time::sleep(SHUTDOWN_GRACE).await;
-            } else {
-                std::future::pending::<()>().await;
-            }
-        };
-        tokio::select! {
-            served = server => served.map_err(HealthServerError::Serve),
-            // Dropping the server future closes the listener; connections still open end with the runtime
-            // or when their client goes away.
-            () = grace_expired => Ok(()),
-        }
+        serve_app(self.listener, app, self.limits, self.stats, signal).await
     }
 
     /// Serves in a background tokio task; the handle stops it (explicitly or when dropped).
@@ -195,6 +237,15 @@ impl HealthServer {
             task: Some(task),
         }
     }
+}
+
+/// What a server answers besides its extra routes.
+#[derive(Debug)]
+enum App {
+    /// The health router over the shared check.
+    Health(SharedHealth),
+    /// A router of the caller's own (the Python binding's snapshot handlers).
+    Own(Router),
 }
 
 /// A health server serving in a background task; dropping it stops the server.
@@ -244,13 +295,23 @@ impl Drop for RunningHealthServer {
 /// The axum router of the health API, for services that already run an axum server and want to
 /// `.merge()` it. Unknown paths answer 404, other methods on known paths 405 with `Allow: GET,HEAD`.
 pub fn router(health: SharedHealth) -> Router {
+    router_with_stats(health, Arc::new(HttpStats::default()))
+}
+
+#[derive(Clone)]
+struct Served {
+    health: SharedHealth,
+    http: Arc<HttpStats>,
+}
+
+fn router_with_stats(health: SharedHealth, http: Arc<HttpStats>) -> Router {
     Router::new()
         .route("/health", get(health_handler))
         .route("/ready", get(ready_handler))
         .route("/live", get(live_handler))
         .route("/metrics", get(metrics_handler))
         .fallback(not_found)
-        .with_state(health)
+        .with_state(Served { health, http })
 }
 
 fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
@@ -272,8 +333,8 @@ fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
     }
 }
 
-async fn health_handler(State(health): State<SharedHealth>) -> Response {
-    let body = health.read().await.health_body(SystemTime::now());
+async fn health_handler(State(served): State<Served>) -> Response {
+    let body = served.health.read().await.health_body(SystemTime::now());
     let status = match body.status {
         HealthStatus::Healthy | HealthStatus::Degraded => StatusCode::OK,
         HealthStatus::Unhealthy => StatusCode::SERVICE_UNAVAILABLE,
@@ -281,8 +342,8 @@ async fn health_handler(State(health): State<SharedHealth>) -> Response {
     json_response(status, &body)
 }
 
-async fn ready_handler(State(health): State<SharedHealth>) -> Response {
-    let body = health.read().await.readiness_body(SystemTime::now());
+async fn ready_handler(State(served): State<Served>) -> Response {
+    let body = served.health.read().await.readiness_body(SystemTime::now());
     let status = if body.ready {
         StatusCode::OK
     } else {
@@ -296,9 +357,9 @@ async fn live_handler() -> Response {
     json_response(StatusCode::OK, &"alive")
 }
 
-async fn metrics_handler(State(health): State<SharedHealth>) -> Response {
+async fn metrics_handler(State(served): State<Served>) -> Response {
     let (status, ready, telemetry) = {
-        let check = health.read().await;
+        let check = served.health.read().await;
         (check.status(), check.is_ready(), check.telemetry().clone())
     };
     let mut text = String::with_capacity(4096);
@@ -325,6 +386,7 @@ async fn metrics_handler(State(health): State<SharedHealth>) -> Response {
     );
     let _ = writeln!(text, "# TYPE tradebridge_ready gauge");
     let _ = writeln!(text, "tradebridge_ready {}", u8::from(ready));
+    served.http.render_prometheus(&mut text);
     (
         StatusCode::OK,
         [(

@@ -8,7 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::RwLock;
 use tradebridge_health::{
-    HealthCheck, HealthServer, HealthServerError, RunningHealthServer, SharedHealth,
+    HealthCheck, HealthServer, HealthServerError, HttpLimits, RunningHealthServer, SharedHealth,
 };
 
 struct Reply {
@@ -422,4 +422,52 @@ async fn a_service_serves_its_own_routes_next_to_the_health_endpoints() {
     assert_eq!(unknown.status, 404);
     assert_eq!(unknown.json()["error"], "not_found");
     server.shutdown().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn limits_close_slow_heads_and_refuse_connections_over_the_cap() {
+    let health = Arc::new(RwLock::new(HealthCheck::healthy("svc")));
+    let limits = HttpLimits {
+        max_connections: 2,
+        header_read_timeout: Duration::from_millis(300),
+        ..HttpLimits::default()
+    };
+    let server = HealthServer::bind("127.0.0.1:0", health)
+        .await
+        .expect("bind")
+        .with_limits(limits)
+        .spawn();
+    let addr = server.local_addr();
+    // A slowloris holds one slot; a probe is still served, and the slowloris is cut at its timeout.
+    let mut slow = TcpStream::connect(addr).await.expect("connect");
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .expect("write");
+    assert_eq!(request(&server, "GET", "/live").await.status, 200);
+    let mut rest = Vec::new();
+    let cut = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut rest)).await;
+    assert!(cut.is_ok(), "the slowloris outlived its header timeout");
+    // Two idle connections fill the cap: the next one is answered 503 and counted.
+    let idle = [
+        TcpStream::connect(addr).await.expect("connect"),
+        TcpStream::connect(addr).await.expect("connect"),
+    ];
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let refused = request(&server, "GET", "/health").await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    drop(idle);
+    let mut page = request(&server, "GET", "/metrics").await;
+    for _ in 0..50 {
+        if page.status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        page = request(&server, "GET", "/metrics").await;
+    }
+    assert!(
+        page.body
+            .contains("tradebridge_http_connections_refused_total 1\n"),
+        "{}",
+        page.body
+    );
 }

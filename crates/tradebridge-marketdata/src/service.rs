@@ -9,7 +9,7 @@ use clap::Parser;
 use tokio::sync::{watch, RwLock};
 use tradebridge_bus::{Options, Publisher};
 use tradebridge_contracts::{validate, SchemaVersion, TradeUpdate};
-use tradebridge_health::{spawn_health_server, HealthCheck, HealthStatus, OPERATIONAL_MESSAGE};
+use tradebridge_health::{spawn_health_server_on, HealthCheck, HealthStatus, OPERATIONAL_MESSAGE};
 
 use crate::backoff::ReconnectPolicy;
 use crate::credentials::{Credentials, CredentialsError};
@@ -36,6 +36,10 @@ pub struct Args {
     /// Health endpoints port (`/health`, `/ready`, `/live`, `/metrics`); 0 = none.
     #[arg(long, default_value_t = 0)]
     pub health_port: u16,
+    /// Address the health port binds: loopback unless told otherwise (`0.0.0.0` for probes from
+    /// outside the host).
+    #[arg(long, default_value = tradebridge_health::DEFAULT_HEALTH_HOST)]
+    pub health_host: String,
     /// Reconnect when no market data arrived for this many seconds (a mute socket); 0 = never.
     #[arg(long, default_value_t = 30.0)]
     pub data_timeout: f64,
@@ -54,6 +58,14 @@ pub struct Args {
     /// The publisher's instance id (`source` on the bus); default `rs-<pid>-<random>`.
     #[arg(long)]
     pub source: Option<String>,
+    /// CURVE: this publisher's secret key file (else TRADEBRIDGE_CURVE_SECRET_KEY); only
+    /// --curve-allow subscribers are admitted, plaintext ones refused (docs/deploy.md)
+    #[arg(long)]
+    pub curve_secret_key: Option<String>,
+    /// CURVE: subscribers admitted: a directory of *.key files, a comma list of keys, or * (else
+    /// TRADEBRIDGE_CURVE_ALLOW)
+    #[arg(long)]
+    pub curve_allow: Option<String>,
 }
 
 fn seconds(value: f64, flag: &str) -> Result<Option<Duration>, String> {
@@ -184,8 +196,26 @@ pub fn run(args: Args) -> Result<(), String> {
     let shared = Shared::new(check.telemetry());
     shared.track(&check);
     let health = Arc::new(RwLock::new(check));
-    let publisher = Publisher::new(&args.endpoint, true, Options::default(), None, args.source)
-        .map_err(|e| e.to_string())?;
+    let curve = tradebridge_bus::Curve::from_env(&tradebridge_bus::CurveFlags {
+        secret_key_file: args.curve_secret_key.clone(),
+        server_key_file: None,
+        allow: args.curve_allow.clone(),
+    })
+    .map_err(|e| e.to_string())?;
+    let publisher = Publisher::new_secure(
+        &args.endpoint,
+        true,
+        Options::default(),
+        None,
+        args.source,
+        curve.as_ref(),
+    )
+    .map_err(|e| e.to_string())?;
+    if let Some(handle) = publisher.curve_handle() {
+        health
+            .blocking_read()
+            .track("curve_publisher", move || handle.stats().metrics());
+    }
     tracing::info!(
         "publishing on {} as {}; stream {} symbols {} channels {}",
         publisher.endpoint(),
@@ -203,9 +233,10 @@ pub fn run(args: Args) -> Result<(), String> {
         .map_err(|e| format!("cannot start the publisher thread: {e}"))?;
     let served = runtime.block_on(async {
         let server = if args.health_port > 0 {
-            let server = spawn_health_server(args.health_port, health.clone())
-                .await
-                .map_err(|e| e.to_string())?;
+            let server =
+                spawn_health_server_on(&args.health_host, args.health_port, health.clone())
+                    .await
+                    .map_err(|e| e.to_string())?;
             tracing::info!("health endpoints on port {}", server.port());
             Some(server)
         } else {

@@ -18,6 +18,8 @@ import sys
 from datetime import datetime
 from decimal import Decimal
 
+from tradebridge.health import HttpLimits
+
 from tradebridge_mocks.broker.clock import CLOCK_MODES
 from tradebridge_mocks.broker.engine import EngineOptions, PaperEngine, Refusal
 from tradebridge_mocks.broker.prices import DEFAULT_MAX_HISTORY, PriceBook
@@ -108,7 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tradebridge mock-broker",
         description="Serve an Alpaca-compatible paper broker (trading and market data) on loopback.",
     )
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address of the broker and health ports (default loopback only)"
+    )
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed on stdout)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the price walks and of the fills")
     parser.add_argument("--symbols", nargs="+", default=["AAPL", "MSFT", "GOOGL"], metavar="SYMBOL")
@@ -152,6 +156,26 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RFC3339",
         help="freeze the clock at this moment; it then moves only by POST /admin/clock",
     )
+    limits = parser.add_argument_group("HTTP limits (what one client may hold)")
+    default = HttpLimits()
+    limits.add_argument(
+        "--max-connections",
+        type=int,
+        default=default.max_connections,
+        help=f"open connections at once; the excess gets 503 (default {default.max_connections})",
+    )
+    limits.add_argument(
+        "--header-timeout",
+        type=float,
+        default=default.header_timeout,
+        help=f"seconds to send a request head, also the idle keep-alive (default {default.header_timeout:g})",
+    )
+    limits.add_argument(
+        "--body-timeout",
+        type=float,
+        default=default.body_timeout,
+        help=f"seconds for a request body to arrive, else 408 (default {default.body_timeout:g})",
+    )
     _add_stream_flags(parser)
     return parser
 
@@ -187,6 +211,11 @@ def config_from_args(args: argparse.Namespace) -> BrokerConfig:
         shorting_enabled=not args.no_shorting,
         clock=args.clock,
         clock_start=args.clock_start,
+        http_limits=HttpLimits(
+            max_connections=args.max_connections,
+            header_timeout=args.header_timeout,
+            body_timeout=args.body_timeout,
+        ),
         streams=StreamOptions(
             interval=args.stream_interval,
             auth_timeout=args.stream_auth_timeout,

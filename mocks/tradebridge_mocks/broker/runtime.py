@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
+from tradebridge.health import HttpStats, LimitedSite
 
 from tradebridge_mocks.broker.clock import ManualClock
 from tradebridge_mocks.broker.prices import Bar, to_price
@@ -118,12 +119,14 @@ def broker_stats(state: BrokerState) -> dict[str, int]:
         }
 
 
-async def _start_health(state: BrokerState, port: int, host: str) -> Any:
+async def _start_health(state: BrokerState, port: int, host: str, http: HttpStats) -> Any:
     from tradebridge.health import HealthCheck, start_health_server
 
     health = HealthCheck("mock-broker").with_metric("seed", state.config.seed)
     health.with_metric("price_source", "bus" if state.config.market_endpoint else "seeded walk")
     health.track("broker", lambda: broker_stats(state))
+    # The broker port's connection cap at work: tradebridge_connections_refused_total{source="http"}.
+    health.track("http", http.as_dict)
     return await start_health_server(port, health, host, in_thread=False)
 
 
@@ -137,6 +140,7 @@ class BrokerServer:
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._health: Any = None
+        self.site: LimitedSite | None = None
         self.port = 0
 
     @property
@@ -148,11 +152,9 @@ class BrokerServer:
         install(app, self.streams)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.port)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self.site = LimitedSite(self._runner, self.config.host, self.config.port, self.config.http_limits)
+        await self.site.start()
+        self.port = self.site.port
         await self.streams.start()
         if self.config.market_endpoint:
             follower = BusFollower(self.state, self.config.market_endpoint)
@@ -162,7 +164,9 @@ class BrokerServer:
         if not self.state.engine.calendar.always_open:
             self._tasks.append(asyncio.create_task(_session_clock(self.state)))
         if self.config.health_port:
-            self._health = await _start_health(self.state, self.config.health_port, self.config.host)
+            self._health = await _start_health(
+                self.state, self.config.health_port, self.config.host, self.site.stats
+            )
 
     async def stop(self) -> None:
         await self.streams.stop()

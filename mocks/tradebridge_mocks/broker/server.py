@@ -26,6 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from tradebridge.health import HttpLimits, body_timeout_middleware
 
 from tradebridge_mocks.broker import marketdata
 from tradebridge_mocks.broker.clock import make_clock
@@ -83,6 +84,8 @@ class BrokerConfig:
     clock: str = "always-open"
     #: freeze the clock at this moment (it then moves by ``POST /admin/clock`` / ``MockBroker.set_time``)
     clock_start: datetime | None = None
+    #: what one client may hold: header and body timeouts, sizes, open connections (see ``HttpLimits``)
+    http_limits: HttpLimits = field(default_factory=HttpLimits)
 
 
 @dataclass
@@ -389,7 +392,8 @@ def _data(build: Callable[[PriceBook, dict[str, str]], dict[str, Any]]) -> Handl
 
 # ------------------------------------------------------------------------------------------- admin API
 async def _admin_body(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
+    # body_exists, not can_read_body: the body was already read (under its timeout) by the middleware.
+    if not request.body_exists:
         return {}
     body = await request.json()
     if not isinstance(body, dict):
@@ -450,7 +454,14 @@ async def admin_requests(request: web.Request) -> web.Response:
 def build_app(state: BrokerState) -> web.Application:
     from tradebridge_mocks.broker import routes
 
-    app = web.Application(middlewares=[alpaca_middleware])
+    limits = state.config.http_limits
+    # The body is read (under its timeout) before authentication, so that no handler ever waits on a
+    # slow client; aiohttp answers 413 past ``client_max_size`` and 400 past the header field sizes.
+    app = web.Application(
+        middlewares=[body_timeout_middleware(limits), alpaca_middleware],
+        client_max_size=limits.max_body_bytes,
+        handler_args=limits.handler_args(),
+    )
     app[STATE_KEY] = state
     r = app.router
     r.add_get("/v2/account", get_account)

@@ -9,6 +9,11 @@
 
 ``HEAD`` works on all four; unknown paths get 404, other methods 405 with an ``Allow`` header.
 
+The server binds loopback unless ``host`` says otherwise and answers from Rust threads, so probes never
+run Python per request; its limits (connections, header timeout, sizes) are :data:`HEALTH_LIMITS`, see
+``_server.py``. :class:`HttpLimits` and :class:`LimitedSite` bound aiohttp servers the same way (the mock
+broker uses them).
+
 In an asyncio service (the server gets its own thread unless ``in_thread=False``)::
 
     health = HealthCheck.healthy("strategy").not_ready("indicators warming up")
@@ -23,8 +28,12 @@ In an asyncio service (the server gets its own thread unless ``in_thread=False``
 In a synchronous program: ``HealthServer(health, port).start_in_thread()`` and ``server.close()``.
 """
 
+from tradebridge.health._aiohttp import AiohttpHealthServer
 from tradebridge.health._check import OPERATIONAL_MESSAGE, HealthCheck, HealthStatus, rfc3339_seconds
+from tradebridge.health._limits import HttpLimits, HttpStats, LimitedSite, body_timeout_middleware
 from tradebridge.health._server import (
+    DEFAULT_HEALTH_HOST,
+    HEALTH_LIMITS,
     PROMETHEUS_CONTENT_TYPE,
     HealthServer,
     HealthServerError,
@@ -39,16 +48,23 @@ from tradebridge.health._telemetry import (
 )
 
 __all__ = [
+    "DEFAULT_HEALTH_HOST",
+    "HEALTH_LIMITS",
     "LATENCY_BUCKETS_SECONDS",
     "OPERATIONAL_MESSAGE",
     "PROMETHEUS_CONTENT_TYPE",
+    "AiohttpHealthServer",
     "Counter",
     "HealthCheck",
     "HealthServer",
     "HealthServerError",
     "HealthStatus",
+    "HttpLimits",
+    "HttpStats",
     "LatencyHistogram",
+    "LimitedSite",
     "Telemetry",
+    "body_timeout_middleware",
     "read_stats",
     "rfc3339_seconds",
     "start_health_server",

@@ -64,6 +64,8 @@ class HealthCheck:
         self._metrics: dict[str, str] = {}
         self._ready = ready
         self._ready_reason = None if ready else ready_reason
+        #: bumped by every change, so a server can tell its last rendered body is still current
+        self._version = 0
         self.telemetry = Telemetry()
         self.telemetry.state_gauges = self._state_gauges
 
@@ -76,11 +78,13 @@ class HealthCheck:
         """Set one metric shown in ``/health`` (values become strings; booleans ``true``/``false``)."""
         with self._lock:
             self._metrics[str(name)] = _metric_text(value)
+            self._version += 1
         return self
 
     def remove_metric(self, name: str) -> Self:
         with self._lock:
             self._metrics.pop(name, None)
+            self._version += 1
         return self
 
     def set_status(self, status: HealthStatus | str, message: str) -> Self:
@@ -88,6 +92,7 @@ class HealthCheck:
         with self._lock:
             self._status = status
             self._message = message
+            self._version += 1
         return self
 
     def degraded(self, message: str) -> Self:
@@ -107,12 +112,14 @@ class HealthCheck:
         with self._lock:
             self._ready = False
             self._ready_reason = reason
+            self._version += 1
         return self
 
     def mark_ready(self) -> Self:
         with self._lock:
             self._ready = True
             self._ready_reason = None
+            self._version += 1
         return self
 
     def track(self, name: str, source: StatSource) -> Self:

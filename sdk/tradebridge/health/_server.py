@@ -1,136 +1,161 @@
-"""The HTTP side: ``/health``, ``/ready``, ``/live`` and ``/metrics`` on aiohttp.
+"""The HTTP side: ``/health``, ``/ready``, ``/live`` and ``/metrics``, served from Rust threads.
 
-The server runs either in a daemon thread with its own event loop (``server.start_in_thread()``, what
-``start_health_server`` does by default) or in the service's own loop (``await server.start()``). Both
-work; the thread is kinder to the service under a flood of requests, because in the loop every request
-is a slice of a loop iteration the service waits for (``benches/health``: a 10,000-request burst moves a
-1 ms tick's median lateness by ~1.5x from a thread, by ~7-20x in the loop). Handlers never await anything
-slow and never raise; malformed requests are answered 4xx by aiohttp's parser.
+``HealthServer`` binds through the extension module (``tradebridge._native.NativeHealthServer``): the
+``tradebridge-health`` crate's accept loop, with its limits, on a tokio runtime the server owns. No request
+runs Python: the bodies are rendered by :meth:`HealthServer._render` on one render thread, at most once
+per batch of requests, and never older than the request that waits for them (a probe right after a state
+change sees it). A page whose inputs did not change (the check's state, the standard counters, the latency
+counts, the tracked stats, the clock's second) is answered from its last render, so under a burst a render
+is a few tens of microseconds of Python; the one thing that can lag, by at most a second, is what the
+fingerprint does not read (``/metrics``' float uptime, metrics registered straight in
+``telemetry.registry``). A burst of requests therefore costs the service's main loop a few short calls,
+not a parse and a handler per request (``benches/health``: a 10,000-request burst against the aiohttp server
+in a thread slowed a 1 ms tick's p99 about 5x; this one stays within 2x).
+
+Limits (:class:`HttpLimits`, defaults :data:`HEALTH_LIMITS`): 512 connections (the excess is answered
+503 and counted in ``tradebridge_http_connections_refused_total``), 5 s to send a request head (slowloris
+and idle keep-alive connections are closed then), 16 KiB of head (431), a declared body above 1 KiB
+(413; no endpoint reads a body, and a request carrying one is answered at once and closed). The address
+is loopback unless ``host`` says otherwise (``0.0.0.0`` for an orchestrator's probes from outside).
+
+``application()`` still gives the aiohttp application (``_aiohttp.py``) for services that mount the
+endpoints on their own aiohttp server.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import threading
-from collections.abc import Awaitable, Callable
+import time
+import weakref
 from types import TracebackType
-from typing import Final, Self
+from typing import TYPE_CHECKING, Final, Self
 
 import msgspec
-from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
 
+from tradebridge import _native
 from tradebridge.contracts import Health, Readiness
 from tradebridge.errors import TradebridgeError
 from tradebridge.health._check import HealthCheck, HealthStatus
+from tradebridge.health._limits import HttpLimits
 
-__all__ = ["PROMETHEUS_CONTENT_TYPE", "HealthServer", "HealthServerError", "start_health_server"]
+if TYPE_CHECKING:
+    from aiohttp import web
+
+__all__ = [
+    "DEFAULT_HEALTH_HOST",
+    "HEALTH_LIMITS",
+    "PROMETHEUS_CONTENT_TYPE",
+    "HealthServer",
+    "HealthServerError",
+    "start_health_server",
+]
 
 PROMETHEUS_CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
-_JSON: Final = "application/json"
-_NO_STORE: Final = {"Cache-Control": "no-store"}
-_ALIVE: Final = b'"alive"'
-_NOT_FOUND: Final = b'{"error":"not_found"}'
-# Generous for probes, small enough that a flood of huge headers cannot eat memory.
-_MAX_LINE: Final = 8190
-_MAX_FIELD: Final = 8190
+#: Loopback: a service exposes its state to the network only when told to (``host="0.0.0.0"``).
+DEFAULT_HEALTH_HOST: Final = "127.0.0.1"
+#: Probes send a request line and a few short headers, no body.
+HEALTH_LIMITS: Final = HttpLimits(
+    max_connections=512, header_timeout=5.0, body_timeout=5.0, max_body_bytes=1024
+)
+#: How long a request waits for a render before it gets 503 (the interpreter is stuck for that long).
+RENDER_TIMEOUT_S: Final = 10.0
 
+_HEALTH, _READY, _METRICS = 1, 2, 4
+_encoder = msgspec.json.Encoder()
 
-class _DropClientFaults(logging.Filter):
-    """aiohttp logs a malformed request at ERROR with a traceback; it is the client's fault and already
-    answered 4xx, and a flood of garbage must not flood the service's log."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, HttpProcessingError)
-
-
-_http_logger = logging.getLogger("tradebridge.health.http")
-_http_logger.addFilter(_DropClientFaults())
+Page = tuple[int, bytes] | None
 
 
 class HealthServerError(TradebridgeError, OSError):
     """The health server could not start (port in use, no permission) or was misused."""
 
 
-_encoder = msgspec.json.Encoder()
-
-
-def _json(status: int, body: object) -> web.Response:
-    # Bodies are the contract's Structs, so they carry ``schema_version`` like every encoder's output.
-    return web.Response(status=status, body=_encoder.encode(body), content_type=_JSON, headers=_NO_STORE)
-
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@web.middleware
-async def _json_not_found(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except web.HTTPNotFound:
-        return web.Response(status=404, body=_NOT_FOUND, content_type=_JSON)
-
-
 class HealthServer:
     """Serves one :class:`HealthCheck` over HTTP.
 
-    ``port=0`` picks a free port; :attr:`port` tells which once started. ``host`` defaults to all
-    interfaces because an orchestrator's probes come from outside the pod; tests pass ``127.0.0.1``.
+    ``port=0`` picks a free port; :attr:`port` tells which once started. ``host`` defaults to loopback;
+    pass ``"0.0.0.0"`` when probes come from outside the host (a pod's kubelet).
     """
 
-    def __init__(self, health: HealthCheck, port: int = 0, host: str = "0.0.0.0") -> None:
+    def __init__(
+        self,
+        health: HealthCheck,
+        port: int = 0,
+        host: str = DEFAULT_HEALTH_HOST,
+        *,
+        limits: HttpLimits = HEALTH_LIMITS,
+    ) -> None:
         if not 0 <= port <= 65535:
             raise HealthServerError(f"port must be 0..65535, got {port}")
         self.health = health
         self.host = host
+        self.limits = limits
         self._requested_port = port
-        self._port: int | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self._thread_loop: asyncio.AbstractEventLoop | None = None
+        self._native: _native.NativeHealthServer | None = None
+        self._in_loop = False
+        self._lock = threading.Lock()
+        self._pages: dict[int, tuple[tuple[object, ...], tuple[int, bytes]]] = {}
 
-    # -- endpoints -------------------------------------------------------------------------------------
+    # -- bodies ----------------------------------------------------------------------------------------
 
-    async def _health(self, request: web.Request) -> web.Response:
-        body = Health(**self.health.health_body())
-        return _json(503 if body.status == HealthStatus.UNHEALTHY.value else 200, body)
+    def _fingerprint(self) -> tuple[object, ...]:
+        """What the pages are made of, read cheaply: when it is unchanged, so are the pages (up to the
+        clock's second, which is part of it)."""
+        health = self.health
+        telemetry = health.telemetry
+        with telemetry._lock:
+            stages = [(stage, histogram.count) for stage, histogram in telemetry._latency.items()]
+        return (
+            health._version,
+            int(time.time()),
+            [counter.value for counter in telemetry.standard_counters().values()],
+            stages,
+            list(telemetry.tracked_stats()),
+        )
 
-    async def _ready(self, request: web.Request) -> web.Response:
-        body = Readiness(**self.health.readiness_body())
-        return _json(200 if body.ready else 503, body)
+    def _render(self, mask: int) -> tuple[Page, Page, Page]:
+        """The pages ``mask`` asks for, as the aiohttp handlers answer them (called by the render
+        thread, one call at a time). A page whose inputs did not change since it was rendered is
+        answered from the cache: under a burst of probes this call then costs microseconds, not the
+        milliseconds of rendering ``/metrics``."""
+        fingerprint = self._fingerprint()
+        pages: list[Page] = [None, None, None]
+        for index, bit in enumerate((_HEALTH, _READY, _METRICS)):
+            if not mask & bit:
+                continue
+            cached = self._pages.get(bit)
+            if cached is not None and cached[0] == fingerprint:
+                pages[index] = cached[1]
+                continue
+            page = self._render_page(bit)
+            self._pages[bit] = (fingerprint, page)
+            pages[index] = page
+        return pages[0], pages[1], pages[2]
 
-    async def _live(self, request: web.Request) -> web.Response:
-        return web.Response(body=_ALIVE, content_type=_JSON, headers=_NO_STORE)
-
-    async def _metrics(self, request: web.Request) -> web.Response:
-        response = web.Response(body=self.health.telemetry.render())
-        response.headers["Content-Type"] = PROMETHEUS_CONTENT_TYPE
-        return response
+    def _render_page(self, bit: int) -> tuple[int, bytes]:
+        if bit == _HEALTH:
+            body = Health(**self.health.health_body())
+            return 503 if body.status == HealthStatus.UNHEALTHY.value else 200, _encoder.encode(body)
+        if bit == _READY:
+            readiness = Readiness(**self.health.readiness_body())
+            return 200 if readiness.ready else 503, _encoder.encode(readiness)
+        return 200, self.health.telemetry.render()
 
     def application(self) -> web.Application:
         """The aiohttp application, for services that already run aiohttp and want to mount it."""
-        app = web.Application(
-            middlewares=[_json_not_found],
-            handler_args={"max_line_size": _MAX_LINE, "max_field_size": _MAX_FIELD},
-        )
-        # add_get also answers HEAD; other methods on these paths get 405 with an Allow header.
-        app.router.add_get("/health", self._health)
-        app.router.add_get("/ready", self._ready)
-        app.router.add_get("/live", self._live)
-        app.router.add_get("/metrics", self._metrics)
-        return app
+        from tradebridge.health._aiohttp import AiohttpHealthServer
+
+        return AiohttpHealthServer(self.health, limits=self.limits).application()
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
     @property
     def port(self) -> int:
         """The bound port (the real one when 0 was asked for)."""
-        if self._port is None:
+        if self._native is None:
             raise HealthServerError("the health server is not started")
-        return self._port
+        return int(self._native.port)
 
     @property
     def url(self) -> str:
@@ -139,93 +164,73 @@ class HealthServer:
 
     @property
     def running(self) -> bool:
-        return self._port is not None
+        return self._native is not None
+
+    def connection_stats(self) -> dict[str, int]:
+        """Connections ``accepted``, ``refused`` (over the cap) and ``open`` now."""
+        if self._native is None:
+            raise HealthServerError("the health server is not started")
+        accepted, refused, open_now = self._native.connection_stats()
+        return {"accepted": accepted, "refused": refused, "open": open_now}
+
+    def _bind(self) -> int:
+        with self._lock:
+            if self._native is not None:
+                raise HealthServerError("the health server is already started")
+            limits = self.limits
+            # A weak reference: a server dropped without close() then stops with its native half
+            # instead of keeping both alive through the render callback.
+            this = weakref.ref(self)
+
+            def render(mask: int) -> tuple[Page, Page, Page]:
+                server = this()
+                return (None, None, None) if server is None else server._render(mask)
+
+            try:
+                self._native = _native.NativeHealthServer(
+                    render,
+                    self.host,
+                    self._requested_port,
+                    max_connections=limits.max_connections,
+                    header_timeout=limits.header_timeout,
+                    max_header_bytes=limits.max_header_bytes,
+                    max_body_bytes=limits.max_body_bytes,
+                    render_timeout=RENDER_TIMEOUT_S,
+                )
+            except OSError as exc:
+                raise HealthServerError(
+                    f"cannot bind the health server to {self.host}:{self._requested_port}: {exc}"
+                ) from exc
+            return int(self._native.port)
+
+    def _unbind(self) -> None:
+        with self._lock:
+            native, self._native = self._native, None
+        if native is not None:
+            native.close()
 
     async def start(self) -> int:
-        """Bind and serve in the running event loop; returns the bound port."""
-        if self._runner is not None or self._thread is not None:
-            raise HealthServerError("the health server is already started")
-        return await self._bind_and_serve()
-
-    async def _bind_and_serve(self) -> int:
-        runner = web.AppRunner(self.application(), access_log=None, handle_signals=False, logger=_http_logger)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self._requested_port, reuse_address=True)
-        try:
-            await site.start()
-        except OSError as exc:
-            await runner.cleanup()
-            raise HealthServerError(
-                f"cannot bind the health server to {self.host}:{self._requested_port}: {exc.strerror or exc}"
-            ) from exc
-        self._runner = runner
-        self._port = int(runner.addresses[0][1])
-        return self._port
+        """Bind and serve (for asyncio services; the serving happens on Rust threads); returns the port."""
+        port = self._bind()
+        self._in_loop = True
+        return port
 
     async def stop(self) -> None:
-        """Stop serving (in-flight requests finish). Stops a threaded server too."""
-        if self._thread is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self.close)
-            return
-        runner, self._runner, self._port = self._runner, None, None
-        if runner is not None:
-            await runner.cleanup()
+        """Stop serving (in-flight requests finish, for at most the shutdown grace)."""
+        # Off the loop: a render in progress may be reading a tracked source on this very loop.
+        await asyncio.get_running_loop().run_in_executor(None, self._unbind)
+        self._in_loop = False
 
     def start_in_thread(self, timeout: float = 10.0) -> int:
-        """Serve from a daemon thread with its own event loop (for synchronous programs); returns the
-        bound port once it is bound, or raises :class:`HealthServerError`."""
-        if self._runner is not None or self._thread is not None:
-            raise HealthServerError("the health server is already started")
-        started = threading.Event()
-        failure: list[BaseException] = []
-        loop = asyncio.new_event_loop()
-
-        def serve() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._bind_and_serve())
-            except BaseException as exc:  # reported to the caller below
-                failure.append(exc)
-                started.set()
-                loop.close()
-                return
-            started.set()
-            try:
-                loop.run_forever()
-            finally:
-                loop.run_until_complete(self._stop_in_loop())
-                loop.close()
-
-        thread = threading.Thread(target=serve, name=f"health-server-{self.health.component}", daemon=True)
-        self._thread, self._thread_loop = thread, loop
-        thread.start()
-        if not started.wait(timeout):
-            raise HealthServerError(f"the health server did not start within {timeout} s")
-        if failure:
-            self._thread = self._thread_loop = None
-            thread.join(timeout)
-            exc = failure[0]
-            if isinstance(exc, HealthServerError):
-                raise exc
-            raise HealthServerError(f"the health server failed to start: {exc}") from exc
-        return self.port
-
-    async def _stop_in_loop(self) -> None:
-        runner, self._runner, self._port = self._runner, None, None
-        if runner is not None:
-            await runner.cleanup()
+        """Bind and serve (for synchronous programs); returns the bound port or raises
+        :class:`HealthServerError`. ``timeout`` is kept for compatibility: binding does not wait."""
+        return self._bind()
 
     def close(self, timeout: float = 10.0) -> None:
-        """Stop a server started with :meth:`start_in_thread` and wait for its thread."""
-        thread, loop = self._thread, self._thread_loop
-        if thread is None or loop is None:
-            if self._runner is not None:
-                raise HealthServerError("this server runs in an event loop: 'await server.stop()' instead")
-            return
-        with contextlib.suppress(RuntimeError):  # the loop already closed
-            loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout)
-        self._thread = self._thread_loop = None
+        """Stop a server started with :meth:`start_in_thread`."""
+        if self._in_loop and self._native is not None:
+            raise HealthServerError("this server runs in an event loop: 'await server.stop()' instead")
+        self._unbind()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -246,24 +251,23 @@ class HealthServer:
         self.close()
 
     def __repr__(self) -> str:
-        where = f"{self.host}:{self._port}" if self._port is not None else "not started"
+        where = f"{self.host}:{self.port}" if self._native is not None else "not started"
         return f"HealthServer({self.health.component!r}, {where})"
 
 
 async def start_health_server(
-    port: int, health: HealthCheck, host: str = "0.0.0.0", *, in_thread: bool = True
+    port: int, health: HealthCheck, host: str = DEFAULT_HEALTH_HOST, *, in_thread: bool = True
 ) -> HealthServer:
     """Start serving ``health`` on ``port`` and return the started server (the guide's
     ``start_health_server``, awaited; ``port=0`` picks a free one, ``server.port`` tells which).
 
-    By default the server runs in its own thread with its own event loop: a burst of requests then costs
-    the service's loop only what the GIL hands over, instead of whole loop iterations spent on HTTP
-    (``benches/health`` measures both). ``in_thread=False`` serves from the running loop instead.
-    Stop it with ``await server.stop()``.
+    Requests are served from Rust threads either way; ``in_thread`` is kept for compatibility (with
+    ``False`` the server is stopped with ``await server.stop()`` only, as before). ``host`` is loopback
+    unless given. Stop it with ``await server.stop()``.
     """
     server = HealthServer(health, port, host)
     if in_thread:
-        await asyncio.get_running_loop().run_in_executor(None, server.start_in_thread)
+        server.start_in_thread()
     else:
         await server.start()
     return server

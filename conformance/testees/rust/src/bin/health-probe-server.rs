@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::RwLock;
-use tradebridge_health::{HealthCheck, HealthServer, HealthStatus, SharedHealth};
+use tradebridge_health::{HealthCheck, HealthServer, HealthStatus, HttpLimits, SharedHealth};
 
 #[derive(Parser, Debug)]
 #[command(about = "Serve a stdin-controlled HealthCheck (tests and benchmarks)")]
@@ -40,6 +40,12 @@ struct Args {
     /// Run a simulated main loop ticking every N ms and record how late each tick is.
     #[arg(long)]
     tick_ms: Option<u64>,
+    /// Connections served at once (the excess gets 503); default: the crate's.
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// Milliseconds a client has to send a request head; default: the crate's.
+    #[arg(long)]
+    header_timeout_ms: Option<u64>,
 }
 
 /// Lateness of each tick of the simulated main loop, in microseconds.
@@ -241,8 +247,15 @@ async fn run(args: Args) -> i32 {
         }
     };
     let health: SharedHealth = Arc::new(RwLock::new(HealthCheck::healthy(args.component.clone())));
+    let mut limits = HttpLimits::default();
+    if let Some(n) = args.max_connections {
+        limits.max_connections = n;
+    }
+    if let Some(ms) = args.header_timeout_ms {
+        limits.header_read_timeout = Duration::from_millis(ms);
+    }
     let server = match HealthServer::bind((args.host.as_str(), args.port), health.clone()).await {
-        Ok(server) => server,
+        Ok(server) => server.with_limits(limits),
         Err(e) => {
             eprintln!("health-probe-server: {e}");
             return 1;
