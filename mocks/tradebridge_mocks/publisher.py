@@ -24,6 +24,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from tradebridge.bus import Curve, CurveConfigError
 from tradebridge.bus.sync import SubscriberTimeoutError, ZMQPublisher
 from tradebridge.contracts import BarUpdate
 from tradebridge.errors import BusError
@@ -164,6 +165,11 @@ def _arguments(argv: Sequence[str]) -> argparse.Namespace:
         "--from-csv", type=Path, default=None, metavar="FILE", help="replay bars from a CSV file"
     )
     parser.add_argument("--health-port", type=int, default=0, help="serve /health and /ready; 0 = none")
+    parser.add_argument(
+        "--curve-secret-key", metavar="FILE", help="CURVE key file (else TRADEBRIDGE_CURVE_SECRET_KEY)"
+    )
+    parser.add_argument("--curve-allow", metavar="DIR|KEYS|*", help="CURVE clients admitted when binding")
+    parser.add_argument("--curve-server-key", metavar="FILE", help="CURVE server key when connecting")
     args = parser.parse_args(list(argv))
     if args.rate < 0 or args.count < 0 or args.wait_for_subscribers < 0:
         parser.error("--rate, --count and --wait-for-subscribers must be >= 0")
@@ -185,6 +191,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _arguments(sys.argv[1:] if argv is None else argv)
     symbols = [s.strip() for s in args.symbols.split(",") if s.strip()] if args.symbols else None
     try:
+        curve = Curve.from_env(
+            secret_key_file=args.curve_secret_key,
+            server_key_file=args.curve_server_key,
+            allow=args.curve_allow,
+        )
+    except CurveConfigError as exc:
+        print(f"mock-publisher: {exc}", file=sys.stderr)
+        return 2
+    try:
         bars = (
             csv_bar_updates(args.from_csv, symbols)
             if args.from_csv
@@ -201,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stopping = True
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    publisher = ZMQPublisher(args.endpoint, bind=not args.connect)
+    publisher = ZMQPublisher(args.endpoint, bind=not args.connect, curve=curve)
     health = None
     try:
         publisher.connect()

@@ -26,6 +26,9 @@ pub enum BusError {
     /// A malformed frame, returned only by a strict subscriber (others count and skip it).
     #[error(transparent)]
     Contract(#[from] ContractError),
+    /// CURVE keys or an allow-list that cannot be used (see [`crate::security`]).
+    #[error(transparent)]
+    Curve(#[from] crate::security::CurveError),
     /// The publisher id is not 1..64 characters.
     #[error("source must be 1..64 characters, got {0}")]
     InvalidSource(usize),

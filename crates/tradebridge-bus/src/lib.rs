@@ -11,6 +11,9 @@
 //!   it forgave (`legacy` `SignalGenerated` signals, `nan_tokens` with `Options::allow_nan_tokens`) and
 //!   a [`TransitHistogram`] of `now - sent_at_us` (see [`transit`](TransitHistogram) for clock sync).
 //! - Publishers bind and subscribers connect by default (the guide's roles); both can do the other.
+//! - CURVE security ([`security`]): `Publisher::new_secure` / `Subscriber::new_secure` with a
+//!   [`Curve`]: a binding socket admits only its allow-list (ZAP), plaintext peers are refused, and
+//!   refusals are counted (`curve_stats`).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -31,6 +34,7 @@ mod envelope;
 mod error;
 mod options;
 mod publisher;
+pub mod security;
 mod stats;
 mod subscriber;
 mod transit;
@@ -41,6 +45,9 @@ pub use envelope::Envelope;
 pub use error::BusError;
 pub use options::Options;
 pub use publisher::Publisher;
+pub use security::{
+    Allow, ContextSecurity, Curve, CurveError, CurveFlags, CurveGuard, CurveStats, CurveStatsHandle,
+};
 pub use stats::{SourceStats, SubscriberStats, TopicStats, DEFAULT_MAX_SOURCES};
 pub use subscriber::Subscriber;
 use tradebridge_contracts::ContractError;

@@ -8,6 +8,7 @@ use tradebridge_contracts::{encode_into, now_us, source_suffix, splice_envelope,
 use crate::envelope::Envelope;
 use crate::error::BusError;
 use crate::options::Options;
+use crate::security::{secure, Curve, CurveGuard, CurveStats, CurveStatsHandle};
 use crate::{attach, new_source_id};
 
 const SUBSCRIBE: u8 = 1;
@@ -47,6 +48,8 @@ pub struct Publisher {
     subscriptions: HashMap<Vec<u8>, usize>,
     published: u64,
     frame: Vec<u8>,
+    /// CURVE's hold on the ZAP handler and monitor: dropped after the socket (declared after it)
+    curve: Option<CurveGuard>,
     // last: the context must outlive the socket
     _context: zmq::Context,
 }
@@ -81,6 +84,20 @@ impl Publisher {
         context: Option<&zmq::Context>,
         source: Option<String>,
     ) -> Result<Self, BusError> {
+        Self::new_secure(endpoint, bind, options, context, source, None)
+    }
+
+    /// [`new`](Self::new) with CURVE keys (`None`: plaintext): a binding publisher admits only its
+    /// allow-list, a connecting one talks only to the server whose key it holds (see
+    /// [`crate::security`]).
+    pub fn new_secure(
+        endpoint: &str,
+        bind: bool,
+        options: Options,
+        context: Option<&zmq::Context>,
+        source: Option<String>,
+        curve: Option<&Curve>,
+    ) -> Result<Self, BusError> {
         let source = source.unwrap_or_else(|| new_source_id("rs"));
         if source.is_empty() || source.chars().count() > 64 {
             return Err(BusError::InvalidSource(source.chars().count()));
@@ -89,6 +106,7 @@ impl Publisher {
         let mut socket = context.socket(zmq::XPUB)?;
         options.apply(&socket, false)?;
         set_xpub_verboser(&mut socket)?;
+        let curve = secure(curve, &context, &socket, bind)?;
         let endpoint = attach(&socket, endpoint, bind)?;
         let source_suffix = source_suffix(&source);
         Ok(Publisher {
@@ -100,8 +118,22 @@ impl Publisher {
             subscriptions: HashMap::new(),
             published: 0,
             frame: Vec::with_capacity(512),
+            curve,
             _context: context,
         })
+    }
+
+    /// What CURVE refused on this socket (zeros without CURVE).
+    pub fn curve_stats(&self) -> CurveStats {
+        self.curve
+            .as_ref()
+            .map(CurveGuard::stats)
+            .unwrap_or_default()
+    }
+
+    /// The CURVE counters for another thread (a `/metrics` scrape); `None` without CURVE.
+    pub fn curve_handle(&self) -> Option<CurveStatsHandle> {
+        self.curve.as_ref().map(CurveGuard::handle)
     }
 
     /// The endpoint as bound (the real port once `*` or `0` was asked for).

@@ -9,6 +9,7 @@ use tradebridge_contracts::{
 use crate::envelope::Envelope;
 use crate::error::BusError;
 use crate::options::Options;
+use crate::security::{secure, Curve, CurveGuard, CurveStats, CurveStatsHandle};
 use crate::stats::SubscriberStats;
 use crate::{attach, MalformedLog};
 
@@ -50,6 +51,8 @@ pub struct Subscriber {
     frame: zmq::Message,
     /// the socket's RCVTIMEO, changed only when a call needs another
     receive_timeout_ms: i32,
+    /// CURVE's hold on the ZAP handler and monitor: dropped after the socket (declared after it)
+    curve: Option<CurveGuard>,
     _context: zmq::Context,
 }
 
@@ -72,9 +75,24 @@ impl Subscriber {
         options: Options,
         context: Option<&zmq::Context>,
     ) -> Result<Self, BusError> {
+        Self::new_secure(endpoint, topics, bind, options, context, None)
+    }
+
+    /// [`new`](Self::new) with CURVE keys (`None`: plaintext): a binding subscriber admits only its
+    /// allow-list, a connecting one talks only to the server whose key it holds (see
+    /// [`crate::security`]).
+    pub fn new_secure(
+        endpoint: &str,
+        topics: &[Topic],
+        bind: bool,
+        options: Options,
+        context: Option<&zmq::Context>,
+        curve: Option<&Curve>,
+    ) -> Result<Self, BusError> {
         let context = context.cloned().unwrap_or_default();
         let socket = context.socket(zmq::SUB)?;
         options.apply(&socket, true)?;
+        let curve = secure(curve, &context, &socket, bind)?;
         let mut exact: Vec<Topic> = Vec::new();
         for &topic in topics {
             if !exact.contains(&topic) {
@@ -102,8 +120,22 @@ impl Subscriber {
             log: MalformedLog::default(),
             frame: zmq::Message::new(),
             receive_timeout_ms: -1,
+            curve,
             _context: context,
         })
+    }
+
+    /// What CURVE refused on this socket (zeros without CURVE).
+    pub fn curve_stats(&self) -> CurveStats {
+        self.curve
+            .as_ref()
+            .map(CurveGuard::stats)
+            .unwrap_or_default()
+    }
+
+    /// The CURVE counters for another thread (a `/metrics` scrape); `None` without CURVE.
+    pub fn curve_handle(&self) -> Option<CurveStatsHandle> {
+        self.curve.as_ref().map(CurveGuard::handle)
     }
 
     /// Return malformed frames as errors instead of skipping them.
