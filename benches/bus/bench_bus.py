@@ -1,15 +1,22 @@
-"""The bus, ours next to raw pyzmq, in one run (peers in separate processes, as in the anchors):
+"""The bus, ours next to hand-written pyzmq code, in one run (peers in separate processes, as in the anchors).
+Publish and receive run their candidates interleaved, round after round, and the ratios come from those
+medians (the machine is shared: compare only figures of one run):
 
-- publish: SDK ``publish``/``publish_many`` (encode, number, send) against raw pyzmq sending the same
-  frames pre-encoded (target: at least 0.85 of raw);
-- receive: SDK receive-and-decode against a raw pyzmq loop decoding into the same Structs, both fed by
-  the Rust ``bus-peer`` at full speed;
-- round trip: SDK -> Rust ``bus-peer echo`` -> SDK against raw pyzmq Python -> Python echo -> Python
-  (target: no slower);
+- publish: SDK ``publish`` (encode, number, stamp, send) against the loop a user would write
+  (``send(topic + b" " + msgspec encode)``, target: at least 1.0x) and against raw pyzmq sending the SDK's
+  own frames pre-encoded (the limit, target: at least 0.85x); also ``publish_many``, async, 8 threads;
+- receive: SDK receive (full validation, seq/gap accounting, transit histogram) against a hand-written
+  recv + split + decode into a bare Struct (target: at least 1.0x) and into the SDK's Structs, all fed
+  by the Rust ``bus-peer`` at full speed;
+- round trip over tcp and ipc: SDK -> Rust ``bus-peer echo`` -> SDK against raw pyzmq Python -> Python
+  echo -> Python (target: p50 no higher, our p99 at most 2x its p50), with the histograms;
 - Rust subscriber decode (``bus-peer decode-bench``; target at least 1,000,000 msg/s) and the mock
   publisher's unthrottled rate (target at least 100,000 bars/s).
 
-Ratios are printed at the end of the run (see conftest.py).
+Where the SDK's time goes (py-spy/perf, issue 13): publishing, msgspec's encode is about a third of a
+publish (the pre-encoded limit skips it); receiving, the per-message Python of the subscriber
+(``SubscriberCore.handle``: the decoder's checks, the transit histogram, the per-stream seq tracking)
+costs more than pyzmq's recv that the extension saves. Ratios are printed at the end (conftest.py).
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from tradebridge.bus.sync import ZMQPublisher, ZMQSubscriber
 from tradebridge.contracts import MarketMessage
 from tradebridge.testing import free_port, rust_binary
 
-from benches.bus.conftest import EXTRA, MEDIANS, RATIOS
+from benches.bus.conftest import EXTRA, MEDIANS, MORE_RATIOS, RATIOS
 from tests.bus.samples import bar, signal
 
 RAW_PEERS = Path(__file__).with_name("raw_peers.py")
@@ -52,7 +59,14 @@ def record(benchmark: Any, group: str, candidate: str) -> None:
 
 
 # -- publish ----------------------------------------------------------------------------------------------
-RATIOS["publish BarUpdate"] = ("SDK sync publish", "raw pyzmq send (pre-encoded)", PER_ROUND, 0.85)
+# Every candidate once per round, round after round (A B C A B C ...): the shared machine's drift hits them
+# alike, and the ratios come from the medians of these interleaved rounds.
+PUBLISH = "publish BarUpdate"
+SDK_PUBLISH = "SDK sync publish"
+HAND_PUBLISH = "hand-written send(topic + b' ' + msgspec encode)"
+RAW_PUBLISH = "raw pyzmq send (pre-encoded)"
+RATIOS[PUBLISH] = (SDK_PUBLISH, HAND_PUBLISH, PER_ROUND, 1.0)
+MORE_RATIOS[PUBLISH] = [(SDK_PUBLISH, RAW_PUBLISH, 0.85), ("SDK sync publish_many", RAW_PUBLISH, 0.85)]
 
 
 @pytest.fixture(scope="module")
@@ -71,17 +85,38 @@ def drain() -> Iterator[str]:
     process.communicate()
 
 
-@pytest.fixture(scope="module")
-def sync_publisher(drain: str) -> Iterator[ZMQPublisher]:
-    with ZMQPublisher(drain, bind=False, options=UNBOUNDED) as pub:
-        pub.wait_for_subscribers(1, timeout=10)
-        yield pub
-
-
-def test_publish_raw_pyzmq(
-    benchmark: Any, drain: str, sync_publisher: ZMQPublisher, messages: list[Any]
+def interleave(
+    benchmark: Any, group: str, candidates: dict[str, Callable[[], float]], rounds: int = 7
 ) -> None:
-    frames = [sync_publisher._core.frame(m) for m in messages]  # exactly the SDK's frames
+    """Run every candidate once per round (each returns the seconds it measured) and record the medians,
+    the first round left out as warm-up."""
+    samples: dict[str, list[float]] = {name: [] for name in candidates}
+
+    def one_round() -> None:
+        for name, run in candidates.items():
+            samples[name].append(run())
+
+    benchmark.group = group
+    benchmark.name = "all candidates, one round"
+    benchmark.pedantic(one_round, rounds=rounds + 1, iterations=1)
+    for name, values in samples.items():
+        MEDIANS[(group, name)] = statistics.median(values[1:])
+
+
+def timed(run: Callable[[], object]) -> Callable[[], float]:
+    def measure() -> float:
+        started = time.perf_counter()
+        run()
+        return time.perf_counter() - started
+
+    return measure
+
+
+def test_publish(benchmark: Any, drain: str, messages: list[Any]) -> None:
+    """Ours and the baselines to the same subscribed drain: raw pyzmq sending the SDK's own frames
+    pre-encoded (the limit), the hand-written loop a user would write (encode + topic + send), and the
+    SDK's sync ``publish`` / ``publish_many``, async ``publish``, and ``publish`` from 8 threads sharing
+    one publisher (what its lock costs contended; the GIL serialises the Python work either way)."""
     context: zmq.Context[Any] = zmq.Context()
     socket = context.socket(zmq.XPUB)  # a PUB that shows when the drain's subscription has arrived
     socket.setsockopt(zmq.SNDHWM, 0)
@@ -89,79 +124,87 @@ def test_publish_raw_pyzmq(
     socket.connect(drain)
     socket.recv()
     send = socket.send
+    encode = msgspec.json.Encoder().encode
+    loop = asyncio.new_event_loop()
+    with ZMQPublisher(drain, bind=False, options=UNBOUNDED) as pub:
+        pub.wait_for_subscribers(1, timeout=10)
+        frames = [pub._core.frame(m) for m in messages]  # exactly the SDK's frames
+        apub = AsyncPublisher(drain, bind=False, options=UNBOUNDED)
+        loop.run_until_complete(apub.connect())
+        loop.run_until_complete(apub.wait_for_subscribers(1, timeout=10))
 
-    def run() -> None:
-        for frame in frames:
-            send(frame)
+        def raw() -> None:
+            for frame in frames:
+                send(frame)
 
-    benchmark.group = "publish BarUpdate"
-    benchmark.pedantic(run, rounds=7, warmup_rounds=1)
-    record(benchmark, "publish BarUpdate", "raw pyzmq send (pre-encoded)")
+        def hand_written() -> None:
+            for message in messages:
+                send(b"market" + b" " + encode(message))
+
+        def sdk() -> None:
+            publish = pub.publish
+            for message in messages:
+                publish(message)
+
+        async def many_awaited() -> None:
+            publish = apub.publish
+            for message in messages:
+                await publish(message)
+
+        shares = [messages[k::8] for k in range(8)]
+
+        def publish_share(share: list[Any]) -> None:
+            publish = pub.publish
+            for message in share:
+                publish(message)
+
+        def threads() -> None:
+            started = [threading.Thread(target=publish_share, args=(share,)) for share in shares]
+            for thread in started:
+                thread.start()
+            for thread in started:
+                thread.join()
+
+        interleave(
+            benchmark,
+            PUBLISH,
+            {
+                RAW_PUBLISH: timed(raw),
+                HAND_PUBLISH: timed(hand_written),
+                SDK_PUBLISH: timed(sdk),
+                "SDK sync publish_many": timed(lambda: pub.publish_many(messages)),
+                "SDK async await publish": timed(lambda: loop.run_until_complete(many_awaited())),
+                "SDK sync publish, 8 threads sharing it": timed(threads),
+            },
+        )
+        loop.run_until_complete(apub.close())
+    loop.close()
     socket.close()
     context.term()
 
 
-def test_publish_sdk_sync(benchmark: Any, sync_publisher: ZMQPublisher, messages: list[Any]) -> None:
-    publish = sync_publisher.publish
-
-    def run() -> None:
-        for message in messages:
-            publish(message)
-
-    benchmark.group = "publish BarUpdate"
-    benchmark.pedantic(run, rounds=7, warmup_rounds=1)
-    record(benchmark, "publish BarUpdate", "SDK sync publish")
-
-
-def test_publish_sdk_sync_many(benchmark: Any, sync_publisher: ZMQPublisher, messages: list[Any]) -> None:
-    benchmark.group = "publish BarUpdate"
-    benchmark.pedantic(sync_publisher.publish_many, args=(messages,), rounds=7, warmup_rounds=1)
-    record(benchmark, "publish BarUpdate", "SDK sync publish_many")
-
-
-def test_publish_sdk_sync_shared_by_threads(
-    benchmark: Any, sync_publisher: ZMQPublisher, messages: list[Any]
-) -> None:
-    """The same messages published by 8 threads sharing the publisher: what its lock costs contended
-    (the GIL serialises the Python work either way)."""
-    publish = sync_publisher.publish
-    shares = [messages[k::8] for k in range(8)]
-
-    def publish_share(share: list[Any]) -> None:
-        for message in share:
-            publish(message)
-
-    def run() -> None:
-        threads = [threading.Thread(target=publish_share, args=(share,)) for share in shares]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-
-    benchmark.group = "publish BarUpdate"
-    benchmark.pedantic(run, rounds=7, warmup_rounds=1)
-    record(benchmark, "publish BarUpdate", "SDK sync publish, 8 threads sharing it")
-
-
-def test_publish_sdk_async(benchmark: Any, drain: str, messages: list[Any]) -> None:
-    loop = asyncio.new_event_loop()
-    pub = AsyncPublisher(drain, bind=False, options=UNBOUNDED)
-    loop.run_until_complete(pub.connect())
-    loop.run_until_complete(pub.wait_for_subscribers(1, timeout=10))
-
-    async def many() -> None:
-        for message in messages:
-            await pub.publish(message)
-
-    benchmark.group = "publish BarUpdate"
-    benchmark.pedantic(lambda: loop.run_until_complete(many()), rounds=7, warmup_rounds=1)
-    record(benchmark, "publish BarUpdate", "SDK async await publish")
-    loop.run_until_complete(pub.close())
-    loop.close()
-
-
 # -- receive and decode ----------------------------------------------------------------------------------
-RATIOS["receive BarUpdate"] = ("SDK sync receive", "raw pyzmq recv + msgspec decode", PER_ROUND, 0.85)
+RECEIVE = "receive BarUpdate"
+SDK_RECEIVE = "SDK sync receive (validated, counted)"
+BARE_RECEIVE = "hand-written recv + split + bare Struct"
+RATIOS[RECEIVE] = (SDK_RECEIVE, BARE_RECEIVE, PER_ROUND, 1.0)
+MORE_RATIOS[RECEIVE] = [(SDK_RECEIVE, "hand-written recv + split + SDK Struct", 1.0)]
+
+
+class BareBar(msgspec.Struct, tag="BarUpdate"):
+    """What a service would decode into without the contract: the fields, no constraints, no checks."""
+
+    symbol: str
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    timestamp: int
+    schema_version: str = "1.0"
+    seq: int = 0
+    source: str = ""
+    sent_at_us: int = 0
 
 
 def _rust_feed(endpoint: str) -> subprocess.Popen[bytes]:
@@ -181,73 +224,85 @@ def _rust_feed(endpoint: str) -> subprocess.Popen[bytes]:
     )
 
 
-def test_receive_raw_pyzmq(benchmark: Any) -> None:
-    decoder = msgspec.json.Decoder(MarketMessage)
-    state: dict[str, Any] = {}
+def _raw_receiver(context: zmq.Context[Any], decode: Callable[[bytes], Any]) -> Callable[[], float]:
+    """A fresh Rust feed per round; the clock runs from the first frame (the feed is running) to the last."""
 
-    def setup() -> None:
-        if "process" in state:
-            state["process"].communicate()
-            state["socket"].close()
+    def measure() -> float:
         endpoint = f"tcp://127.0.0.1:{free_port()}"
-        state["process"] = _rust_feed(endpoint)
-        socket = state["context"].socket(zmq.SUB)
+        process = _rust_feed(endpoint)
+        socket = context.socket(zmq.SUB)
         socket.setsockopt(zmq.RCVHWM, 0)
         socket.setsockopt(zmq.SUBSCRIBE, b"market")
         socket.connect(endpoint)
-        socket.recv()  # the feed is running: time only the steady state
-        state["socket"] = socket
-
-    def run() -> None:
-        recv = state["socket"].recv
+        socket.recv()
+        recv = socket.recv
+        started = time.perf_counter()
         for _ in range(PER_ROUND):
             _, _, payload = recv().partition(b" ")
-            decoder.decode(payload)
+            decode(payload)
+        elapsed = time.perf_counter() - started
+        process.communicate()
+        socket.close(0)
+        return elapsed
 
-    state["context"] = zmq.Context()
-    benchmark.group = "receive BarUpdate"
-    benchmark.pedantic(run, setup=setup, rounds=5)
-    record(benchmark, "receive BarUpdate", "raw pyzmq recv + msgspec decode")
-    state["process"].communicate()
-    state["socket"].close()
-    state["context"].term()
+    return measure
 
 
-def test_receive_sdk_sync(benchmark: Any) -> None:
-    state: dict[str, Any] = {}
-
-    def setup() -> None:
-        if "process" in state:
-            state["process"].communicate()
-            state["sub"].close()
+def _sdk_receiver() -> Callable[[], float]:
+    def measure() -> float:
         endpoint = f"tcp://127.0.0.1:{free_port()}"
-        state["process"] = _rust_feed(endpoint)
-        sub = ZMQSubscriber(endpoint, options=UNBOUNDED)
-        sub.connect(["market"])
-        assert sub.receive_one(timeout=10) is not None
-        state["sub"] = sub
+        process = _rust_feed(endpoint)
+        with ZMQSubscriber(endpoint, options=UNBOUNDED) as sub:
+            sub.connect(["market"])
+            assert sub.receive_one(timeout=10) is not None
+            received = sub.receive(idle_timeout=5)
+            started = time.perf_counter()
+            for _ in range(PER_ROUND):
+                next(received)
+            elapsed = time.perf_counter() - started
+            assert sub.stats.gaps == 0
+            assert sub.stats.received == PER_ROUND + 1
+        process.communicate()
+        return elapsed
 
-    def run() -> None:
-        received = state["sub"].receive(idle_timeout=5)
-        for _ in range(PER_ROUND):
-            next(received)
+    return measure
 
-    benchmark.group = "receive BarUpdate"
-    benchmark.pedantic(run, setup=setup, rounds=5)
-    record(benchmark, "receive BarUpdate", "SDK sync receive")
-    assert state["sub"].stats.gaps == 0
-    state["process"].communicate()
-    state["sub"].close()
+
+def test_receive(benchmark: Any) -> None:
+    """Ours and the hand-written loops, each fed 20,000 bars by the Rust ``bus-peer`` at full speed: the
+    bare Struct (no constraints, no checks: the baseline of the target) and the SDK's own Structs decoded
+    by msgspec directly (the contract's constraints, none of the bus's accounting)."""
+    context: zmq.Context[Any] = zmq.Context()
+    bare = msgspec.json.Decoder(BareBar).decode
+    typed = msgspec.json.Decoder(MarketMessage).decode
+    interleave(
+        benchmark,
+        RECEIVE,
+        {
+            BARE_RECEIVE: _raw_receiver(context, bare),
+            "hand-written recv + split + SDK Struct": _raw_receiver(context, typed),
+            SDK_RECEIVE: _sdk_receiver(),
+        },
+        rounds=5,
+    )
+    context.term()
 
 
 # -- round trip ------------------------------------------------------------------------------------------
-RATIOS["round trip Signal"] = (
-    "SDK -> Rust echo -> SDK",
-    "raw pyzmq -> Python echo -> raw pyzmq",
-    ROUND_TRIPS,
-    1.0,
-)
+# Target per transport: our p50 no higher than the raw Python echo's, our p99 at most twice its p50. The
+# "per round" figures below are 1,000 round trips at the p50, so the printed ratio is the ratio of p50s.
+SDK_TRIP = "SDK -> Rust echo -> SDK"
+RAW_TRIP = "raw pyzmq -> Python echo -> raw pyzmq"
+TRANSPORTS = ("tcp", "ipc")
+for _transport in TRANSPORTS:
+    RATIOS[f"round trip Signal {_transport}"] = (SDK_TRIP, RAW_TRIP, ROUND_TRIPS, 1.0)
 LATENCIES: dict[str, list[float]] = {}
+
+
+def _endpoints(transport: str, folder: Path) -> tuple[str, str]:
+    if transport == "tcp":
+        return f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+    return f"ipc://{folder}/to.sock", f"ipc://{folder}/from.sock"
 
 
 def _round_trips(send: Callable[[], None], receive: Callable[[], object], name: str) -> Callable[[], None]:
@@ -263,17 +318,37 @@ def _round_trips(send: Callable[[], None], receive: Callable[[], object], name: 
     return run
 
 
-def _summarise(name: str) -> None:
+def _quantile(samples: list[float], q: float) -> float:
+    return samples[min(len(samples) - 1, int(q * len(samples)))]
+
+
+def _summarise(group: str, name: str) -> None:
+    """The p50 as the group's figure, the quantiles and a power-of-two histogram (us) in the summary."""
     samples = sorted(LATENCIES[name])
-    p = lambda q: samples[min(len(samples) - 1, int(q * len(samples)))]  # noqa: E731
-    EXTRA[f"round trip {name}"] = (
-        f"p50 {statistics.median(samples):.0f} us, p99 {p(0.99):.0f} us, "
-        f"p99.9 {p(0.999):.0f} us, max {samples[-1]:.0f} us"
+    p50 = statistics.median(samples)
+    MEDIANS[(group, name)] = p50 * ROUND_TRIPS / 1e6
+    buckets: dict[int, int] = {}
+    for value in samples:
+        bound = 1 << max(0, int(value) - 1).bit_length()
+        buckets[bound] = buckets.get(bound, 0) + 1
+    histogram = " ".join(f"<={bound}:{count}" for bound, count in sorted(buckets.items()))
+    text = (
+        f"p50 {p50:.0f} us, p99 {_quantile(samples, 0.99):.0f} us, p99.9 {_quantile(samples, 0.999):.0f} "
+        f"us, max {samples[-1]:.0f} us; histogram (us) {histogram}"
     )
+    EXTRA[f"{group}: {name}"] = text
+    raw = LATENCIES.get(f"{RAW_TRIP} ({group})")
+    ours = LATENCIES.get(f"{SDK_TRIP} ({group})")
+    if raw and ours:
+        limit = 2 * statistics.median(raw)
+        p99 = _quantile(sorted(ours), 0.99)
+        verdict = "met" if p99 <= limit else "MISSED"
+        EXTRA[f"{group}: p99 limit"] = f"ours p99 {p99:.0f} us vs 2x raw p50 = {limit:.0f} us ({verdict})"
 
 
-def test_round_trip_raw_python_echo(benchmark: Any) -> None:
-    to_echo, from_echo = (f"tcp://127.0.0.1:{free_port()}" for _ in range(2))
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_round_trip_raw_python_echo(benchmark: Any, transport: str, tmp_path: Path) -> None:
+    to_echo, from_echo = _endpoints(transport, tmp_path)
     context: zmq.Context[Any] = zmq.Context()
     out = context.socket(zmq.XPUB)
     out.setsockopt(zmq.LINGER, 0)
@@ -285,11 +360,12 @@ def test_round_trip_raw_python_echo(benchmark: Any) -> None:
     process = spawn(sys.executable, str(RAW_PEERS), "echo", to_echo, from_echo)
     out.recv()  # the echo subscribed (after our subscription reached it)
     frame = ZMQPublisher("tcp://127.0.0.1:*")._core.frame(signal(features=12))
-    name = "raw pyzmq -> Python echo -> raw pyzmq"
-    benchmark.group = "round trip Signal"
-    benchmark.pedantic(_round_trips(lambda: out.send(frame), inbound.recv, name), rounds=5, warmup_rounds=1)
-    record(benchmark, "round trip Signal", name)
-    _summarise(name)
+    group = f"round trip Signal {transport}"
+    benchmark.group = group
+    run = _round_trips(lambda: out.send(frame), inbound.recv, f"{RAW_TRIP} ({group})")
+    benchmark.pedantic(run, rounds=5, warmup_rounds=1)
+    LATENCIES[RAW_TRIP] = LATENCIES[f"{RAW_TRIP} ({group})"]
+    _summarise(group, RAW_TRIP)
     process.kill()
     process.communicate()
     out.close()
@@ -297,8 +373,9 @@ def test_round_trip_raw_python_echo(benchmark: Any) -> None:
     context.term()
 
 
-def test_round_trip_sdk_rust_echo(benchmark: Any) -> None:
-    to_rust, from_rust = (f"tcp://127.0.0.1:{free_port()}" for _ in range(2))
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_round_trip_sdk_rust_echo(benchmark: Any, transport: str, tmp_path: Path) -> None:
+    to_rust, from_rust = _endpoints(transport, tmp_path)
     process = spawn(
         str(rust_binary("bus-peer")),
         "echo",
@@ -310,15 +387,16 @@ def test_round_trip_sdk_rust_echo(benchmark: Any) -> None:
         "1",
     )
     message = signal(features=12)
+    group = f"round trip Signal {transport}"
     with ZMQPublisher(to_rust) as pub, ZMQSubscriber(from_rust) as sub:
         sub.connect(["signal"])
         pub.wait_for_subscribers(1, timeout=10)
-        name = "SDK -> Rust echo -> SDK"
-        benchmark.group = "round trip Signal"
+        benchmark.group = group
+        name = f"{SDK_TRIP} ({group})"
         run = _round_trips(lambda: pub.publish(message), lambda: sub.receive_one(timeout=5), name)
         benchmark.pedantic(run, rounds=5, warmup_rounds=1)
-        record(benchmark, "round trip Signal", name)
-        _summarise(name)
+        LATENCIES[SDK_TRIP] = LATENCIES[name]
+        _summarise(group, SDK_TRIP)
         assert sub.stats.gaps == 0
     process.terminate()
     process.communicate()

@@ -25,7 +25,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from tradebridge.bus._core import PublisherCore, SubscriberCore
+from tradebridge.bus._publisher import PublisherCore
+from tradebridge.bus._subscriber import SubscriberCore
 from tradebridge.bus.sync import ZMQPublisher
 from tradebridge.testing import free_port, rust_binary
 

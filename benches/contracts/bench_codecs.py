@@ -82,6 +82,18 @@ def encoders(payload: bytes, sdk_type: Any, bare_type: Any) -> dict[str, Callabl
     }
 
 
+def signal_with(features: int) -> bytes:
+    """SIGNAL with ``features`` values: the decode curve over payload size."""
+    values = ",".join(f"{100.0 + k * 0.125}" for k in range(features))
+    return SIGNAL.replace(
+        b'"features":[151.0,55.2,0.12,0.1,0.02,150.8,150.1,0.02,150.5,0.003,1000000.0,0.02]',
+        b'"features":[' + values.encode() + b"]",
+    )
+
+
+#: how decode cost grows with the payload (conftest.py prints the curve and where it bends)
+SIGNAL_SIZES = (0, 12, 1_000)
+
 CASES = {
     "BarUpdate decode": decoders(BAR, BarUpdate, BareBar),
     "BarUpdate full decode": decoders(BAR_FULL, BarUpdate, BareBar),
@@ -89,6 +101,11 @@ CASES = {
     "BarUpdate encode": encoders(BAR, BarUpdate, BareBar),
     "Signal encode": encoders(SIGNAL, Signal, BareSignal),
 }
+for _size in SIGNAL_SIZES:
+    _codecs = decoders(signal_with(_size), Signal, BareSignal)
+    CASES[f"Signal decode, {_size} features"] = {
+        name: _codecs[name] for name in ("sdk", "bare msgspec Struct")
+    }
 PARAMS = [(group, codec) for group, codecs in CASES.items() for codec in codecs]
 
 

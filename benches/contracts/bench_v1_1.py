@@ -65,7 +65,7 @@ def _framers(v1_0: Any, send: Callable[[bytes], Any] | None) -> dict[str, Callab
     time_ns, layout = time.time_ns, v1_1.ENVELOPE_FORMAT
     deliver = send or (lambda frame: frame)
 
-    def before() -> Any:  # the bus publisher's frame() today (sdk/tradebridge/bus/_core.py)
+    def before() -> Any:  # the bus publisher's frame() today (sdk/tradebridge/bus/_publisher.py)
         return deliver(b'%s%s,"seq":%d%s' % (b"market ", old_encode(old_bar)[:-1], 41, suffix))
 
     def after() -> Any:

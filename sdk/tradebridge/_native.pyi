@@ -3,14 +3,23 @@
 Checked against the compiled module by ``python -m mypy.stubtest tradebridge._native`` in ``make lint``.
 """
 
-from typing import Final, final
+from collections.abc import Callable
+from typing import Any, Final, final
 
 import numpy as np
 import numpy.typing as npt
 
 from tradebridge.contracts import BarUpdate
 
-__all__ = ["FEATURE_NAMES", "MarketBar", "RustFeatureComputer", "__version__", "error_codes"]
+__all__ = [
+    "FEATURE_NAMES",
+    "MarketBar",
+    "NativeHealthServer",
+    "RustFeatureComputer",
+    "SocketIO",
+    "__version__",
+    "error_codes",
+]
 
 __version__: Final[str]
 FEATURE_NAMES: Final[tuple[str, ...]]
@@ -112,3 +121,64 @@ class RustFeatureComputer:
     def reset(self, symbol: str | None = None) -> bool: ...
     def __getstate__(self) -> bytes: ...
     def __setstate__(self, state: bytes) -> None: ...
+
+@final
+class NativeHealthServer:
+    """The HTTP side of ``tradebridge.health.HealthServer`` on Rust threads (private: use HealthServer).
+
+    Binds ``host:port`` and serves at once. ``render(mask)`` is called on a render thread, never per
+    request: it returns the pages ``mask`` asks for (bit 0 ``/health``, 1 ``/ready``, 2 ``/metrics``) as
+    ``(status, body)``, ``None`` for the others. Binding failures raise ``OSError``.
+    """
+
+    def __new__(
+        cls,
+        render: Callable[
+            [int], tuple[tuple[int, bytes] | None, tuple[int, bytes] | None, tuple[int, bytes] | None]
+        ],
+        host: str,
+        port: int,
+        *,
+        max_connections: int,
+        header_timeout: float,
+        max_header_bytes: int,
+        max_body_bytes: int,
+        render_timeout: float,
+    ) -> NativeHealthServer: ...
+    @property
+    def port(self) -> int: ...
+    def connection_stats(self) -> tuple[int, int, int]:
+        """``(accepted, refused, open)`` connections."""
+    def close(self) -> None:
+        """Stops serving (open connections get the crate's shutdown grace) and the render thread."""
+
+@final
+class SocketIO:
+    """The bus's hot socket calls on a pyzmq socket's libzmq handle, through pyzmq's own libzmq (used by
+    ``tradebridge.bus._native_io``). Raises ``OSError`` unless ``library`` links a libzmq in which
+    ``handle`` is a socket of type ``kind``."""
+
+    def __new__(cls, library: str, handle: int, kind: int) -> SocketIO: ...
+    def serve_publisher(
+        self, lock: Any, routes: dict[type, tuple[bytes, list[int]]], encode: Any, unset: Any, suffix: bytes
+    ) -> None:
+        """Make ``publish`` serve a publisher (its lock, routes, encoder, ``UNSET``, source suffix); once."""
+    @property
+    def direct(self) -> bool:
+        """Whether ``publish`` sends (False during the publisher's start-up hold)."""
+    @direct.setter
+    def direct(self, value: bool) -> None: ...
+    @property
+    def published(self) -> int:
+        """Messages ``publish`` and ``publish_locked`` sent."""
+    @property
+    def open(self) -> bool:
+        """False once ``close()`` was called."""
+    def publish(self, message: Any) -> int:
+        """The message's seq, or -1 when the publisher's Python path must handle it."""
+    def publish_locked(self, message: Any) -> int:
+        """``publish`` for a caller that holds the publisher's lock already."""
+    def recv_batch(self, frames: list[bytes], limit: int) -> int:
+        """Append up to ``limit`` queued frames without waiting; 0 or libzmq's errno."""
+    def close(self) -> None:
+        """Forget the handle: every later call finds the socket closed."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import msgspec
 import pytest
-from tradebridge.bus._core import PublisherCore
+from tradebridge.bus._publisher import PublisherCore
 from tradebridge.bus.options import BusOptions
 from tradebridge.contracts import CURRENT_VERSION, decode_frame, encode, now_us, topic_of, without_envelope
 from tradebridge.errors import ContractError

@@ -5,15 +5,19 @@
 use pyo3::prelude::*;
 
 mod boundary;
+mod bus_io;
 mod errors;
 mod features;
+mod health;
 mod prefault;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    bus_io::register(m)?;
     errors::register(m)?;
     features::register(m)?;
+    health::register(m)?;
     // setattr, not add: `add` would list the test hook in `__all__`.
     m.setattr("_panic", wrap_pyfunction!(_panic, m)?)?;
     Ok(())

@@ -29,6 +29,10 @@
 - Malformed frames are counted, logged without flooding and skipped (``strict=True`` raises instead).
 - Socket options (:class:`BusOptions`) bound linger, so closing or exiting never hangs.
 
+- CURVE security (``curve=``, a :class:`Curve`): a binding socket admits only the clients its allow-list
+  names (ZAP), a connecting one talks only to the server whose key it holds; plaintext peers are refused
+  and refusals counted (``curve_stats``). Keys: ``tradebridge keys generate``; see docs/deploy.md.
+
 Blocking twins with the same names live in :mod:`tradebridge.bus.sync`.
 """
 
@@ -36,12 +40,17 @@ from __future__ import annotations
 
 from tradebridge.bus._async import ZMQPublisher, ZMQSubscriber
 from tradebridge.bus._core import BusClosedError, SubscriberTimeoutError
+from tradebridge.bus._security import ALLOW_ANY, Curve, CurveConfigError, CurveStats
 from tradebridge.bus.options import BusOptions
 from tradebridge.bus.stats import PublisherStats, SourceStats, SubscriberStats, TopicStats, TransitHistogram
 
 __all__ = [
+    "ALLOW_ANY",
     "BusClosedError",
     "BusOptions",
+    "Curve",
+    "CurveConfigError",
+    "CurveStats",
     "PublisherStats",
     "SourceStats",
     "SubscriberStats",

@@ -18,7 +18,10 @@ from typing import Any, Self, cast
 import zmq
 import zmq.asyncio
 
-from tradebridge.bus._core import HealthStatusName, PublisherCore, SubscriberCore
+from tradebridge.bus._core import HealthStatusName
+from tradebridge.bus._publisher import PublisherCore
+from tradebridge.bus._security import Curve, CurveStats
+from tradebridge.bus._subscriber import SubscriberCore
 from tradebridge.bus.options import BusOptions
 from tradebridge.bus.stats import PublisherStats, SubscriberStats
 from tradebridge.contracts import Signal
@@ -85,8 +88,9 @@ class ZMQPublisher:
         options: BusOptions | None = None,
         context: zmq.Context[Any] | None = None,
         source: str | None = None,
+        curve: Curve | None = None,
     ) -> None:
-        self._core = PublisherCore(endpoint, bind=bind, options=options, source=source)
+        self._core = PublisherCore(endpoint, bind=bind, options=options, source=source, curve=curve)
         self._core.on_hold = self._flush_in_background
         self._context = context
         self._sockets: _Sockets | None = None
@@ -112,6 +116,12 @@ class ZMQPublisher:
         return self._core.snapshot()
 
     @property
+    def curve_stats(self) -> CurveStats:
+        """What CURVE refused on this socket (``curve=``): clients not on the allow-list (``denied``) and
+        handshakes libzmq failed (``handshake_failed``: plaintext peers, wrong keys); zeros without it."""
+        return self._core.curve_stats()
+
+    @property
     def published(self) -> int:
         """Messages handed to ZeroMQ so far."""
         return self._core.published
@@ -123,7 +133,7 @@ class ZMQPublisher:
             return
         sockets = _Sockets(zmq.XPUB, self._context)
         try:
-            self._core.attach(sockets.socket)
+            self._core.attach(sockets.socket, sockets.context)
         except BaseException:
             sockets.close(0)
             raise
@@ -135,7 +145,9 @@ class ZMQPublisher:
         """Publish one contract message on its topic; returns the ``seq`` it was given."""
         if _get_ident() != self._thread:
             _check_loop(self._loop, "publisher")
-        return self._core.publish(message)
+        core = self._core
+        seq = core.fast_publish(message)  # the extension's path (see PublisherCore.fast_publish)
+        return seq if seq >= 0 else core.publish(message)
 
     async def publish_many(self, messages: Iterable[Any]) -> int:
         """Publish several messages in order without a pause in between; returns how many."""
@@ -266,8 +278,9 @@ class ZMQSubscriber:
         options: BusOptions | None = None,
         context: zmq.Context[Any] | None = None,
         strict: bool = False,
+        curve: Curve | None = None,
     ) -> None:
-        self._core = SubscriberCore(endpoint, bind=bind, options=options, strict=strict)
+        self._core = SubscriberCore(endpoint, bind=bind, options=options, strict=strict, curve=curve)
         self._context = context
         self._sockets: _Sockets | None = None
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop that connected: the only user
@@ -284,6 +297,11 @@ class ZMQSubscriber:
         return self._core.stats
 
     @property
+    def curve_stats(self) -> CurveStats:
+        """What CURVE refused on this socket (see the publisher's ``curve_stats``)."""
+        return self._core.curve_stats()
+
+    @property
     def topics(self) -> tuple[str, ...]:
         return self._core.topics
 
@@ -294,7 +312,7 @@ class ZMQSubscriber:
             return
         sockets = _Sockets(zmq.SUB, self._context)
         try:
-            self._core.attach(sockets.socket, topics)
+            self._core.attach(sockets.socket, topics, sockets.context)
         except BaseException:
             sockets.close(0)
             raise

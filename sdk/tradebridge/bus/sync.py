@@ -1,7 +1,7 @@
 """Blocking twins of the bus classes, for scripts, threads and tools without an event loop.
 
 Same names, arguments, framing, numbering and stats as :mod:`tradebridge.bus` (both are shells over
-``tradebridge.bus._core``); methods block instead of returning awaitables::
+the cores of ``tradebridge.bus._core``); methods block instead of returning awaitables::
 
     from tradebridge.bus.sync import ZMQPublisher, ZMQSubscriber
 
@@ -36,13 +36,10 @@ from typing import Any, Self
 
 import zmq
 
-from tradebridge.bus._core import (
-    BusClosedError,
-    HealthStatusName,
-    PublisherCore,
-    SubscriberCore,
-    SubscriberTimeoutError,
-)
+from tradebridge.bus._core import BusClosedError, HealthStatusName, SubscriberTimeoutError
+from tradebridge.bus._publisher import PublisherCore
+from tradebridge.bus._security import Curve, CurveStats
+from tradebridge.bus._subscriber import SubscriberCore
 from tradebridge.bus.options import BusOptions
 from tradebridge.bus.stats import PublisherStats, SubscriberStats
 from tradebridge.contracts import Signal
@@ -90,8 +87,9 @@ class ZMQPublisher:
         options: BusOptions | None = None,
         context: zmq.Context[Any] | None = None,
         source: str | None = None,
+        curve: Curve | None = None,
     ) -> None:
-        self._core = PublisherCore(endpoint, bind=bind, options=options, source=source)
+        self._core = PublisherCore(endpoint, bind=bind, options=options, source=source, curve=curve)
         self._context = context
         self._socket: _Socket | None = None
 
@@ -111,6 +109,12 @@ class ZMQPublisher:
         return self._core.snapshot()
 
     @property
+    def curve_stats(self) -> CurveStats:
+        """What CURVE refused on this socket (``curve=``): clients not on the allow-list (``denied``) and
+        handshakes libzmq failed (``handshake_failed``: plaintext peers, wrong keys); zeros without it."""
+        return self._core.curve_stats()
+
+    @property
     def published(self) -> int:
         return self._core.published
 
@@ -120,14 +124,16 @@ class ZMQPublisher:
                 return
             owned = _Socket(zmq.XPUB, self._context)
             try:
-                self._core.attach(owned.socket)
+                self._core.attach(owned.socket, owned.context)
             except BaseException:
                 owned.close(0)
                 raise
             self._socket = owned
 
     def publish(self, message: Any) -> int:
-        return self._core.publish(message)
+        core = self._core
+        seq = core.fast_publish(message)  # the extension's path (see PublisherCore.fast_publish)
+        return seq if seq >= 0 else core.publish(message)
 
     def publish_many(self, messages: Iterable[Any]) -> int:
         return self._core.publish_many(messages)
@@ -204,8 +210,9 @@ class ZMQSubscriber:
         options: BusOptions | None = None,
         context: zmq.Context[Any] | None = None,
         strict: bool = False,
+        curve: Curve | None = None,
     ) -> None:
-        self._core = SubscriberCore(endpoint, bind=bind, options=options, strict=strict)
+        self._core = SubscriberCore(endpoint, bind=bind, options=options, strict=strict, curve=curve)
         self._context = context
         self._socket: _Socket | None = None
         self._stopping = False
@@ -226,6 +233,11 @@ class ZMQSubscriber:
         return self._core.stats
 
     @property
+    def curve_stats(self) -> CurveStats:
+        """What CURVE refused on this socket (see the publisher's ``curve_stats``)."""
+        return self._core.curve_stats()
+
+    @property
     def topics(self) -> tuple[str, ...]:
         return self._core.topics
 
@@ -235,7 +247,7 @@ class ZMQSubscriber:
                 return
             owned = _Socket(zmq.SUB, self._context)
             try:
-                self._core.attach(owned.socket, topics)
+                self._core.attach(owned.socket, topics, owned.context)
             except BaseException:
                 owned.close(0)
                 raise
@@ -265,16 +277,20 @@ class ZMQSubscriber:
         with self._use:
             if self._socket is None:
                 raise BusClosedError("subscriber is closed")
-            recv = socket.recv
+            io = self._core.io
             got = 0
-            try:
-                while got < _BATCH:
-                    item = handle(recv(zmq.NOBLOCK))
-                    got += 1
-                    if item is not None:
-                        pending.append(item)
-            except zmq.Again:
-                pass
+            if io is not None:  # the batch in one call to the extension
+                got = self._core.take(io, pending, _BATCH)
+            else:
+                recv = socket.recv
+                try:
+                    while got < _BATCH:
+                        item = handle(recv(zmq.NOBLOCK))
+                        got += 1
+                        if item is not None:
+                            pending.append(item)
+                except zmq.Again:
+                    pass
             if got or wait_ms == 0:
                 return got > 0
             frame = self._recv(socket, wait_ms)
