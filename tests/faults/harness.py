@@ -45,6 +45,12 @@ def coid(signal_id: str) -> str:
     return f"tb-{signal_id}"
 
 
+def coid_of(signal: Signal) -> str:
+    """The client order id the engine derives for ``signal`` (which must carry a ``signal_id``)."""
+    assert isinstance(signal.signal_id, str), signal
+    return coid(signal.signal_id)
+
+
 def orders_by_client_id(broker: MockBroker) -> Counter[str]:
     return Counter(o["client_order_id"] for o in broker_orders(broker))
 

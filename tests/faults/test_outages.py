@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from tradebridge.bus.sync import ZMQPublisher
+from tradebridge.contracts import Signal
 from tradebridge.testing import free_port
 from tradebridge_mocks.broker import Fault, MockBroker
 
-from tests.faults.harness import coid, order_posts, orders_by_client_id, signals, start, wait_until
+from tests.faults.harness import coid_of, order_posts, orders_by_client_id, signals, start, wait_until
 from tests.risk.harness import Engine
 
 
@@ -22,19 +24,19 @@ def status(engine: Engine) -> str:
     return str(engine.get("/health")[1]["status"])
 
 
-def deliver_all(engine: Engine, batch: list[object]) -> None:
+def deliver_all(engine: Engine, batch: Sequence[Signal]) -> None:
     for s in batch:
-        engine.publisher.publish_signal(s)  # type: ignore[arg-type]
+        engine.publisher.publish_signal(s)
 
 
 def redeliver_until_ordered(
-    engine: Engine, broker: MockBroker, batch: list[object], timeout: float = 20
+    engine: Engine, broker: MockBroker, batch: Sequence[Signal], timeout: float = 20
 ) -> int:
     """A publisher's retry: deliver again what the broker does not hold yet, every half second (the
     engine refuses signals while it reloads the exposure after an outage). Returns the rounds it took."""
     deadline = time.monotonic() + timeout
     rounds = 0
-    while missing := [s for s in batch if coid(s.signal_id) not in orders_by_client_id(broker)]:  # type: ignore[attr-defined]
+    while missing := [s for s in batch if coid_of(s) not in orders_by_client_id(broker)]:
         assert time.monotonic() < deadline, f"never ordered: {missing}\n{engine.tail()}"
         deliver_all(engine, missing)
         rounds += 1
@@ -42,9 +44,9 @@ def redeliver_until_ordered(
     return rounds
 
 
-def assert_one_order_each(broker: MockBroker, batch: list[object]) -> None:
+def assert_one_order_each(broker: MockBroker, batch: Sequence[Signal]) -> None:
     held = orders_by_client_id(broker)
-    expected = {coid(s.signal_id) for s in batch}  # type: ignore[attr-defined]
+    expected = {coid_of(s) for s in batch}
     assert {c: n for c, n in held.items() if n > 1} == {}, "duplicated"
     assert set(held) == expected, f"lost {expected - set(held)}, foreign {set(held) - expected}"
 

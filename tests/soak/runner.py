@@ -91,6 +91,9 @@ def _services(config: SoakConfig, work: Path) -> list[Service]:
             "--health-port", str(ports["eh"]), "--max-position", "30", "--max-notional", "20000",
             "--max-orders-per-sec", "5", "--poll-interval-ms", "20", "--no-trade-stream",
             "--order-timeout-ms", "2000", "--journal", str(work / "engine.journal"),
+            # a bounded idempotency window (well under a minute of this flow's orders, two seconds of its
+            # signals), as the broker's history above: the soak measures steady state, not a day's retention
+            "--idempotency-max-ids", "100",
         ],
         health_port=ports["eh"], log_dir=logs, env=keyed,
     )  # fmt: skip

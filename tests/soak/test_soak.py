@@ -98,6 +98,19 @@ def test_small_moves_are_not_leaks() -> None:
     assert all(f.ok for f in verdict({"svc": s}, windows, 60.0))
 
 
+def test_descriptors_churning_in_a_band_are_not_a_leak_but_a_rising_floor_is() -> None:
+    """A connection pool opens and closes sockets all the time: the count moves in a band (here 40 to 50,
+    more above the floor late in the run) and only its floor says whether descriptors leak."""
+    windows = Windows.for_run(60.0, 20.0)
+    churn = _steady(100e6, 40, 0.002)
+    churn.fds = [(t, 40 + (t * 7 % 11 if t < 40 else (10 if int(t) % 5 else 0))) for t, _ in churn.fds]
+    assert all(f.ok for f in verdict({"pool": churn}, windows, 60.0))
+    leak = _steady(100e6, 40, 0.002)
+    leak.fds = [(t, 40 + (t * 7 % 11) + (8 if t > 50 else 0)) for t, _ in leak.fds]
+    failed = [f for f in verdict({"leak": leak}, windows, 60.0) if not f.ok]
+    assert [(f.check, f.start, f.end) for f in failed] == [("fds", 41, 48)], failed
+
+
 def test_growth_mark_defaults() -> None:
     assert default_growth_from(600) == 60
     assert default_growth_from(60) == 20

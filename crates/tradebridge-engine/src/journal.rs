@@ -14,8 +14,14 @@
 //! line is [`JournalError::Corrupt`]: the engine refuses to start rather than lose its memory silently.
 //! Compaction (at open, and when the file holds many more lines than live entries) rewrites the live
 //! entries into a temporary file, fsyncs it and renames it over the journal.
+//!
+//! Bounded: entries live for the window (`--journal-window-ms`) and at most `max_entries` of them
+//! (`--idempotency-max-ids`), the oldest settled ones forgotten first, so memory and the file's size
+//! (at most about twice the live lines plus the compaction slack) do not grow with the run's length.
+//! An entry forgotten early only loses the journal's own refusal: a re-delivery of that signal reaches
+//! the broker, which refuses its repeated client order id (counted `duplicates_from_broker`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -79,7 +85,7 @@ pub struct LoadReport {
     pub unsettled: usize,
     /// A last line cut short by a kill, ignored.
     pub torn_tail: bool,
-    /// Entries older than the window, dropped.
+    /// Entries dropped: older than the window, or the oldest settled ones beyond the count bound.
     pub expired: usize,
 }
 
@@ -88,9 +94,15 @@ pub struct Journal {
     path: PathBuf,
     file: File,
     window: Duration,
+    max_entries: usize,
     entries: HashMap<String, Entry>,
+    /// (accepted at ms, signal id), oldest first: who is forgotten first past `max_entries`. Holds
+    /// entries already settled `placed: false` until they reach the front or are swept.
+    order: VecDeque<(u64, String)>,
     lines: usize,
     appends: u64,
+    /// Entries forgotten for the count bound since start-up.
+    evicted: u64,
 }
 
 /// Rewrite once the file holds this many lines more than twice the live entries.
@@ -98,10 +110,11 @@ const COMPACT_SLACK: usize = 10_000;
 
 impl Journal {
     /// Load `path` (created if missing, parent folders too), drop what is older than `window` as of
-    /// `now_ms`, and compact it.
+    /// `now_ms` and the oldest settled entries beyond `max_entries`, and compact it.
     pub fn open(
         path: &Path,
         window: Duration,
+        max_entries: usize,
         now_ms: u64,
     ) -> Result<(Self, LoadReport), JournalError> {
         let io = |source| JournalError::Io {
@@ -121,9 +134,11 @@ impl Journal {
         let before = entries.len();
         let horizon = now_ms.saturating_sub(window.as_millis() as u64);
         entries.retain(|_, e: &mut Entry| e.at_ms >= horizon);
-        report.expired = before - entries.len();
-        report.entries = entries.len();
-        report.unsettled = entries.values().filter(|e| !e.settled).count();
+        let mut order: Vec<(u64, String)> = entries
+            .iter()
+            .map(|(id, e)| (e.at_ms, id.clone()))
+            .collect();
+        order.sort();
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -133,10 +148,17 @@ impl Journal {
             path: path.to_owned(),
             file,
             window,
+            max_entries: max_entries.max(1),
             entries,
+            order: order.into(),
             lines: 0,
             appends: 0,
+            evicted: 0,
         };
+        journal.evict();
+        report.expired = before - journal.entries.len();
+        report.entries = journal.entries.len();
+        report.unsettled = journal.entries.values().filter(|e| !e.settled).count();
         journal.compact()?;
         Ok((journal, report))
     }
@@ -156,6 +178,11 @@ impl Journal {
     /// Records appended since start-up.
     pub fn appends(&self) -> u64 {
         self.appends
+    }
+
+    /// Settled entries forgotten for the count bound since start-up.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
     }
 
     /// The entry of `signal_id`, if accepted within the window as of `now_ms`.
@@ -199,7 +226,37 @@ impl Journal {
                 settled: false,
             },
         );
+        self.order.push_back((now_ms, signal_id.to_owned()));
+        self.evict();
         Ok(())
+    }
+
+    /// Past `max_entries`, forget the oldest settled entries (an unsettled one is an order in flight:
+    /// it stays until its answer, or the next start-up's lookup, settles it). Also sweeps the queue of
+    /// ids already forgotten once they outnumber the live ones.
+    fn evict(&mut self) {
+        let mut unsettled = Vec::new();
+        while self.entries.len() > self.max_entries {
+            let Some((at_ms, id)) = self.order.pop_front() else {
+                break;
+            };
+            match self.entries.get(&id) {
+                Some(e) if e.at_ms == at_ms && e.settled => {
+                    self.entries.remove(&id);
+                    self.evicted += 1;
+                }
+                Some(e) if e.at_ms == at_ms => unsettled.push((at_ms, id)),
+                _ => {}
+            }
+        }
+        for kept in unsettled.into_iter().rev() {
+            self.order.push_front(kept);
+        }
+        if self.order.len() > 2 * self.entries.len() + 1_024 {
+            let entries = &self.entries;
+            self.order
+                .retain(|(at, id)| entries.get(id).is_some_and(|e| e.at_ms == *at));
+        }
     }
 
     /// Record the broker's answer: `placed: false` forgets the signal (it may be delivered again).
@@ -229,6 +286,9 @@ impl Journal {
         if self.lines > 2 * self.entries.len() + COMPACT_SLACK {
             let horizon = now_ms.saturating_sub(self.window.as_millis() as u64);
             self.entries.retain(|_, e| e.at_ms >= horizon);
+            let entries = &self.entries;
+            self.order
+                .retain(|(at, id)| entries.get(id).is_some_and(|e| e.at_ms == *at));
             self.compact()?;
         }
         Ok(())
@@ -369,6 +429,7 @@ mod tests {
     use super::*;
 
     const DAY: Duration = Duration::from_secs(86_400);
+    const MAX: usize = 1_000_000;
 
     fn folder(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
@@ -384,7 +445,7 @@ mod tests {
     fn accepted_ids_survive_a_reopen_and_refused_ones_are_forgotten() {
         let dir = folder("reopen");
         let path = dir.join("state/engine.journal");
-        let (mut j, report) = Journal::open(&path, DAY, 1_000).unwrap();
+        let (mut j, report) = Journal::open(&path, DAY, MAX, 1_000).unwrap();
         assert_eq!(report, LoadReport::default());
         j.accept("s-1", "tb-s-1", 1_000).unwrap();
         j.accept("s-2", "tb-s-2", 1_001).unwrap();
@@ -392,7 +453,7 @@ mod tests {
         j.settle("s-1", true, 1_003).unwrap();
         j.settle("s-2", false, 1_003).unwrap();
         drop(j);
-        let (j, report) = Journal::open(&path, DAY, 2_000).unwrap();
+        let (j, report) = Journal::open(&path, DAY, MAX, 2_000).unwrap();
         assert_eq!((report.entries, report.unsettled), (2, 1));
         assert!(j.known("s-1", 2_000).unwrap().settled);
         assert!(j.known("s-2", 2_000).is_none());
@@ -404,20 +465,20 @@ mod tests {
     fn a_torn_last_line_is_ignored_and_a_corrupt_one_refused() {
         let dir = folder("torn");
         let path = dir.join("engine.journal");
-        let (mut j, _) = Journal::open(&path, DAY, 1_000).unwrap();
+        let (mut j, _) = Journal::open(&path, DAY, MAX, 1_000).unwrap();
         j.accept("s-1", "tb-s-1", 1_000).unwrap();
         drop(j);
         let mut file = OpenOptions::new().append(true).open(&path).unwrap();
         file.write_all(br#"{"e":"accepted","signal_id":"s-2","client_or"#)
             .unwrap();
         drop(file);
-        let (j, report) = Journal::open(&path, DAY, 1_000).unwrap();
+        let (j, report) = Journal::open(&path, DAY, MAX, 1_000).unwrap();
         assert!(report.torn_tail);
         assert_eq!(j.len(), 1);
         assert!(j.known("s-2", 1_000).is_none());
         drop(j);
         // Compaction at open removed the torn line: a clean reopen.
-        let (_, report) = Journal::open(&path, DAY, 1_000).unwrap();
+        let (_, report) = Journal::open(&path, DAY, MAX, 1_000).unwrap();
         assert!(!report.torn_tail);
 
         std::fs::write(
@@ -425,7 +486,7 @@ mod tests {
             "{\"e\":\"what\"}\n{\"e\":\"settled\",\"signal_id\":\"x\",\"placed\":true}\n",
         )
         .unwrap();
-        let error = Journal::open(&path, DAY, 1_000).unwrap_err();
+        let error = Journal::open(&path, DAY, MAX, 1_000).unwrap_err();
         assert_eq!(error.code(), "journal_corrupt");
         assert!(error.to_string().contains("line 1"), "{error}");
         std::fs::remove_dir_all(dir).unwrap();
@@ -436,7 +497,7 @@ mod tests {
         let dir = folder("window");
         let path = dir.join("engine.journal");
         let window = Duration::from_millis(100);
-        let (mut j, _) = Journal::open(&path, window, 1_000).unwrap();
+        let (mut j, _) = Journal::open(&path, window, MAX, 1_000).unwrap();
         j.accept("old", "tb-old", 1_000).unwrap();
         j.settle("old", true, 1_000).unwrap();
         assert!(j.known("old", 1_100).is_some());
@@ -448,10 +509,43 @@ mod tests {
         }
         assert!(j.lines < COMPACT_SLACK, "{}", j.lines);
         drop(j);
-        let (j, report) = Journal::open(&path, window, 5_000).unwrap();
+        let (j, report) = Journal::open(&path, window, MAX, 5_000).unwrap();
         assert_eq!((j.len(), report.expired), (0, 0));
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.lines().count() < COMPACT_SLACK);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_count_bound_forgets_the_oldest_settled_entries_and_keeps_unsettled_ones() {
+        let dir = folder("bound");
+        let path = dir.join("engine.journal");
+        let (mut j, _) = Journal::open(&path, DAY, 3, 1_000).unwrap();
+        j.accept("in-flight", "tb-in-flight", 1_000).unwrap();
+        for i in 0..5u64 {
+            let id = format!("s-{i}");
+            j.accept(&id, &format!("tb-{id}"), 1_001 + i).unwrap();
+            j.settle(&id, true, 1_001 + i).unwrap();
+        }
+        // The oldest entry is unsettled (its order is on its way): it stays; the oldest settled go.
+        assert_eq!(j.len(), 3);
+        assert_eq!(j.evicted(), 3);
+        assert!(j.known("in-flight", 2_000).is_some());
+        assert!(j.known("s-2", 2_000).is_none());
+        assert!(j.known("s-3", 2_000).unwrap().settled && j.known("s-4", 2_000).unwrap().settled);
+        // Forgotten ids do not pile up in the age queue either.
+        for i in 0..5_000u64 {
+            let id = format!("r-{i}");
+            j.accept(&id, &format!("tb-{id}"), 3_000).unwrap();
+            j.settle(&id, false, 3_000).unwrap();
+        }
+        assert!(j.order.len() <= 2 * j.len() + 1_024, "{}", j.order.len());
+        assert_eq!(j.len(), 2, "the first refused accept evicted s-3");
+        drop(j);
+        // A reopen with a smaller bound applies it at once (the unsettled entry still stays).
+        let (j, report) = Journal::open(&path, DAY, 1, 4_000).unwrap();
+        assert_eq!((j.len(), report.expired, report.unsettled), (1, 1, 1));
+        assert!(j.known("in-flight", 4_000).is_some() && j.known("s-4", 4_000).is_none());
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -63,6 +63,7 @@ pub fn export_counters(engine: &Engine, exported: &Exported) {
         ("stream_reconciles", c.stream_reconciles),
         ("stream_reconcile_failures", c.stream_reconcile_failures),
     ];
+    out.extend(off_loop_counters(engine));
     out.extend(restart_counters(engine));
     out.extend(
         book.refusal_counts()
@@ -109,7 +110,10 @@ pub fn refresh_health(engine: &Engine, bus: &mut Bus, health: &Arc<RwLock<Health
     h.set_metric("exposure_syncs", c.exposure_syncs);
     h.set_metric("exposure_sync_failures", c.exposure_sync_failures);
     h.set_metric("open_orders_loaded", c.open_orders_loaded);
-    for (name, value) in restart_counters(engine) {
+    for (name, value) in restart_counters(engine)
+        .into_iter()
+        .chain(off_loop_counters(engine))
+    {
         h.set_metric(name, value);
     }
     h.set_metric("quote_requests", c.quote_requests);
@@ -191,6 +195,19 @@ pub fn refresh_health(engine: &Engine, bus: &mut Bus, health: &Arc<RwLock<Health
     }
 }
 
+/// The loop never waits on the broker: signals held for a quote (now, ever, past their wait), broker
+/// reads on their way and those deferred because the readers' queue was full.
+fn off_loop_counters(engine: &Engine) -> Vec<(&'static str, u64)> {
+    let c = engine.counters();
+    vec![
+        ("signals_waiting", engine.signals_waiting() as u64),
+        ("signals_held", c.signals_held),
+        ("price_waits_expired", c.price_waits_expired),
+        ("broker_reads_pending", engine.reads_pending() as u64),
+        ("broker_reads_deferred", c.broker_reads_deferred),
+    ]
+}
+
 /// Restart safety: signals that cannot be made idempotent, duplicates recognised, the journal's state.
 fn restart_counters(engine: &Engine) -> Vec<(&'static str, u64)> {
     let c = engine.counters();
@@ -203,5 +220,8 @@ fn restart_counters(engine: &Engine) -> Vec<(&'static str, u64)> {
         ("journal_not_at_broker", c.journal_not_at_broker),
         ("journal_entries", journal.map_or(0, |j| j.len() as u64)),
         ("journal_appends", journal.map_or(0, |j| j.appends())),
+        ("journal_evicted", journal.map_or(0, |j| j.evicted())),
+        // The idempotency window's size: bounded by `--idempotency-max-ids`.
+        ("seen_signal_ids", engine.book().seen_signal_ids() as u64),
     ]
 }

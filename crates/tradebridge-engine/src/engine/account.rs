@@ -4,9 +4,9 @@
 
 use std::time::Instant;
 
-use super::{Engine, OpenOrder};
+use super::{fetch, Engine, OpenOrder};
 use crate::broker::{BrokerError, BrokerOrder};
-use crate::risk::{Refusal, Side};
+use crate::risk::Side;
 
 impl Engine {
     /// Whether open orders and positions were loaded from the broker (signals are refused until then).
@@ -18,47 +18,79 @@ impl Engine {
     /// flattening or outside hands may have changed the account).
     pub fn mark_unsynced(&mut self) {
         self.synced = false;
+        self.load_stale = self.loading;
     }
 
-    /// Load the broker's open orders and positions and count both: the risk book's exposure becomes the
-    /// broker's, and every open order is followed to its final state (so its fills and cancels move the
-    /// book). Open orders are read before and after the positions; a fill in between would count twice
-    /// or not at all, so the load is repeated until both reads agree. Returns (positions, open orders).
-    pub fn sync_exposure(&mut self) -> Result<(usize, usize), BrokerError> {
-        let result = self.load_exposure();
-        match &result {
-            Ok((_, orders)) => {
+    /// Ask a reader to load the broker's open orders and positions (after the journal's unanswered
+    /// entries are looked up): see [`Engine::take_sync_result`]. Not while a load is already on its way,
+    /// nor while submissions are (their orders could land after the listing and be dropped from the
+    /// book); new ones wait for the load, since signals are refused until it succeeds. True if asked.
+    pub fn start_sync(&mut self) -> bool {
+        if self.loading || self.in_flight > 0 {
+            return false;
+        }
+        let unsettled = self
+            .journal
+            .as_ref()
+            .map(|j| j.unsettled())
+            .unwrap_or_default();
+        if !self.fetcher.ask(fetch::Ask::Load(unsettled)) {
+            self.counters.broker_reads_deferred += 1;
+            return false;
+        }
+        self.loading = true;
+        true
+    }
+
+    /// An exposure load is on a reader.
+    pub fn sync_in_flight(&self) -> bool {
+        self.loading
+    }
+
+    /// The outcome of the last exposure load, once: (positions, open orders) or why it failed.
+    pub fn take_sync_result(&mut self) -> Option<Result<(usize, usize), String>> {
+        self.sync_result.take()
+    }
+
+    /// The load answered: settle the journal entries it looked up, then make the broker's open orders
+    /// and positions the book's exposure, every open order followed to its final state (so its fills
+    /// and cancels move the book).
+    pub(super) fn on_loaded(&mut self, loaded: fetch::Loaded) {
+        self.loading = false;
+        for (signal_id, client_order_id, placed) in loaded.journal {
+            if placed {
+                self.counters.journal_found_at_broker += 1;
+            } else {
+                self.counters.journal_not_at_broker += 1;
+            }
+            tracing::info!(%signal_id, %client_order_id, placed, "journal entry reconciled with the broker");
+            self.settle(&signal_id, placed);
+        }
+        if let Some(error) = &loaded.failure {
+            self.broker_failed(error);
+        }
+        if std::mem::take(&mut self.load_stale) {
+            // Asked before the kill switch's release: the account may have changed since; the loop
+            // asks again.
+            return;
+        }
+        self.sync_result = Some(match loaded.exposure {
+            Ok((positions, orders)) => {
+                let counts = (positions.len(), orders.len());
+                self.adopt(
+                    positions.iter().map(|p| (p.symbol.clone(), p.signed_qty())),
+                    orders,
+                );
                 self.synced = true;
                 self.counters.exposure_syncs += 1;
-                self.counters.open_orders_loaded = *orders as u64;
+                self.counters.open_orders_loaded = counts.1 as u64;
+                Ok(counts)
             }
             Err(error) => {
                 self.counters.exposure_sync_failures += 1;
-                self.broker_failed(error);
+                Err(error)
             }
-        }
-        result
-    }
-
-    fn load_exposure(&mut self) -> Result<(usize, usize), BrokerError> {
-        const ATTEMPTS: usize = 5;
-        let mut before = self.broker.open_orders()?;
-        for _ in 0..ATTEMPTS {
-            let positions = self.broker.positions()?;
-            let after = self.broker.open_orders()?;
-            if same_orders(&before, &after) {
-                let counts = (positions.len(), after.len());
-                self.adopt(
-                    positions.iter().map(|p| (p.symbol.clone(), p.signed_qty())),
-                    after,
-                );
-                return Ok(counts);
-            }
-            before = after;
-        }
-        Err(BrokerError::Protocol(format!(
-            "open orders kept changing during {ATTEMPTS} loads of the exposure"
-        )))
+        });
     }
 
     /// Make the broker's open orders and positions the book's exposure and the orders followed.
@@ -90,53 +122,26 @@ impl Engine {
                     cancel_requested: false,
                     lookup_failures: 0,
                     failing_since: None,
+                    polling: false,
                 },
             });
         }
         self.book.reset_exposure(positions, pending);
     }
 
-    /// Make sure the book has a trusted price for `symbol`, asking the broker's latest quote when the
-    /// market data has none fresh enough. On failure: the refusal (and its detail) for the signal, unless
-    /// `allow_signal_price` lets its stated price stand in.
-    pub(super) fn ensure_price(
-        &mut self,
-        symbol: &str,
-        stated: Option<f64>,
-    ) -> Option<(Refusal, String)> {
-        if self.book.trusted_price(symbol, Instant::now()).is_some() {
-            return None;
+    /// The kill switch's `--kill-switch-cancel-orders`: every open order of the account is canceled
+    /// (`DELETE /v2/orders`, on a reader); the orders followed see their final state at the next poll.
+    pub fn cancel_everything(&mut self) {
+        if !self.fetcher.ask(fetch::Ask::CancelAll) {
+            self.counters.broker_reads_deferred += 1;
+            tracing::error!(
+                "kill switch: cannot ask to cancel the open orders: the reader queue is full"
+            );
         }
-        self.counters.quote_requests += 1;
-        let failure = match self.broker.latest_quote(symbol) {
-            Ok(Some(price)) => {
-                self.book.set_price(symbol, price, Instant::now());
-                return None;
-            }
-            Ok(None) => (Refusal::NoPrice, "the broker has no quote".to_owned()),
-            Err(error) => {
-                tracing::warn!(%symbol, %error, "cannot read the broker's latest quote");
-                let reason = if error.is_transient() {
-                    self.broker_failed(&error);
-                    Refusal::BrokerUnavailable
-                } else {
-                    Refusal::NoPrice
-                };
-                (reason, format!("cannot read the latest quote: {error}"))
-            }
-        };
-        self.counters.quote_errors += 1;
-        if self.book.limits().allow_signal_price && stated.is_some() {
-            return None;
-        }
-        self.book.count(failure.0);
-        Some(failure)
     }
 
-    /// The kill switch's `--kill-switch-cancel-orders`: every open order of the account is canceled
-    /// (`DELETE /v2/orders`); the orders followed see their final state at the next poll.
-    pub fn cancel_everything(&mut self) {
-        match self.broker.cancel_all() {
+    pub(super) fn on_canceled_all(&mut self, done: Result<usize, BrokerError>) {
+        match done {
             Ok(n) => {
                 self.counters.kill_switch_orders_canceled += n as u64;
                 tracing::warn!(canceled = n, "kill switch: open orders canceled");
@@ -149,10 +154,19 @@ impl Engine {
     }
 
     /// The kill switch's `--kill-switch-flatten`: every position is closed at the broker
-    /// (`DELETE /v2/positions?cancel_orders=true`). The book learns the result at the next exposure load
-    /// (the release of the switch triggers one).
+    /// (`DELETE /v2/positions?cancel_orders=true`, on a reader). The book learns the result at the next
+    /// exposure load (the release of the switch triggers one).
     pub fn flatten(&mut self) {
-        match self.broker.close_all_positions() {
+        if !self.fetcher.ask(fetch::Ask::Flatten) {
+            self.counters.broker_reads_deferred += 1;
+            tracing::error!(
+                "kill switch: cannot ask to flatten the positions: the reader queue is full"
+            );
+        }
+    }
+
+    pub(super) fn on_flattened(&mut self, done: Result<usize, BrokerError>) {
+        match done {
             Ok(n) => {
                 self.counters.kill_switch_positions_flattened += n as u64;
                 tracing::warn!(closed = n, "kill switch: positions flattened");
@@ -171,17 +185,4 @@ fn parse_side(side: &str) -> Option<Side> {
         "sell" => Some(Side::Sell),
         _ => None,
     }
-}
-
-/// Two reads of the open orders agree: the same orders with the same fills.
-fn same_orders(a: &[BrokerOrder], b: &[BrokerOrder]) -> bool {
-    let key = |orders: &[BrokerOrder]| {
-        let mut k: Vec<(String, u64)> = orders
-            .iter()
-            .map(|o| (o.id.clone(), o.filled().to_bits()))
-            .collect();
-        k.sort();
-        k
-    };
-    key(a) == key(b)
 }

@@ -1,6 +1,11 @@
 //! The engine's core loop body, independent of sockets: an intent goes through the risk book, becomes a
 //! broker order, and is followed to its final state. Every step yields [`Outcome`]s, which the binary
 //! publishes as `OrderUpdate`s.
+//!
+//! The loop thread never waits on the broker: submissions go to the pool's workers (`pool.rs`), reads
+//! (quotes, polls, the exposure load, reconciliations) and the kill switch's account actions to the
+//! readers (`fetch.rs`); their answers are folded in by [`Engine::take_answers`] on the loop thread, the
+//! only one that changes the engine's state.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,12 +16,14 @@ use crate::kill::KillSwitch;
 use crate::risk::{Refusal, RiskBook, Side};
 
 mod account;
+mod fetch;
+mod held;
 mod pool;
 mod streamed;
 mod submit;
 
 pub use pool::Pool;
-pub use submit::{deliver, Delivery, Prepared, RateGate, Submission};
+pub use submit::{deliver, Delivery, Prepared, RateClock, RateGate, Submission};
 
 /// What a signal asks for, after the documented mapping (see [`crate::mapping`]).
 #[derive(Clone, Debug, PartialEq)]
@@ -109,6 +116,13 @@ pub struct Counters {
     /// Reconciliations after a (re)connect, and those whose open-orders read failed.
     pub stream_reconciles: u64,
     pub stream_reconcile_failures: u64,
+    /// Signals that waited for a broker quote (held, the loop reading on), and those whose wait ran
+    /// past `--price-wait-ms` (refused `broker_unavailable` unless their stated price may stand in).
+    pub signals_held: u64,
+    pub price_waits_expired: u64,
+    /// Broker reads not asked because the readers' queue was full (a poll is tried again later; a
+    /// quote's signal is refused `queue_full`).
+    pub broker_reads_deferred: u64,
 }
 
 #[derive(Debug)]
@@ -121,6 +135,8 @@ struct OpenOrder {
     /// Consecutive failed status lookups, and when the first of them happened.
     lookup_failures: u32,
     failing_since: Option<Instant>,
+    /// A status lookup is on a reader now (not asked again until answered).
+    polling: bool,
 }
 
 /// Tuning that is not a risk limit.
@@ -137,6 +153,12 @@ pub struct ExecutionSettings {
     /// While the trade stream is up, each open order is still looked up this often (in case an event was
     /// lost without the connection dropping, as a muted socket does).
     pub safety_poll_interval: Duration,
+    /// Threads reading from the broker (quotes, polls, the exposure), and how many reads may be pending.
+    pub broker_readers: usize,
+    pub broker_read_queue: usize,
+    /// How long a signal may wait for the broker's quote, and how many may wait at once.
+    pub price_wait: Duration,
+    pub price_wait_queue: usize,
 }
 
 impl Default for ExecutionSettings {
@@ -147,6 +169,10 @@ impl Default for ExecutionSettings {
             lookup_max_failures: 20,
             lookup_deadline: Duration::from_secs(30),
             safety_poll_interval: Duration::from_secs(5),
+            broker_readers: 2,
+            broker_read_queue: 1024,
+            price_wait: Duration::from_secs(2),
+            price_wait_queue: 1024,
         }
     }
 }
@@ -186,6 +212,20 @@ pub struct Engine {
     /// Stream snapshots of orders not (yet) followed, by order id: an event can overtake the answer to
     /// the order's own submission. Taken when the order is followed; forgotten after a while.
     early: std::collections::HashMap<String, (Instant, BrokerOrder)>,
+    /// Broker reads on their way, and what the loop waits on from them.
+    fetcher: fetch::Fetcher,
+    /// Symbols whose latest quote is being read.
+    quoting: std::collections::HashSet<String>,
+    /// Signals waiting for their price, oldest first.
+    held: std::collections::VecDeque<held::Held>,
+    /// An exposure load or a stream reconciliation is on a reader.
+    loading: bool,
+    reconciling: bool,
+    /// The load on its way was asked before [`Engine::mark_unsynced`]: its answer is not trusted.
+    load_stale: bool,
+    /// The result of the last exposure load since [`Engine::take_sync_result`] (for the caller's log and
+    /// readiness).
+    sync_result: Option<Result<(usize, usize), String>>,
 }
 
 /// How many given-up client order ids `/health` lists.
@@ -199,9 +239,15 @@ impl Engine {
         settings: ExecutionSettings,
         run_id: String,
     ) -> Self {
+        let broker = Arc::new(broker);
+        let fetcher = fetch::Fetcher::start(
+            broker.clone(),
+            settings.broker_readers,
+            settings.broker_read_queue,
+        );
         Engine {
             book,
-            broker: Arc::new(broker),
+            broker,
             journal: None,
             kill,
             synced: false,
@@ -217,6 +263,13 @@ impl Engine {
             stream_enabled: false,
             stream_up: false,
             early: std::collections::HashMap::new(),
+            fetcher,
+            quoting: std::collections::HashSet::new(),
+            held: std::collections::VecDeque::new(),
+            loading: false,
+            reconciling: false,
+            load_stale: false,
+            sync_result: None,
         }
     }
 
@@ -259,9 +312,40 @@ impl Engine {
         self.last_broker_error = Some((Instant::now(), error.to_string()));
     }
 
-    /// Orders followed, and approved ones still on their way to the broker (handed to a worker).
+    /// Orders followed, approved ones still on their way to the broker (handed to a worker), and signals
+    /// waiting for their price: zero means every signal received so far has its outcome.
     pub fn open_orders(&self) -> usize {
-        self.open.len() + self.in_flight
+        self.open.len() + self.in_flight + self.held.len()
+    }
+
+    /// Broker reads asked and not answered yet (the loop looks for their answers often meanwhile).
+    pub fn reads_pending(&self) -> usize {
+        self.fetcher.pending()
+    }
+
+    /// Fold in every broker read answered so far: what to publish and timings to record.
+    pub fn take_answers(&mut self) -> (Vec<Outcome>, Vec<Timing>) {
+        let mut outcomes = Vec::new();
+        let mut timings = Vec::new();
+        for answer in self.fetcher.answers() {
+            match answer {
+                fetch::Answer::Quote(symbol, quote) => self.on_quote(symbol, quote),
+                fetch::Answer::Order(id, order) => {
+                    outcomes.extend(self.on_polled(&id, order, &mut timings))
+                }
+                fetch::Answer::Cancel(id, Err(error)) => {
+                    tracing::warn!(order_id = %id, %error, "cancel failed");
+                }
+                fetch::Answer::Cancel(_, Ok(())) => {}
+                fetch::Answer::Load(loaded) => self.on_loaded(loaded),
+                fetch::Answer::Reconcile(found) => {
+                    outcomes.extend(self.on_reconciled(found, &mut timings))
+                }
+                fetch::Answer::CancelAll(done) => self.on_canceled_all(done),
+                fetch::Answer::Flatten(done) => self.on_flattened(done),
+            }
+        }
+        (outcomes, timings)
     }
 
     pub fn kill_switch(&self) -> &KillSwitch {
@@ -292,6 +376,7 @@ impl Engine {
             cancel_requested: false,
             lookup_failures: 0,
             failing_since: None,
+            polling: false,
         };
         // The acknowledgement itself may already carry fills (market orders at the mock broker do).
         let fresh = std::mem::replace(&mut open.order, blank_like(&order));
@@ -303,80 +388,103 @@ impl Engine {
         (outcomes, timings)
     }
 
-    /// Poll the open orders that are due; cancel those past the timeout. Nothing is polled while the
-    /// broker's rate-limit window is spent. An order whose lookups keep failing is polled less and less
-    /// often and, past `lookup_max_failures` or `lookup_deadline`, given up with a `LookupFailed` outcome.
-    pub fn poll_orders(&mut self, now: Instant) -> (Vec<Outcome>, Vec<Timing>) {
-        let mut outcomes = Vec::new();
-        let mut timings = Vec::new();
+    /// Ask a reader for the status of each open order that is due (one lookup per order at a time);
+    /// ask the cancel of those past the timeout. Nothing is polled while the broker's rate-limit window is
+    /// spent. The answers come back through [`Engine::take_answers`].
+    pub fn poll_orders(&mut self, now: Instant) {
         if self.broker.held_off_until().is_some() {
-            return (outcomes, timings);
+            return;
         }
-        let mut open = std::mem::take(&mut self.open);
-        let mut given_up = Vec::new();
         let interval = self.poll_interval();
-        for (index, order) in open.iter_mut().enumerate() {
+        let mut open = std::mem::take(&mut self.open);
+        for order in open.iter_mut() {
             // Checked at every pass, not at the (possibly slow) poll: a timeout is a timeout.
             if !order.cancel_requested
                 && now.duration_since(order.submitted) > self.settings.order_timeout
             {
-                order.cancel_requested = true;
-                if let Err(error) = self.broker.cancel(&order.order.id) {
-                    tracing::warn!(order_id = %order.order.id, %error, "cancel failed");
+                if self.fetcher.ask(fetch::Ask::Cancel(order.order.id.clone())) {
+                    order.cancel_requested = true;
+                } else {
+                    self.counters.broker_reads_deferred += 1;
                 }
             }
-            if now < order.next_poll {
+            if order.polling || now < order.next_poll {
                 continue;
             }
             order.next_poll = now + interval;
+            if !self.fetcher.ask(fetch::Ask::Order(order.order.id.clone())) {
+                self.counters.broker_reads_deferred += 1;
+                continue;
+            }
+            order.polling = true;
             self.counters.order_polls += 1;
             if self.stream_up {
                 self.counters.safety_polls += 1;
             } else if self.stream_enabled {
                 self.counters.poll_fallback += 1;
             }
-            match self.broker.get(&order.order.id) {
-                Ok(fresh) => {
-                    order.lookup_failures = 0;
-                    order.failing_since = None;
-                    let changed = self.apply(order, fresh, &mut timings);
-                    self.counters.updates_from_poll += changed.len() as u64;
-                    outcomes.extend(changed);
-                }
-                Err(error) => {
-                    self.broker_failed(&error);
-                    order.lookup_failures += 1;
-                    let since = *order.failing_since.get_or_insert(now);
-                    if order.lookup_failures >= self.settings.lookup_max_failures
-                        || now.duration_since(since) >= self.settings.lookup_deadline
-                    {
-                        tracing::error!(order_id = %order.order.id, client_order_id = %order.order.client_order_id,
-                            failures = order.lookup_failures, %error, "order status unreadable; no longer followed");
-                        given_up.push(index);
-                        outcomes.push(Outcome::LookupFailed {
-                            order: order.order.clone(),
-                            detail: format!("{} failed lookups: {error}", order.lookup_failures),
-                        });
-                    } else {
-                        // Backoff: a broker that cannot answer is not helped by being asked more often.
-                        let exponent = order.lookup_failures.min(4);
-                        order.next_poll = now + self.settings.poll_interval * (1 << exponent);
-                        tracing::warn!(order_id = %order.order.id, failures = order.lookup_failures, %error, "order poll failed; will retry");
-                    }
-                }
-            }
         }
-        for index in given_up.into_iter().rev() {
-            let order = open.remove(index);
-            self.counters.orders_lookup_failed += 1;
-            self.unresolved.push(order.order.client_order_id);
-            if self.unresolved.len() > UNRESOLVED_SHOWN {
-                self.unresolved.remove(0);
-            }
-        }
-        open.retain(|o| !o.order.is_final());
         self.open = open;
-        (outcomes, timings)
+    }
+
+    /// A status lookup answered. An order whose lookups keep failing is polled less and less often and,
+    /// past `lookup_max_failures` or `lookup_deadline`, given up with a `LookupFailed` outcome. An order
+    /// no longer followed (final meanwhile) is ignored.
+    fn on_polled(
+        &mut self,
+        id: &str,
+        answer: Result<BrokerOrder, BrokerError>,
+        timings: &mut Vec<Timing>,
+    ) -> Vec<Outcome> {
+        let now = Instant::now();
+        if let Err(error) = &answer {
+            self.broker_failed(error);
+        }
+        let Some(index) = self.open.iter().position(|o| o.order.id == id) else {
+            return vec![];
+        };
+        let mut order = self.open.swap_remove(index);
+        order.polling = false;
+        let mut outcomes = Vec::new();
+        match answer {
+            Ok(fresh) => {
+                order.lookup_failures = 0;
+                order.failing_since = None;
+                // From the answer, not the ask: a slow broker is asked no more often than a fast one.
+                order.next_poll = now + self.poll_interval();
+                let changed = self.apply(&mut order, fresh, timings);
+                self.counters.updates_from_poll += changed.len() as u64;
+                outcomes.extend(changed);
+            }
+            Err(error) => {
+                order.lookup_failures += 1;
+                let since = *order.failing_since.get_or_insert(now);
+                if order.lookup_failures >= self.settings.lookup_max_failures
+                    || now.duration_since(since) >= self.settings.lookup_deadline
+                {
+                    tracing::error!(order_id = %order.order.id, client_order_id = %order.order.client_order_id,
+                        failures = order.lookup_failures, %error, "order status unreadable; no longer followed");
+                    outcomes.push(Outcome::LookupFailed {
+                        order: order.order.clone(),
+                        detail: format!("{} failed lookups: {error}", order.lookup_failures),
+                    });
+                    self.counters.orders_lookup_failed += 1;
+                    self.unresolved.push(order.order.client_order_id);
+                    if self.unresolved.len() > UNRESOLVED_SHOWN {
+                        self.unresolved.remove(0);
+                    }
+                    return outcomes;
+                }
+                // Backoff: a broker that cannot answer is not helped by being asked more often.
+                let exponent = order.lookup_failures.min(4);
+                order.next_poll = now + self.settings.poll_interval * (1 << exponent);
+                tracing::warn!(order_id = %order.order.id, failures = order.lookup_failures, %error, "order poll failed; will retry");
+            }
+        }
+        if !order.order.is_final() {
+            self.open.push(order);
+        }
+        outcomes
     }
 
     /// Fold a fresh broker snapshot into an open order: book the new fills, report changes.

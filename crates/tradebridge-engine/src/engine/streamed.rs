@@ -3,9 +3,9 @@
 //! never report one state twice); after each (re)connect the open orders are read once to catch up on
 //! whatever happened while the stream was down.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use super::fetch::{Ask, Reconciled};
 use super::{Engine, OpenOrder, Outcome, Timing};
 use crate::broker::BrokerOrder;
 use std::sync::mpsc::Receiver;
@@ -65,53 +65,73 @@ impl Engine {
 
     /// The stream is listening again: stop polling at the fast rate, and reconcile every order followed
     /// with the broker's view (`GET /v2/orders?status=open`, then `GET /v2/orders/{id}` for those no
-    /// longer open), since events may have been missed while it was down.
+    /// longer open), since events may have been missed while it was down. The reads run on a reader;
+    /// their answer comes back through [`Engine::take_answers`].
     pub fn stream_connected(&mut self) -> (Vec<Outcome>, Vec<Timing>) {
         self.stream_up = true;
         self.counters.stream_connects += 1;
-        let mut outcomes = Vec::new();
-        let mut timings = Vec::new();
-        if self.open.is_empty() {
-            return (outcomes, timings);
+        if self.open.is_empty() || self.reconciling {
+            return (vec![], vec![]);
         }
         self.counters.stream_reconciles += 1;
-        let listed = match self.broker.open_orders() {
-            Ok(list) => list,
+        let followed = self.open.iter().map(|o| o.order.id.clone()).collect();
+        if self.fetcher.ask(Ask::Reconcile(followed)) {
+            self.reconciling = true;
+        } else {
+            // Nothing learnt: every order is polled at once instead (and then slowly).
+            self.counters.broker_reads_deferred += 1;
+            self.counters.stream_reconcile_failures += 1;
+            let now = Instant::now();
+            for order in &mut self.open {
+                order.next_poll = now;
+            }
+        }
+        (vec![], vec![])
+    }
+
+    /// The reconciliation's reads answered: fold each order's state in (a lookup that failed, or the
+    /// listing itself, makes the order polled at once instead).
+    pub(super) fn on_reconciled(
+        &mut self,
+        found: Reconciled,
+        timings: &mut Vec<Timing>,
+    ) -> Vec<Outcome> {
+        self.reconciling = false;
+        let now = Instant::now();
+        let found = match found {
+            Ok(found) => found,
             Err(error) => {
-                // Nothing learnt: every order is polled at once instead (and then slowly).
                 self.counters.stream_reconcile_failures += 1;
                 self.broker_failed(&error);
                 tracing::warn!(%error, "cannot reconcile the orders after the trade stream connected");
-                let now = Instant::now();
                 for order in &mut self.open {
                     order.next_poll = now;
                 }
-                return (outcomes, timings);
+                return vec![];
             }
         };
-        let mut by_id: HashMap<String, BrokerOrder> =
-            listed.into_iter().map(|o| (o.id.clone(), o)).collect();
-        let mut open = std::mem::take(&mut self.open);
-        for order in &mut open {
-            let fresh = match by_id.remove(&order.order.id) {
-                Some(fresh) => fresh,
-                // Not open any more: it reached a final state meanwhile.
-                None => match self.broker.get(&order.order.id) {
-                    Ok(fresh) => fresh,
-                    Err(error) => {
-                        self.broker_failed(&error);
-                        order.next_poll = Instant::now();
-                        continue;
-                    }
-                },
+        let mut outcomes = Vec::new();
+        for (id, fresh) in found {
+            let Some(index) = self.open.iter().position(|o| o.order.id == id) else {
+                continue; // final meanwhile (stream or poll)
             };
-            let changed = self.apply(order, fresh, &mut timings);
+            let fresh = match fresh {
+                Ok(fresh) => fresh,
+                Err(error) => {
+                    self.broker_failed(&error);
+                    self.open[index].next_poll = now;
+                    continue;
+                }
+            };
+            let mut order = self.open.swap_remove(index);
+            let changed = self.apply(&mut order, fresh, timings);
             self.counters.updates_from_reconcile += changed.len() as u64;
             outcomes.extend(changed);
+            if !order.order.is_final() {
+                self.open.push(order);
+            }
         }
-        open.retain(|o| !o.order.is_final());
-        self.open = open;
-        (outcomes, timings)
+        outcomes
     }
 
     /// The stream is down (or a reconnect failed): orders are polled at the normal rate until it is back,

@@ -1,5 +1,7 @@
 //! Where a signal becomes a broker order, in three steps so the main loop never waits on the broker:
-//! [`Engine::prepare`] (main loop: refusals, the journal, the risk check that reserves the exposure),
+//! [`Engine::prepare`] (main loop: refusals, the journal, the risk check that reserves the exposure; a
+//! signal without a trusted price is held while a reader asks the broker's quote, see `held.rs`, and
+//! decided by [`Engine::next_resumed`]),
 //! [`deliver`] (a worker thread: the POST with its retries, each attempt behind the kill switch's gate),
 //! [`Engine::complete`] (main loop: the broker's answer folded into the book, the journal, the outcomes).
 //! [`Engine::on_intent`] runs the three in a row, for callers without workers.
@@ -8,6 +10,7 @@ use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::held::{Held, PriceStep};
 use super::{Engine, Intent, Outcome, Timing};
 use crate::broker::{BrokerClient, BrokerError, BrokerOrder, OrderRequest};
 use crate::journal::Journal;
@@ -49,48 +52,99 @@ pub struct Delivery {
 /// so a window of answer instants never undercounts any second the broker saw). Places of orders not
 /// yet answered never expire. The risk book's own check at approval stays: this one holds when queued
 /// orders go out together.
+///
+/// With [`RateClock::Market`] the window counts market time instead: each place is the timestamp of its
+/// signal, so a replay at any speed, or a run whose pace depends on the machine, gets the same verdicts
+/// for the same signals (given in the same order: one submission worker).
 #[derive(Debug)]
 pub struct RateGate {
     limit: usize,
+    clock: RateClock,
     places: Mutex<Places>,
 }
 
-/// The last place number given, and the places taken: (number, answered at; `None` while in flight).
-type Places = (u64, VecDeque<(u64, Option<Instant>)>);
+/// Which clock the order-rate window counts (`--rate-clock`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum RateClock {
+    /// The engine's own clock: when orders were sent and answered.
+    #[default]
+    Wall,
+    /// The signals' timestamps (the market's time in a replay or a deterministic run).
+    Market,
+}
+
+/// The last place number given, and the places taken: (number, when). `When` is the answer's instant
+/// (`None` while in flight) on the wall clock, the signal's timestamp in ms on the market clock.
+#[derive(Debug, Default)]
+struct Places {
+    next: u64,
+    wall: VecDeque<(u64, Option<Instant>)>,
+    market: VecDeque<(u64, u64)>,
+}
 
 const WINDOW: Duration = Duration::from_secs(1);
+const WINDOW_MS: u64 = 1_000;
 
 impl RateGate {
     pub fn new(per_second: u32) -> Self {
+        Self::with_clock(per_second, RateClock::Wall)
+    }
+
+    pub fn with_clock(per_second: u32, clock: RateClock) -> Self {
         RateGate {
             limit: per_second.max(1) as usize,
-            places: Mutex::new((0, VecDeque::new())),
+            clock,
+            places: Mutex::new(Places::default()),
         }
     }
 
-    fn acquire(&self) -> Option<u64> {
+    /// A place for an order whose signal is timestamped `signal_ms`, or `None` when the window is full.
+    fn acquire(&self, signal_ms: u64) -> Option<u64> {
         let mut guard = self.places.lock().unwrap_or_else(PoisonError::into_inner);
-        let (next, places) = &mut *guard;
-        let now = Instant::now();
-        places.retain(|(_, at)| at.is_none_or(|t| now.duration_since(t) < WINDOW));
-        if places.len() >= self.limit {
+        let places = &mut *guard;
+        let taken = match self.clock {
+            RateClock::Wall => {
+                let now = Instant::now();
+                places
+                    .wall
+                    .retain(|(_, at)| at.is_none_or(|t| now.duration_since(t) < WINDOW));
+                places.wall.len()
+            }
+            RateClock::Market => {
+                // Signals may come slightly out of time order: the window is centred on this one.
+                let newest = places.market.iter().map(|(_, t)| *t).max().unwrap_or(0);
+                let horizon = newest.max(signal_ms).saturating_sub(WINDOW_MS);
+                places.market.retain(|(_, t)| *t > horizon);
+                places
+                    .market
+                    .iter()
+                    .filter(|(_, t)| t.abs_diff(signal_ms) < WINDOW_MS)
+                    .count()
+            }
+        };
+        if taken >= self.limit {
             return None;
         }
-        *next += 1;
-        places.push_back((*next, None));
-        Some(*next)
+        places.next += 1;
+        let place = places.next;
+        match self.clock {
+            RateClock::Wall => places.wall.push_back((place, None)),
+            RateClock::Market => places.market.push_back((place, signal_ms)),
+        }
+        Some(place)
     }
 
     fn answered(&self, place: u64, at: Instant) {
         let mut guard = self.places.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(entry) = guard.1.iter_mut().find(|(id, _)| *id == place) {
+        if let Some(entry) = guard.wall.iter_mut().find(|(id, _)| *id == place) {
             entry.1 = Some(at);
         }
     }
 
     fn release(&self, place: u64) {
         let mut guard = self.places.lock().unwrap_or_else(PoisonError::into_inner);
-        guard.1.retain(|(id, _)| *id != place);
+        guard.wall.retain(|(id, _)| *id != place);
+        guard.market.retain(|(id, _)| *id != place);
     }
 }
 
@@ -101,6 +155,9 @@ pub enum Prepared {
     Done(Vec<Outcome>),
     /// Send it ([`deliver`]), then hand the answer to [`Engine::complete`].
     Submit(Box<Submission>),
+    /// Waiting for its price (a quote asked of the broker): see [`Engine::next_resumed`]. The signal's
+    /// client order id, by which the caller knows it again.
+    Held(String),
 }
 
 /// Send one submission (on a worker): every attempt asks the kill switch right before it leaves and
@@ -112,7 +169,7 @@ pub fn deliver(
     gate: Option<&RateGate>,
     job: &Submission,
 ) -> Delivery {
-    let place = match gate.map(RateGate::acquire) {
+    let place = match gate.map(|g| g.acquire(job.intent.timestamp_ms)) {
         Some(None) => {
             return Delivery {
                 sent: Ok(None),
@@ -171,39 +228,10 @@ impl Engine {
         }
     }
 
-    /// Start-up: every journal entry whose broker answer was not recorded (killed between the fsync and
-    /// the answer) is looked up by its client order id. At the broker: the signal is spent; not there:
-    /// it is forgotten, so its re-delivery is ordered. Returns (found at the broker, not there).
-    pub fn reconcile_journal(&mut self) -> Result<(usize, usize), String> {
-        let Some(journal) = &self.journal else {
-            return Ok((0, 0));
-        };
-        let mut found = (0, 0);
-        for (signal_id, client_order_id) in journal.unsettled() {
-            let placed = match self.broker.get_by_client_order_id(&client_order_id) {
-                Ok(_) => true,
-                Err(BrokerError::Rejected { status: 404, .. }) => false,
-                Err(error) => {
-                    self.broker_failed(&error);
-                    return Err(format!(
-                        "cannot check journal entry {client_order_id} at the broker: {error}"
-                    ));
-                }
-            };
-            if placed {
-                found.0 += 1;
-                self.counters.journal_found_at_broker += 1;
-            } else {
-                found.1 += 1;
-                self.counters.journal_not_at_broker += 1;
-            }
-            tracing::info!(%signal_id, %client_order_id, placed, "journal entry reconciled with the broker");
-            self.settle(&signal_id, placed);
-        }
-        Ok(found)
-    }
-
-    fn settle(&mut self, signal_id: &str, placed: bool) {
+    /// Record the broker's answer about an accepted signal (start-up lookups included: see
+    /// `fetch.rs`): at the broker, the signal is spent; not there, it is forgotten, so its re-delivery
+    /// is ordered.
+    pub(super) fn settle(&mut self, signal_id: &str, placed: bool) {
         if let Some(journal) = &mut self.journal {
             if let Err(error) = journal.settle(signal_id, placed, crate::kill::now_us() / 1_000) {
                 // Not fatal: an unsettled entry is resolved by a lookup at the next start-up.
@@ -225,7 +253,7 @@ impl Engine {
         }
     }
 
-    fn refused(
+    pub(super) fn refused(
         &self,
         intent: &Intent,
         client_order_id: &str,
@@ -262,13 +290,32 @@ impl Engine {
         self.counters.signals_received += 1;
         let client_order_id = self.client_order_id_for(intent);
         let seq = self.next_seq;
+        let held = Held {
+            intent: intent.clone(),
+            client_order_id,
+            seq,
+            received,
+            deadline: Instant::now() + self.settings.price_wait,
+            failure: None,
+        };
+        self.decide_one(held, false, now_ms, room)
+    }
+
+    /// Decide a signal held for its price, now that it can be (see [`Engine::next_resumed`]).
+    pub(super) fn decide(&mut self, held: Held, now_ms: u64, room: bool) -> Prepared {
+        self.decide_one(held, true, now_ms, room)
+    }
+
+    fn decide_one(&mut self, held: Held, waited: bool, now_ms: u64, room: bool) -> Prepared {
+        let (intent, client_order_id, seq, received) =
+            (&held.intent, &held.client_order_id, held.seq, held.received);
         let refuse = |engine: &mut Engine, reason: Refusal, detail: String, count: bool| {
             if count {
                 engine.book.count(reason);
             }
             Prepared::Done(vec![engine.refused(
                 intent,
-                &client_order_id,
+                client_order_id,
                 seq,
                 reason,
                 detail,
@@ -293,8 +340,16 @@ impl Engine {
         if !room {
             return refuse(self, Refusal::QueueFull, String::new(), true);
         }
-        if let Some((reason, detail)) = self.ensure_price(&intent.symbol, intent.price_hint) {
-            return refuse(self, reason, detail, false);
+        match self.price_step(intent, waited.then_some(&held)) {
+            PriceStep::Ready => {}
+            PriceStep::Refuse(reason, detail) => return refuse(self, reason, detail, false),
+            // Resumed too early (cannot happen: resumed only once decidable): back to its place.
+            PriceStep::Wait if waited => {
+                let id = held.client_order_id.clone();
+                self.held.push_front(held);
+                return Prepared::Held(id);
+            }
+            PriceStep::Wait => return self.hold(held),
         }
         let proposal = Proposal {
             symbol: &intent.symbol,
@@ -310,7 +365,7 @@ impl Engine {
             Err(reason) => return refuse(self, reason, String::new(), false),
         };
         if let (Some(journal), Some(id)) = (&mut self.journal, signal_id) {
-            if let Err(error) = journal.accept(id, &client_order_id, now_ms) {
+            if let Err(error) = journal.accept(id, client_order_id, now_ms) {
                 tracing::error!(%error, code = error.code(), %client_order_id, "cannot journal an accepted signal; not sent");
                 self.book
                     .not_sent(&intent.symbol, intent.side, approved.qty);
@@ -324,7 +379,7 @@ impl Engine {
                 &intent.symbol,
                 intent.side,
                 approved.qty,
-                &client_order_id,
+                client_order_id,
             ),
             intent: intent.clone(),
             qty: approved.qty,
@@ -448,6 +503,8 @@ impl Engine {
     ) -> (Vec<Outcome>, Vec<Timing>) {
         match self.prepare(intent, now_ms, received, true) {
             Prepared::Done(outcomes) => (outcomes, vec![]),
+            // Decided later, by `next_resumed`, once the quote is answered.
+            Prepared::Held(_) => (vec![], vec![]),
             Prepared::Submit(job) => {
                 let delivery = deliver(&self.broker, &self.kill, None, &job);
                 self.complete(*job, delivery)
@@ -463,16 +520,40 @@ mod tests {
     #[test]
     fn the_rate_gate_counts_sends_in_flight_and_answered_ones_for_a_second() {
         let gate = RateGate::new(2);
-        let first = gate.acquire().expect("room");
-        let second = gate.acquire().expect("room");
-        assert_eq!(gate.acquire(), None, "two in flight fill a limit of 2");
+        let first = gate.acquire(0).expect("room");
+        let second = gate.acquire(0).expect("room");
+        assert_eq!(gate.acquire(0), None, "two in flight fill a limit of 2");
         gate.release(first); // not sent (kill switch): its place is given back
-        let third = gate.acquire().expect("room again");
+        let third = gate.acquire(0).expect("room again");
         // Answered long ago: the place has left the window.
         gate.answered(second, Instant::now() - Duration::from_secs(2));
-        assert!(gate.acquire().is_some());
+        assert!(gate.acquire(0).is_some());
         gate.answered(third, Instant::now());
-        assert_eq!(gate.acquire(), None);
+        assert_eq!(gate.acquire(0), None);
+    }
+
+    #[test]
+    fn on_the_market_clock_the_gate_counts_signal_timestamps_whatever_the_pace() {
+        let gate = RateGate::with_clock(2, RateClock::Market);
+        let t = 1_735_828_200_000;
+        let first = gate.acquire(t).expect("room");
+        gate.answered(first, Instant::now() + Duration::from_secs(60)); // wall time is ignored
+        assert!(gate.acquire(t + 999).is_some());
+        assert_eq!(
+            gate.acquire(t + 999),
+            None,
+            "two signals within a market second"
+        );
+        // A minute of market time later the window is empty, however little wall time passed.
+        assert!(gate.acquire(t + 60_000).is_some());
+        assert!(gate.acquire(t + 60_000).is_some());
+        let third = gate.acquire(t + 60_500);
+        assert_eq!(third, None);
+        // A place given back (not sent) frees its room.
+        let gate = RateGate::with_clock(1, RateClock::Market);
+        let only = gate.acquire(t).expect("room");
+        gate.release(only);
+        assert!(gate.acquire(t).is_some());
     }
 
     #[test]

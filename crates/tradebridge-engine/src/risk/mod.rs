@@ -23,12 +23,14 @@
 //! before the broker took the order in.
 
 mod refusal;
+mod seen;
 #[cfg(test)]
 mod tests;
 
 pub use refusal::{Refusal, Side};
+pub use seen::SeenIds;
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 /// The limits, one set for every symbol.
@@ -103,7 +105,8 @@ pub struct RiskBook {
     /// Trusted prices and when they were seen.
     prices: HashMap<String, (f64, Instant)>,
     recent_orders: VecDeque<Instant>,
-    seen_signal_ids: HashSet<String>,
+    /// Signal ids checked in this run, bounded by time and count ([`RiskBook::with_seen_window`]).
+    seen_signal_ids: SeenIds,
     refusals: BTreeMap<Refusal, u64>,
 }
 
@@ -115,9 +118,20 @@ impl RiskBook {
             pending: HashMap::new(),
             prices: HashMap::new(),
             recent_orders: VecDeque::new(),
-            seen_signal_ids: HashSet::new(),
+            seen_signal_ids: SeenIds::default(),
             refusals: Refusal::ALL.iter().map(|r| (*r, 0)).collect(),
         }
+    }
+
+    /// Remember checked signal ids for `window` and at most `max` of them (see [`SeenIds`]).
+    pub fn with_seen_window(mut self, window: Duration, max: usize) -> Self {
+        self.seen_signal_ids = SeenIds::new(window, max);
+        self
+    }
+
+    /// Signal ids in the duplicate window now.
+    pub fn seen_signal_ids(&self) -> usize {
+        self.seen_signal_ids.len()
     }
 
     pub fn limits(&self) -> &RiskLimits {
@@ -212,7 +226,7 @@ impl RiskBook {
 
     fn decide(&mut self, p: &Proposal<'_>, now_ms: u64, now: Instant) -> Result<Approved, Refusal> {
         if let Some(id) = p.signal_id {
-            if !self.seen_signal_ids.insert(id.to_owned()) {
+            if !self.seen_signal_ids.insert(id, now_ms) {
                 return Err(Refusal::Duplicate);
             }
         }
