@@ -1,7 +1,7 @@
 """Raw pyzmq peers of the scale benchmarks, each its own process (so the proxy is measured, not the GIL):
 
     python peers.py pub  ENDPOINT bind|connect COUNT RATE     # RATE 0: as fast as possible
-    python peers.py sub  ENDPOINT bind|connect COUNT          # prints JSON: received, seconds, latencies
+    python peers.py sub  ENDPOINT bind|connect COUNT          # prints JSON: received, seconds, cpu, latencies
 
 Frames are ``market <json>`` with the send time (CLOCK_MONOTONIC ns, shared by every namespace of one
 kernel) so the subscriber measures one-way latency. The publisher waits for a subscription (XPUB)
@@ -59,7 +59,10 @@ def sub(endpoint: str, how: str, count: int) -> None:
         t = int(frame[frame.index(b'"t":') + 4 : frame.index(b',"p"')])
         latencies.append(now - t)
     del first
-    print(json.dumps({"received": count, "seconds": time.monotonic() - started, "latencies_ns": latencies}))
+    seconds = time.monotonic() - started
+    # the CPU this subscriber spent: on a small machine, the evidence of what limits a fan-out
+    cpu = time.process_time()
+    print(json.dumps({"received": count, "seconds": seconds, "cpu_seconds": cpu, "latencies_ns": latencies}))
 
 
 if __name__ == "__main__":

@@ -243,3 +243,46 @@ def test_the_cli_refuses_an_absent_server_with_exit_2(capsys: pytest.CaptureFixt
     assert bridge_main(["nats", "out", "--bus", bus, "--nats", dead, "--since", "yesterday"]) == 2
     assert "invalid_option" in capsys.readouterr().err
     assert signal.SIGTERM  # the CLI stops on SIGTERM: proved in tests/scale through the demo topology
+
+
+async def test_the_publish_fallback_stores_the_same_and_odd_sources_are_refused(
+    nats_node: NatsNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Segments written as protocol commands (the fast path) and through nats-py's ``publish`` (the path
+    taken while reconnecting, or on a client without the buffer) store the same; a ``source`` a NATS
+    header cannot carry is counted, not bridged."""
+    import tradebridge.bridges.jetstream.writer as module
+
+    monkeypatch.setattr(module, "_wire_ready", lambda nc: False)
+    config = JetStreamConfig(
+        servers=(nats_node.url,), topics=("market",), stream_prefix="FB", subject_prefix="fb"
+    )
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    running = Running(BusToJetStream(endpoint, config))
+    await running.ready()
+    n = 300
+    async with ZMQPublisher(endpoint) as publisher:
+        await publisher.wait_for_subscribers(1, timeout=10)
+        for i in range(n):
+            await publisher.publish(bar(i))
+        stats = running.bridge.stats
+        await eventually("every frame acknowledged", lambda: stats.stored == n)
+    context = zmq.Context()
+    raw = context.socket(zmq.XPUB)
+    raw.setsockopt(zmq.LINGER, 0)
+    other = f"tcp://127.0.0.1:{free_port()}"
+    raw.bind(other)
+    try:
+        await running.finish()
+        running = Running(BusToJetStream(other, config))
+        await running.ready()
+        await eventually("the bridge's subscription", lambda: raw.poll(0) != 0)
+        raw.recv()
+        raw.send(b'market {"type":"BarUpdate","symbol":"A","seq":1,"source":"evil\\r\\nX-Injected: 1"}')
+        await eventually("the odd source counted", lambda: running.bridge.stats.malformed == 1)
+    finally:
+        raw.close(0)
+        context.term()
+        await running.finish()
+    assert running.bridge.stats.malformed_by_reason == {"bad_source": 1}
+    assert stats.as_dict() == {"received": n, "stored": n, "duplicates": 0, "retries": 0, "malformed": 0}

@@ -34,6 +34,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
+use tradebridge_bus::security::{ContextSecurity, Curve, CurveError, CurveGuard, CurveStats};
 use tradebridge_health::Telemetry;
 
 /// At most this many topics are counted separately; the rest are summed under [`OTHER_TOPICS`], so a
@@ -65,6 +66,9 @@ pub enum ProxyError {
     /// `STATISTICS` got no (or a malformed) answer in time.
     #[error("the proxy did not answer STATISTICS: {0}")]
     Statistics(String),
+    /// The CURVE keys cannot secure a socket (see `tradebridge_bus::security`).
+    #[error(transparent)]
+    Curve(#[from] CurveError),
 }
 
 impl ProxyError {
@@ -75,6 +79,7 @@ impl ProxyError {
             Self::Socket(_) => "socket_error",
             Self::NotRunning => "proxy_not_running",
             Self::Statistics(_) => "statistics_unavailable",
+            Self::Curve(e) => e.code,
         }
     }
 }
@@ -92,6 +97,9 @@ pub struct ProxyConfig {
     pub frontend_connect: Vec<String>,
     /// Messages queued per peer on both sides before libzmq drops (the SDK's default, 100,000).
     pub hwm: i32,
+    /// CURVE keys: both bound sides admit only the allow-list's clients, plaintext peers are refused;
+    /// `frontend_connect` peers are reached as a client of the keys' server key. `None`: plaintext.
+    pub curve: Option<Curve>,
 }
 
 impl ProxyConfig {
@@ -103,6 +111,7 @@ impl ProxyConfig {
             capture: None,
             frontend_connect: Vec::new(),
             hwm: 100_000,
+            curve: None,
         }
     }
 }
@@ -145,6 +154,8 @@ pub struct Proxy {
     frontend: String,
     backend: String,
     capture: Option<String>,
+    /// CURVE's holds of the frontend and the backend (ZAP handler, monitors), when secured
+    curve: Option<[CurveGuard; 2]>,
     // Dropped last: terminating a context waits for every socket of it to be closed.
     _context: zmq::Context,
 }
@@ -171,6 +182,17 @@ fn bind(socket: &zmq::Socket, role: &'static str, endpoint: &str) -> Result<Stri
     Ok(socket
         .get_last_endpoint()?
         .unwrap_or_else(|_| endpoint.to_owned()))
+}
+
+fn bus_error(error: tradebridge_bus::BusError) -> ProxyError {
+    match error {
+        tradebridge_bus::BusError::Curve(e) => ProxyError::Curve(e),
+        tradebridge_bus::BusError::Socket(e) => ProxyError::Socket(e),
+        other => ProxyError::Curve(CurveError {
+            code: "curve_error",
+            message: other.to_string(),
+        }),
+    }
 }
 
 fn set_xpub_verboser(socket: &mut zmq::Socket) -> Result<(), ProxyError> {
@@ -208,11 +230,25 @@ impl Proxy {
         let id = INSTANCE.fetch_add(1, Ordering::Relaxed);
         let pid = std::process::id();
 
+        let security = ContextSecurity::new(&context);
         let frontend = context.socket(zmq::XSUB)?;
         frontend.set_rcvhwm(config.hwm)?;
         frontend.set_sndhwm(config.hwm)?;
         frontend.set_linger(0)?;
+        let frontend_guard = match &config.curve {
+            Some(curve) => Some(security.secure(curve, &frontend, true).map_err(bus_error)?),
+            None => None,
+        };
         let frontend_endpoint = bind(&frontend, "frontend", &config.frontend)?;
+        if let (Some(curve), false) = (&config.curve, config.frontend_connect.is_empty()) {
+            // libzmq takes the mechanism at connect time: the bound side stays a server
+            let server = curve.server_public().ok_or_else(|| CurveError {
+                code: "curve_role_missing",
+                message: "--frontend-connect with CURVE needs the server key".into(),
+            })?;
+            frontend.set_curve_server(false)?;
+            frontend.set_curve_serverkey(server.as_bytes())?;
+        }
         for endpoint in &config.frontend_connect {
             frontend
                 .connect(endpoint)
@@ -229,6 +265,10 @@ impl Proxy {
         backend.set_linger(0)?;
         // every subscriber's (un)subscription reaches the publishers and the tap, not only the first
         set_xpub_verboser(&mut backend)?;
+        let backend_guard = match &config.curve {
+            Some(curve) => Some(security.secure(curve, &backend, true).map_err(bus_error)?),
+            None => None,
+        };
         let backend_endpoint = bind(&backend, "backend", &config.backend)?;
 
         let capture_inproc = format!("inproc://bus-proxy-capture-{pid}-{id}");
@@ -307,8 +347,18 @@ impl Proxy {
             frontend: frontend_endpoint,
             backend: backend_endpoint,
             capture: capture_endpoint,
+            curve: frontend_guard.zip(backend_guard).map(|(f, b)| [f, b]),
             _context: context,
         })
+    }
+
+    /// What CURVE refused on the frontend (publishers' side) and the backend (subscribers' side);
+    /// zeros without CURVE.
+    pub fn curve_stats(&self) -> (CurveStats, CurveStats) {
+        self.curve
+            .as_ref()
+            .map(|[f, b]| (f.stats(), b.stats()))
+            .unwrap_or_default()
     }
 
     /// The frontend endpoint actually bound (publishers connect here).

@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::broker::{BrokerUrl, Credentials, CredentialsError, UrlError, ALPACA_PAPER_URL};
-use crate::engine::ExecutionSettings;
+use crate::engine::{ExecutionSettings, RateClock, RateGate};
 use crate::retry::RetryPolicy;
 use crate::risk::RiskLimits;
 
@@ -42,6 +42,21 @@ pub struct Args {
     /// Connect to the order endpoint instead of binding it (e.g. behind a proxy).
     #[arg(long)]
     pub order_connect: bool,
+    /// Bind the signal endpoint instead of connecting to it: strategies connect to the engine.
+    #[arg(long)]
+    pub signal_bind: bool,
+    /// CURVE: this engine's secret key file (else TRADEBRIDGE_CURVE_SECRET_KEY); bound sockets admit
+    /// only --curve-allow, connected ones talk only to --curve-server-key (docs/deploy.md)
+    #[arg(long)]
+    pub curve_secret_key: Option<String>,
+    /// CURVE: clients the bound sockets admit: a directory of *.key files, a comma list of keys, or *
+    /// (else TRADEBRIDGE_CURVE_ALLOW)
+    #[arg(long)]
+    pub curve_allow: Option<String>,
+    /// CURVE: the server key file of the endpoints this engine connects to (else
+    /// TRADEBRIDGE_CURVE_SERVER_KEY)
+    #[arg(long)]
+    pub curve_server_key: Option<String>,
     /// Optional market-data endpoint: the last BarUpdate close (or TradeUpdate price) of each symbol is a
     /// trusted price. Without one fresh enough, the broker's latest quote is asked.
     #[arg(long)]
@@ -52,6 +67,10 @@ pub struct Args {
     /// Serve /health, /ready, /live, /metrics on this port (0 = none).
     #[arg(long, default_value_t = 0)]
     pub health_port: u16,
+    /// Address the health port binds: loopback unless told otherwise (`0.0.0.0` for probes from
+    /// outside the host).
+    #[arg(long, default_value = tradebridge_health::DEFAULT_HEALTH_HOST)]
+    pub health_host: String,
 
     /// Largest absolute position per symbol, in shares (filled + open orders).
     #[arg(long, default_value_t = 100.0)]
@@ -77,6 +96,11 @@ pub struct Args {
     /// Orders per rolling second (Alpaca allows 200 requests a minute).
     #[arg(long, default_value_t = 3)]
     pub max_orders_per_sec: u32,
+    /// What `--max-orders-per-sec` counts: `wall`, the engine's clock; `market`, the signals'
+    /// timestamps (a replay or a deterministic run, whose signals carry the market's time: the same
+    /// signals get the same verdicts at any pace; give it one `--submit-workers` to keep their order).
+    #[arg(long, value_enum, default_value_t = RateClock::Wall)]
+    pub rate_clock: RateClock,
     /// Signals older than this are refused as stale.
     #[arg(long, default_value_t = 5_000)]
     pub max_signal_age_ms: u64,
@@ -135,6 +159,11 @@ pub struct Args {
     /// How long the journal remembers a signal id (older entries are compacted away).
     #[arg(long, default_value_t = 86_400_000)]
     pub journal_window_ms: u64,
+    /// At most this many signal ids are remembered for duplicate refusal (in memory, and as live journal
+    /// entries), oldest forgotten first: the idempotency window is `--journal-window-ms` or this many
+    /// ids, whichever is shorter, so memory is bounded (about 150 bytes an id).
+    #[arg(long, default_value_t = 100_000)]
+    pub idempotency_max_ids: usize,
     /// Threads sending orders to the broker, so the main loop never waits on it.
     #[arg(long, default_value_t = 4)]
     pub submit_workers: usize,
@@ -142,6 +171,20 @@ pub struct Args {
     /// enough for a burst; small enough that what waits is not stale by the time it is sent.
     #[arg(long, default_value_t = 1024)]
     pub submit_queue: usize,
+    /// Threads reading from the broker off the main loop (latest quotes, order polls, the exposure
+    /// load), and how many reads may be pending at once (beyond it a poll waits for its next turn and a
+    /// signal needing a quote is refused `queue_full`).
+    #[arg(long, default_value_t = 2)]
+    pub broker_readers: usize,
+    #[arg(long, default_value_t = 1024)]
+    pub broker_read_queue: usize,
+    /// How long a signal without a trusted price waits for the broker's quote (the loop reads on
+    /// meanwhile); past it the signal is refused `broker_unavailable`.
+    #[arg(long, default_value_t = 2_000)]
+    pub price_wait_ms: u64,
+    /// Signals waiting for a quote, at most; beyond it a signal is refused `queue_full`.
+    #[arg(long, default_value_t = 1024)]
+    pub price_wait_queue: usize,
     /// On SIGTERM/SIGINT, how long sends in flight may still take to be answered (then the engine exits;
     /// their journal entries are resolved at the next start).
     #[arg(long, default_value_t = 500)]
@@ -169,6 +212,10 @@ pub struct Args {
     /// the routes answer 403).
     #[arg(long, default_value = "TRADEBRIDGE_KILL_SWITCH_TOKEN")]
     pub kill_switch_token_env: String,
+
+    /// Signals from NATS JetStream (`--signals-nats` and its companions; see `input::NatsArgs`).
+    #[command(flatten)]
+    pub nats: crate::input::NatsArgs,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -207,13 +254,22 @@ impl Args {
         Ok(RiskLimits {
             max_position: self.max_position,
             max_notional: self.max_notional,
-            max_orders_per_sec: self.max_orders_per_sec,
+            // On the market clock only the gate where orders leave counts (the book's window is wall time).
+            max_orders_per_sec: match self.rate_clock {
+                RateClock::Wall => self.max_orders_per_sec,
+                RateClock::Market => u32::MAX,
+            },
             price_band: self.price_band,
             max_price_age: Duration::from_millis(self.price_max_age_ms),
             allow_signal_price: self.allow_signal_price,
             max_signal_age: Duration::from_millis(self.max_signal_age_ms),
             max_clock_skew: Duration::from_millis(self.max_clock_skew_ms),
         })
+    }
+
+    /// The order-rate limit where orders leave, on the `--rate-clock`.
+    pub fn rate_gate(&self) -> RateGate {
+        RateGate::with_clock(self.max_orders_per_sec, self.rate_clock)
     }
 
     pub fn settings(&self, broker: &BrokerUrl) -> ExecutionSettings {
@@ -224,6 +280,10 @@ impl Args {
             lookup_max_failures: self.lookup_max_failures.max(1),
             lookup_deadline: Duration::from_millis(self.lookup_deadline_ms),
             safety_poll_interval: Duration::from_millis(self.safety_poll_ms.max(1)),
+            broker_readers: self.broker_readers.max(1),
+            broker_read_queue: self.broker_read_queue.max(1),
+            price_wait: Duration::from_millis(self.price_wait_ms),
+            price_wait_queue: self.price_wait_queue,
         }
     }
 
@@ -345,6 +405,15 @@ mod tests {
         assert!(
             matches!(elsewhere.trade_stream(&paper), Err(ConfigError::StreamUrl(e)) if e.code() == "not_paper_host")
         );
+    }
+
+    #[test]
+    fn on_the_market_clock_only_the_gate_counts_the_order_rate() {
+        assert_eq!(args(&[]).rate_clock, RateClock::Wall);
+        let market = args(&["--rate-clock", "market", "--max-orders-per-sec", "5"]);
+        assert_eq!(market.limits().unwrap().max_orders_per_sec, u32::MAX);
+        assert!(format!("{:?}", market.rate_gate()).contains("Market"));
+        assert!(Args::try_parse_from(["execution-engine", "--rate-clock", "sundial"]).is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod broker;
 pub mod config;
 pub mod control;
 pub mod engine;
+pub mod input;
 pub mod journal;
 pub mod kill;
 pub mod mapping;

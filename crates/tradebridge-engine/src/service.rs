@@ -2,7 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use tradebridge_bus::{BusError, Options, Publisher, Subscriber, TransitHistogram};
+use tradebridge_bus::{
+    BusError, Curve, CurveFlags, CurveStatsHandle, Options, Publisher, Subscriber, TransitHistogram,
+};
 use tradebridge_contracts::{Message, OrderUpdate, Signal, Topic};
 
 use crate::config::Args;
@@ -37,28 +39,65 @@ impl Bus {
             allow_nan_tokens: args.allow_nan_tokens,
             ..Options::default()
         };
-        let signals = Subscriber::new(
+        let curve = Curve::from_env(&CurveFlags {
+            secret_key_file: args.curve_secret_key.clone(),
+            server_key_file: args.curve_server_key.clone(),
+            allow: args.curve_allow.clone(),
+        })?;
+        // in-process sockets need no CURVE (and the NATS-only mode's silent endpoint has no peer)
+        let secured = |endpoint: &str| {
+            curve
+                .as_ref()
+                .filter(|_| !endpoint.starts_with("inproc://"))
+        };
+        let signals = Subscriber::new_secure(
             &args.signal_endpoint,
             &[Topic::Signal],
-            false,
+            args.signal_bind,
             options,
             None,
+            secured(&args.signal_endpoint),
         )?;
         let market = match &args.market_endpoint {
-            Some(endpoint) => Some(Subscriber::connect(endpoint, &[Topic::Market])?),
+            Some(endpoint) => Some(Subscriber::new_secure(
+                endpoint,
+                &[Topic::Market],
+                false,
+                Options::default(),
+                None,
+                secured(endpoint),
+            )?),
             None => None,
         };
-        let orders = if args.order_connect {
-            Publisher::connect(&args.order_endpoint)?
-        } else {
-            Publisher::bind(&args.order_endpoint)?
-        };
+        let orders = Publisher::new_secure(
+            &args.order_endpoint,
+            !args.order_connect,
+            Options::default(),
+            None,
+            None,
+            secured(&args.order_endpoint),
+        )?;
         Ok(Bus {
             signals,
             market,
             orders,
             malformed_seen: 0,
         })
+    }
+
+    /// CURVE counters of the secured sockets, by `/metrics` source name (none without CURVE).
+    pub fn curve_handles(&self) -> Vec<(&'static str, CurveStatsHandle)> {
+        [
+            ("curve_signals", self.signals.curve_handle()),
+            (
+                "curve_market",
+                self.market.as_ref().and_then(Subscriber::curve_handle),
+            ),
+            ("curve_orders", self.orders.curve_handle()),
+        ]
+        .into_iter()
+        .filter_map(|(name, handle)| handle.map(|h| (name, h)))
+        .collect()
     }
 
     /// Take the queued prices, then wait up to `wait` for the first signal and take what is queued. Prices

@@ -1,4 +1,4 @@
-//! `bus-proxy --frontend tcp://HOST:PORT --backend tcp://HOST:PORT [--capture EP] [--health-port P]`
+//! `bus-proxy --frontend tcp://HOST:PORT --backend tcp://HOST:PORT [--capture EP] [--health-port P [--health-host H]]`
 //!
 //! Publishers connect to the frontend, subscribers to the backend; the proxy binds both (see the crate
 //! docs for the picture). SIGINT/SIGTERM terminate it through the control socket; `POST /control/pause`
@@ -37,12 +37,26 @@ struct Args {
     /// Bind a PUB socket here that carries a copy of every data frame (for `tradebridge record`)
     #[arg(long)]
     capture: Option<String>,
-    /// Serve /health /ready /live /metrics on 0.0.0.0:PORT (0 picks a free port)
+    /// Serve /health /ready /live /metrics on HEALTH_HOST:PORT (0 picks a free port)
     #[arg(long)]
     health_port: Option<u16>,
+    /// Address the health port binds: loopback unless told otherwise (0.0.0.0 for outside probes)
+    #[arg(long, default_value = tradebridge_health::DEFAULT_HEALTH_HOST)]
+    health_host: String,
     /// Messages queued per peer before libzmq drops (publishers' side) or stops reading
     #[arg(long, default_value_t = 100_000)]
     hwm: i32,
+    /// CURVE: this proxy's secret key file (else TRADEBRIDGE_CURVE_SECRET_KEY); both sides become
+    /// CURVE servers and refuse plaintext peers
+    #[arg(long)]
+    curve_secret_key: Option<String>,
+    /// CURVE: clients admitted on both sides: a directory of *.key files, a comma list of keys, or *
+    /// (else TRADEBRIDGE_CURVE_ALLOW)
+    #[arg(long)]
+    curve_allow: Option<String>,
+    /// CURVE: the server key file of --frontend-connect peers (else TRADEBRIDGE_CURVE_SERVER_KEY)
+    #[arg(long)]
+    curve_server_key: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -84,12 +98,23 @@ fn run(args: Args) -> Result<(), String> {
         capture: args.capture.clone(),
         frontend_connect: args.frontend_connect.clone(),
         hwm: args.hwm,
+        curve: tradebridge_bus::Curve::from_env(&tradebridge_bus::CurveFlags {
+            secret_key_file: args.curve_secret_key.clone(),
+            server_key_file: args.curve_server_key.clone(),
+            allow: args.curve_allow.clone(),
+        })
+        .map_err(|e| e.to_string())?,
         ..ProxyConfig::new(&args.frontend, &args.backend)
     };
     let proxy = Arc::new(
         Proxy::start(&config, Some(telemetry.clone()))
             .map_err(|e| format!("{} ({})", e, e.code()))?,
     );
+    if config.curve.is_some() {
+        let (front, back) = (proxy.clone(), proxy.clone());
+        telemetry.track("curve_frontend", move || front.curve_stats().0.metrics());
+        telemetry.track("curve_backend", move || back.curve_stats().1.metrics());
+    }
     {
         let proxy = proxy.clone();
         telemetry.track("proxy", move || {
@@ -126,7 +151,7 @@ fn run(args: Args) -> Result<(), String> {
                             }),
                         )
                         .with_state(proxy.clone());
-                let bound = HealthServer::bind(("0.0.0.0", port), health.clone())
+                let bound = HealthServer::bind((args.health_host.as_str(), port), health.clone())
                     .await
                     .map_err(|e| format!("health port {port}: {e}"))?;
                 Some(bound.with_routes(routes).spawn())

@@ -1,7 +1,9 @@
 //! `execution-engine`: signals in over ZeroMQ, risk-checked orders at an Alpaca-compatible paper broker,
 //! `OrderUpdate`s out. See `execution-engine --help` and the crate docs.
 //!
-//! Threads: the main thread runs the blocking loop (bus, risk, broker); a small tokio runtime serves the
+//! Threads: the main thread runs the loop (bus, risk, the engine's state) and never waits on the broker:
+//! submissions go to the pool's workers, reads (quotes, polls, the exposure) to the engine's readers;
+//! a small tokio runtime serves the
 //! health endpoints (and the kill-switch routes), watches the kill file, and turns SIGINT/SIGTERM (stop)
 //! and SIGUSR1/SIGUSR2 (kill switch on/off) into changes of the shared [`KillSwitch`], which every order
 //! submission reads right before it is sent.
@@ -17,7 +19,8 @@ use tokio::sync::RwLock;
 use tradebridge_engine::broker::BrokerClient;
 use tradebridge_engine::config::Args;
 use tradebridge_engine::control;
-use tradebridge_engine::engine::{Engine, Outcome, Pool, Prepared, RateGate, Timing};
+use tradebridge_engine::engine::{Engine, Outcome, Pool, Prepared, Timing};
+use tradebridge_engine::input::Inputs;
 use tradebridge_engine::journal::Journal;
 use tradebridge_engine::kill::{now_us, KillSwitch, Source};
 use tradebridge_engine::mapping::{intent_from_signal, SignalIds};
@@ -93,10 +96,13 @@ fn run(args: Args) -> Result<(), String> {
         let server = runtime
             .block_on(async {
                 Ok::<_, tradebridge_health::HealthServerError>(
-                    HealthServer::bind(("0.0.0.0", args.health_port), health.clone())
-                        .await?
-                        .with_routes(routes)
-                        .spawn(),
+                    HealthServer::bind(
+                        (args.health_host.as_str(), args.health_port),
+                        health.clone(),
+                    )
+                    .await?
+                    .with_routes(routes)
+                    .spawn(),
                 )
             })
             .map_err(|e| format!("cannot serve health on port {}: {e}", args.health_port))?;
@@ -132,7 +138,11 @@ fn run(args: Args) -> Result<(), String> {
         Duration::from_millis(args.broker_timeout_ms),
     )
     .with_retry_policy(args.retry_policy());
-    let book = RiskBook::new(limits);
+    // One idempotency window for the ids in memory and the journal's entries: time and count.
+    let book = RiskBook::new(limits).with_seen_window(
+        Duration::from_millis(args.journal_window_ms),
+        args.idempotency_max_ids,
+    );
     let run_id = format!("{:x}", now_ms() % 0xff_ffff_ffff);
     let mut engine = Engine::new(book, broker, kill, args.settings(&url), run_id);
     if _stream.is_some() {
@@ -141,8 +151,8 @@ fn run(args: Args) -> Result<(), String> {
 
     if let Some(path) = &args.journal {
         let window = Duration::from_millis(args.journal_window_ms);
-        let (journal, report) =
-            Journal::open(path, window, now_ms()).map_err(|e| format!("{e} ({})", e.code()))?;
+        let (journal, report) = Journal::open(path, window, args.idempotency_max_ids, now_ms())
+            .map_err(|e| format!("{e} ({})", e.code()))?;
         tracing::info!(path = %path.display(), entries = report.entries, unsettled = report.unsettled,
             torn_tail = report.torn_tail, expired = report.expired, "journal loaded");
         engine = engine.with_journal(journal);
@@ -156,12 +166,20 @@ fn run(args: Args) -> Result<(), String> {
     let result = (|| {
         // The bus first, so signals sent while the exposure loads are taken and refused (counted), not
         // left to pile up and be ordered later on stale grounds.
-        let mut bus = Bus::open(&args).map_err(|e| e.to_string())?;
-        tracing::info!(signals = %args.signal_endpoint, orders = %args.order_endpoint, "bus connected");
+        let mut inputs = Inputs::open(&args, runtime.handle(), &telemetry, |k| {
+            std::env::var(k).ok()
+        })?;
+        let bus_args = inputs.bus_args(&args);
+        let mut bus = Bus::open(&bus_args).map_err(|e| e.to_string())?;
+        for (name, handle) in bus.curve_handles() {
+            telemetry.track(name, move || handle.stats().metrics());
+        }
+        tracing::info!(signals = %bus_args.signal_endpoint, orders = %args.order_endpoint, "bus connected");
         let served = serve(
             &args,
             &mut engine,
             &mut bus,
+            &mut inputs,
             &health,
             &telemetry,
             &exported,
@@ -170,6 +188,7 @@ fn run(args: Args) -> Result<(), String> {
         if args.cancel_on_exit {
             engine.cancel_all_open();
         }
+        inputs.close(runtime.handle());
         bus.close();
         served.map_err(|e| format!("cannot reach the broker at {url}: {e}"))
     })();
@@ -201,10 +220,14 @@ fn run(args: Args) -> Result<(), String> {
 
 /// The main loop: exposure load, signals and prices from the bus, order polling, kill-switch actions,
 /// health refresh. Fails only when the first exposure load misses `--sync-deadline-ms`.
+// The loop's shared pieces, each borrowed where it is made; a struct of these references would only
+// rename them.
+#[allow(clippy::too_many_arguments)]
 fn serve(
     args: &Args,
     engine: &mut Engine,
     bus: &mut Bus,
+    inputs: &mut Inputs,
     health: &Arc<RwLock<HealthCheck>>,
     telemetry: &Arc<Telemetry>,
     exported: &Exported,
@@ -215,7 +238,7 @@ fn serve(
         args.submit_queue,
         engine.broker_handle(),
         engine.kill_switch().clone(),
-        RateGate::new(engine.book().limits().max_orders_per_sec),
+        args.rate_gate(),
     )
     .map_err(|e| format!("cannot start the submission workers: {e}"))?;
     let to_ack = telemetry.latency("signal_to_ack");
@@ -244,22 +267,27 @@ fn serve(
             engine.mark_unsynced();
             sync = SyncSchedule::new();
         }
-        if !engine.is_synced() && Instant::now() >= sync.next {
-            load_exposure(engine, health, &mut sync);
-            if engine.is_synced() {
-                // Metrics first, then ready: whoever waits for ready reads the loaded exposure.
-                refresh_health(engine, bus, health);
-                export_counters(engine, exported);
-                health.blocking_write().set_ready(true, None);
-            }
-            let deadline = Duration::from_millis(args.sync_deadline_ms);
-            if !engine.is_synced()
-                && engine.counters().exposure_syncs == 0
-                && !deadline.is_zero()
-                && started.elapsed() >= deadline
-            {
-                return Err(sync.last_error.clone());
-            }
+        if !engine.is_synced()
+            && !engine.sync_in_flight()
+            && Instant::now() >= sync.next
+            && engine.start_sync()
+        {
+            health.blocking_write().set_ready(
+                false,
+                Some("loading open orders and positions from the broker".into()),
+            );
+        }
+        let deadline = Duration::from_millis(args.sync_deadline_ms);
+        if !engine.is_synced()
+            && engine.counters().exposure_syncs == 0
+            && !deadline.is_zero()
+            && started.elapsed() >= deadline
+        {
+            return Err(if sync.last_error.is_empty() {
+                format!("no answer within {} ms", deadline.as_millis())
+            } else {
+                sync.last_error.clone()
+            });
         }
         let wait = if engine.open_orders() > 0 && engine.stream_up() {
             // Fills arrive on the stream's channel, which the bus poll cannot wake on: look often.
@@ -269,15 +297,16 @@ fn serve(
         } else {
             Duration::from_millis(50)
         };
-        // Answers from the workers cannot wake the bus poll: look often while some are due.
-        let wait = if pool.in_flight() > 0 {
+        // Answers from the workers and readers cannot wake the bus poll: look often while some are due.
+        let wait = if pool.in_flight() > 0 || engine.reads_pending() > 0 {
             wait.min(Duration::from_millis(2))
         } else {
             wait
         };
         let mut outcomes: Vec<Outcome> = Vec::new();
         let mut timings: Vec<Timing> = Vec::new();
-        for event in bus.poll(wait) {
+        // JetStream's backlog waits (unacknowledged) until the exposure is loaded, then is ordered.
+        for (event, ack) in inputs.poll(bus, wait, engine.is_synced()) {
             match event {
                 BusEvent::Signal(signal, received) => {
                     telemetry.messages_processed().inc();
@@ -292,8 +321,16 @@ fn serve(
                     let intent = intent_from_signal(&signal, args.max_order_qty);
                     // Decided here, sent by a worker: the loop goes on reading while the broker answers.
                     match engine.prepare(&intent, now_ms(), received, pool.has_room()) {
-                        Prepared::Done(o) => outcomes.extend(o),
-                        Prepared::Submit(job) => pool.submit(job),
+                        Prepared::Done(o) => {
+                            outcomes.extend(o);
+                            inputs.done(ack);
+                        }
+                        Prepared::Submit(job) => {
+                            inputs.hold(job.client_order_id(), ack);
+                            pool.submit(job)
+                        }
+                        // Waiting for its quote: acknowledged once decided.
+                        Prepared::Held(client_order_id) => inputs.hold(&client_order_id, ack),
                     }
                 }
                 BusEvent::Price(symbol, price, seen) => {
@@ -306,16 +343,35 @@ fn serve(
             }
         }
         for (job, delivery) in pool.answered() {
+            // Acknowledged once completed (journal settled): a crash before it means a redelivery.
+            let client_order_id = job.client_order_id().to_owned();
             let (o, t) = engine.complete(job, delivery);
+            inputs.answered(&client_order_id);
             outcomes.extend(o);
             timings.extend(t);
+        }
+        let (o, t) = engine.take_answers();
+        outcomes.extend(o);
+        timings.extend(t);
+        if let Some(loaded) = engine.take_sync_result() {
+            on_sync(loaded, engine, bus, health, exported, &mut sync);
+        }
+        // Signals whose quote arrived (or failed, or whose wait is over), in arrival order.
+        while let Some((client_order_id, prepared)) = engine.next_resumed(now_ms(), pool.has_room())
+        {
+            match prepared {
+                Prepared::Done(o) => {
+                    outcomes.extend(o);
+                    inputs.answered(&client_order_id);
+                }
+                Prepared::Submit(job) => pool.submit(job),
+                Prepared::Held(_) => {}
+            }
         }
         let (o, t, heard) = engine.drain_stream();
         outcomes.extend(o);
         timings.extend(t);
-        let (o, t) = engine.poll_orders(Instant::now());
-        outcomes.extend(o);
-        timings.extend(t);
+        engine.poll_orders(Instant::now());
         for timing in timings {
             match timing {
                 Timing::SubmitToAck(d) => to_ack.observe(d),
@@ -350,14 +406,22 @@ fn serve(
             export_counters(engine, exported);
         }
     }
-    // Stopping: no more signals; sends in flight get a short grace, then the journal is flushed.
+    // Stopping: no more signals; those waiting for a quote are refused (never journaled), sends in
+    // flight get a short grace, then the journal is flushed. Reads on their way are not waited for.
+    for outcome in engine.release_held() {
+        if let Some(update) = signal_ids.update_for(&outcome, now_ms()) {
+            let _ = bus.publish(&update);
+        }
+    }
     let grace = Instant::now() + Duration::from_millis(args.shutdown_grace_ms);
     for (job, delivery) in pool.drain(grace) {
+        let client_order_id = job.client_order_id().to_owned();
         for outcome in engine.complete(job, delivery).0 {
             if let Some(update) = signal_ids.update_for(&outcome, now_ms()) {
                 let _ = bus.publish(&update);
             }
         }
+        inputs.answered(&client_order_id);
     }
     if pool.in_flight() > 0 {
         tracing::warn!(
@@ -388,25 +452,27 @@ impl SyncSchedule {
     }
 }
 
-/// One attempt to load open orders and positions; `/ready` says why it failed (the caller marks it
-/// ready on success, after the metrics show the loaded exposure).
-fn load_exposure(engine: &mut Engine, health: &Arc<RwLock<HealthCheck>>, sync: &mut SyncSchedule) {
-    health.blocking_write().set_ready(
-        false,
-        Some("loading open orders and positions from the broker".into()),
-    );
-    // The journal's unanswered entries first: which of them reached the broker decides what a
-    // re-delivered signal does.
-    let loaded = engine
-        .reconcile_journal()
-        .and_then(|_| engine.sync_exposure().map_err(|e| e.to_string()));
+/// An exposure load answered: ready on success (after the metrics show the loaded exposure), else
+/// `/ready` says why and the next try is scheduled.
+fn on_sync(
+    loaded: Result<(usize, usize), String>,
+    engine: &mut Engine,
+    bus: &mut Bus,
+    health: &Arc<RwLock<HealthCheck>>,
+    exported: &Exported,
+    sync: &mut SyncSchedule,
+) {
     match loaded {
         Ok((positions, orders)) => {
             tracing::info!(broker = %engine.broker().base(), positions, open_orders = orders,
                 "exposure loaded from the broker");
+            *sync = SyncSchedule::new();
+            // Metrics first, then ready: whoever waits for ready reads the loaded exposure.
+            refresh_health(engine, bus, health);
+            export_counters(engine, exported);
+            health.blocking_write().set_ready(true, None);
         }
         Err(error) => {
-            sync.last_error = error.to_string();
             tracing::warn!(%error, retry_ms = sync.backoff.as_millis() as u64,
                 "cannot load open orders and positions; signals are refused until it works");
             health.blocking_write().set_ready(
@@ -415,6 +481,7 @@ fn load_exposure(engine: &mut Engine, health: &Arc<RwLock<HealthCheck>>, sync: &
                     "exposure unknown: cannot load open orders and positions from the broker: {error}"
                 )),
             );
+            sync.last_error = error;
             sync.next = Instant::now() + sync.backoff;
             sync.backoff = (sync.backoff * 2).min(Duration::from_secs(2));
         }
