@@ -63,8 +63,16 @@ def crossing(previous: float | None, score: float, threshold: float) -> Literal[
 class Strategy:
     """Features and scores per symbol, the signals it made, and which of them still await an outcome."""
 
-    def __init__(self, health: HealthCheck, symbols: Sequence[str], threshold: float, run_id: str) -> None:
+    def __init__(
+        self,
+        health: HealthCheck,
+        symbols: Sequence[str],
+        threshold: float,
+        run_id: str,
+        signal_time: str = "now",
+    ) -> None:
         self.health, self.symbols, self.threshold, self.run_id = health, set(symbols), threshold, run_id
+        self.signal_time = signal_time
         self.computer = RustFeatureComputer()  # keeps each symbol's indicator state apart
         self.features_latency = health.telemetry.latency("features")
         self.scores: dict[str, float] = {}
@@ -90,7 +98,9 @@ class Strategy:
             symbol=bar.symbol,
             direction=direction,
             strength=round(abs(score), 6),
-            timestamp=time.time_ns() // 1_000_000,  # now: the engine refuses stale signals
+            # now: the engine refuses stale signals; or the bar's time, so that a replay or a deterministic
+            # run stamps the same signal the same way (the engine then counts market time)
+            timestamp=bar.timestamp if self.signal_time == "bar" else time.time_ns() // 1_000_000,
             features=[x if math.isfinite(x) else None for x in features],
             signal_id=signal_id,
             price=bar.close,  # a reference price for the engine's notional limit
@@ -121,7 +131,7 @@ class Strategy:
 
 async def run(args: argparse.Namespace) -> None:
     health = HealthCheck.healthy("strategy").not_ready("connecting")
-    strategy = Strategy(health, args.symbols, args.threshold, args.run_id)
+    strategy = Strategy(health, args.symbols, args.threshold, args.run_id, args.signal_time)
     server = await start_health_server(args.health_port, health, "127.0.0.1") if args.health_port else None
     this = asyncio.current_task()
     assert this is not None  # asyncio.run runs us as a task
@@ -182,6 +192,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--threshold", type=float, default=0.5, help="|score| that makes a signal (0..1)")
     parser.add_argument("--health-port", type=int, default=0, help="serve /health, /ready, /metrics (0: no)")
     parser.add_argument("--run-id", default=uuid.uuid4().hex[:8], help="prefix of the signal ids ([a-z0-9])")
+    parser.add_argument(
+        "--signal-time",
+        choices=("now", "bar"),
+        default="now",
+        help="a signal's timestamp: now (default) or its bar's (market time: replays, deterministic runs)",
+    )
     parser.add_argument("--subscribers", type=int, default=1, help="signal subscribers to wait for")
     parser.add_argument("--subscriber-wait", type=float, default=10.0, help="seconds to wait for them")
     args = parser.parse_args(argv)

@@ -16,6 +16,11 @@ p50/p99, consistency checks) and writes ``report.json``, ``equity.png`` and ``la
 (default ``reports/demo``). It measures the strategy from the outside only: what it publishes on the bus,
 the engine's answers, and the strategy's ``/health`` and ``/metrics``.
 
+Deterministic by default: the market takes a step only once the last one settled, the broker's clock is the
+bars' and the engine counts market time, so the same ``--seed`` gives the same signals, orders, fills and P&L
+(:mod:`tradebridge_demo.lockstep`). ``--record DIR`` keeps the run's bus traffic as a capture;
+``--replay FILE`` runs the flow from a capture's market instead of the seeded one.
+
 Against Alpaca paper instead of the mock broker: put ``ALPACA_API_KEY`` and ``ALPACA_SECRET_KEY`` in ``.env``
 and run ``tradebridge demo --broker-url https://paper-api.alpaca.markets``. Market data stays the seeded
 mock feed (synthetic prices), orders go to your paper account, and the checks cover this run's orders only
@@ -94,6 +99,29 @@ def parse_args(argv: Sequence[str]) -> DemoConfig:
         help="direct (default): each topic's publisher binds; proxy: every service connects to a bus-proxy "
         "and two strategies trade (docs/deploy.md)",
     )
+    parser.add_argument(
+        "--deterministic",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the market waits for the flow at every bar, so the same seed (or capture) gives the same "
+        "signals, orders, fills and P&L (default with the mock broker, the stream or a replay, and the "
+        "direct topology; --no-deterministic: everything runs at its own pace, as in production)",
+    )
+    parser.add_argument(
+        "--record",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="keep the run's bus traffic (every topic) in DIR/capture.parquet, with a copy of its report",
+    )
+    parser.add_argument(
+        "--replay",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="run from a capture's market (a --record DIR, or a `tradebridge record` file or folder) "
+        "instead of the seeded one; its symbols and bars replace --symbols and --bars",
+    )
     args = parser.parse_args(list(argv))
     symbols = [s.upper() for s in args.symbols for s in s.split(",") if s]
     if not symbols or any(not _SYMBOL.match(s) for s in symbols):
@@ -102,6 +130,24 @@ def parse_args(argv: Sequence[str]) -> DemoConfig:
         parser.error("--bars must be at least 1")
     if args.rate <= 0:
         parser.error("--rate must be > 0")
+    # Lockstep needs a market the demo moves (the mock's, or a capture) and one engine reading one strategy.
+    lockstep_possible = args.broker_url is None and args.topology == "direct"
+    if args.replay is not None:
+        if not lockstep_possible:
+            parser.error("--replay runs against the mock broker with the direct topology")
+        if args.deterministic is False:
+            parser.error("--replay always runs in lockstep: leave out --no-deterministic")
+        if not args.replay.exists():
+            parser.error(f"--replay {args.replay}: no such capture file or folder")
+    if args.record is not None and (args.record / "capture.parquet").exists():
+        parser.error(f"--record {args.record}: it already holds a capture; remove it or record elsewhere")
+    lockstep_possible = lockstep_possible and (args.market == "stream" or args.replay is not None)
+    if args.deterministic and not lockstep_possible:
+        parser.error(
+            "--deterministic needs the mock broker (no --broker-url), the direct topology and the stream "
+            "market (or --replay)"
+        )
+    deterministic = lockstep_possible if args.deterministic is None else args.deterministic
     return DemoConfig(
         bars=args.bars,
         symbols=tuple(dict.fromkeys(symbols)),
@@ -120,6 +166,9 @@ def parse_args(argv: Sequence[str]) -> DemoConfig:
         env_file=args.env_file,
         market=args.market,
         topology=args.topology,
+        deterministic=deterministic,
+        record=args.record,
+        replay=args.replay,
     )
 
 

@@ -31,6 +31,13 @@ class DemoConfig:
     market: str = "stream"
     #: direct: each topic's publisher binds; proxy: everything connects to a bus-proxy, two strategies
     topology: str = "direct"
+    #: the market waits for the flow at every step, the broker's clock is the bars', the engine counts market
+    #: time: the same seed (or capture) gives the same signals, orders, fills and P&L (:mod:`.lockstep`)
+    deterministic: bool = True
+    #: keep the run's bus traffic here (``capture.parquet``, every topic) with a copy of the report
+    record: Path | None = None
+    #: run from this capture's market instead of the seeded walk
+    replay: Path | None = None
 
     @property
     def total_bars(self) -> int:

@@ -42,6 +42,8 @@ class SeenSignal:
     bar_source: str | None
     bar_seq: int | None
     seen_ns: int
+    #: the signal's own timestamp (ms): its bar's time when the strategy stamps market time
+    timestamp: int | None = None
     ack_ns: int | None = None
     fill_ns: int | None = None
     status: str | None = None
@@ -157,6 +159,7 @@ class BusObserver:
             bar_source=source if isinstance(source, str) else None,
             bar_seq=seq if isinstance(seq, int) else None,
             seen_ns=seen_ns,
+            timestamp=message.timestamp,
         )
         with self._lock:
             self._signals[signal_id] = seen

@@ -303,9 +303,18 @@ class DemoResult:
 
     # -- output ---------------------------------------------------------------------------------------------
 
+    def outcome(self) -> dict[str, Any]:
+        from tradebridge_demo.outcome import outcome
+
+        return outcome(self)
+
     def to_json(self) -> dict[str, Any]:
+        from tradebridge_demo.outcome import fingerprint
+
+        decided = self.outcome()
         return {
-            "summary": self.summary(),
+            "summary": {**self.summary(), "fingerprint": fingerprint(decided)},
+            "outcome": decided,
             "checks": [c.__dict__ for c in self.checks],
             "config": self.config,
             "engine_metrics": self.engine,
@@ -317,6 +326,8 @@ class DemoResult:
         }
 
     def render(self) -> str:
+        from tradebridge_demo.outcome import fingerprint
+
         s = self.summary()
         lines = [
             "",
@@ -334,6 +345,13 @@ class DemoResult:
             f"{s['equity_end']:,.2f}; unrealized {s['unrealized_pl']:+.2f})",
             "  positions     "
             + (", ".join(f"{k} {v:+g}" for k, v in sorted(s["positions"].items())) or "flat"),
+            f"  outcome       {fingerprint(self.outcome())}   ("
+            + (
+                "deterministic: the same seed or capture prints the same"
+                if self.config.get("deterministic")
+                else "not deterministic: --no-deterministic"
+            )
+            + ")",
             "",
             f"  {'latency (ms)':<36} {'p50':>8} {'p99':>8} {'n':>6}",
         ]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import os
 import shutil
 import signal
@@ -19,22 +21,21 @@ from pathlib import Path
 from types import FrameType
 
 from tradebridge.alpaca import AlpacaPaperTrading, CredentialsRefusedError, resolve_credentials
+from tradebridge.capture import CaptureError, Recorder
 from tradebridge.errors import TradebridgeError
 from tradebridge.testing import Service, ServiceError, free_port, is_ready, rust_binary
 
 from tradebridge_demo.config import DemoConfig
+from tradebridge_demo.follow import Progress, follow, say
+from tradebridge_demo.lockstep import CaptureFeed, MarketSteps, Settle, first_ready, read_market_steps
 from tradebridge_demo.market import MarketClock
 from tradebridge_demo.observer import BusObserver
+from tradebridge_demo.recording import finish_recording, start_recording
 from tradebridge_demo.report import (
-    BrokerOrder,
-    DemoResult,
     decimal_float,
-    fill_seen_ms,
-    histogram_summary,
-    observed_flow,
     write_report,
 )
-from tradebridge_demo.topology import SECOND_STRATEGY, second_strategy, wiring
+from tradebridge_demo.topology import second_strategy, wiring
 
 #: Any non-empty pair works with the mock broker; real credentials are never sent to it.
 MOCK_KEY = "tradebridge-demo"
@@ -44,6 +45,10 @@ CREDENTIAL_VARIABLES = ("APCA_API_KEY_ID", "APCA_API_SECRET_KEY", "ALPACA_API_KE
 
 #: Alpaca's real-time IEX stock data (the streaming path with ``--broker-url`` Alpaca paper).
 ALPACA_IEX_STREAM = "wss://stream.data.alpaca.markets/v2/iex"
+
+#: A deterministic run's signals carry their bar's time, which a wall clock finds old: the engine's staleness
+#: check (a guard against a stuck strategy, on the wall clock) is set beyond any capture's age.
+MARKET_TIME_MAX_AGE_MS = 100 * 365 * 86_400_000
 
 #: ``examples/strategy.py``, shipped in this package: the demo runs the example, never a copy of it.
 STRATEGY = files("tradebridge_demo") / "strategy.py"
@@ -78,44 +83,32 @@ def _interruptible() -> Iterator[None]:
             signal.signal(s, h)
 
 
-class Progress:
-    """One self-rewriting line on a terminal; silent otherwise (CI logs stay readable)."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total = max(total, 1)
-        self.enabled = enabled and sys.stderr.isatty()
-        self.started = time.monotonic()
-
-    def show(self, done: int, metrics: dict[str, str]) -> None:
-        if not self.enabled:
-            return
-        width = 30
-        filled = min(width, int(width * done / self.total))
-        bar = "#" * filled + "-" * (width - filled)
-        extra = f"signals {metrics.get('signals', '0')}  fills {metrics.get('fills', '0')}"
-        elapsed = time.monotonic() - self.started
-        sys.stderr.write(f"\r  [{bar}] {done}/{self.total} bars  {extra}  {elapsed:5.1f}s ")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def run_demo(config: DemoConfig) -> int:
     """Run the flow; 0 when it completed consistently, 1 on a failure (said why), 130 on Ctrl-C."""
     started = time.monotonic()
-    streaming = config.market == "stream"
+    steps: MarketSteps | None = None
+    if config.replay is not None:
+        try:
+            steps = read_market_steps(config.replay)
+        except CaptureError as exc:
+            say(f"demo: --replay {config.replay}: {exc}")
+            return 1
+        if steps.frames % len(steps.symbols):
+            say(f"demo: --replay {steps.path}: {steps.frames} bars do not split evenly over {steps.symbols}")
+            return 1
+        config = dataclasses.replace(
+            config,
+            symbols=steps.symbols,
+            bars=steps.bars_per_symbol,
+            seed=_recorded_seed(config.replay, config.seed),
+        )
+    streaming = config.market == "stream" and steps is None
+    lockstep = config.deterministic or steps is not None
     try:
         engine_binary = rust_binary("execution-engine")
         feed_binary = rust_binary("market-data") if streaming else None
     except FileNotFoundError as exc:
-        _say(f"demo: {exc}")
+        say(f"demo: {exc}")
         return 1
     report_dir = config.report_dir.resolve()
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -126,7 +119,7 @@ def run_demo(config: DemoConfig) -> int:
     try:
         access = broker_access(config)
     except ValueError as exc:
-        _say(f"demo: {exc}")
+        say(f"demo: {exc}")
         return 1
     run_id = uuid.uuid4().hex[:8]
     host = "127.0.0.1"
@@ -136,6 +129,8 @@ def run_demo(config: DemoConfig) -> int:
         "signal": free_port(),
         "order": free_port(),
         **{f"{n}_health": free_port() for n in ("broker", "engine", "strategy", "feed")},
+        # a replay's bars reach the broker here first (lockstep.CaptureFeed)
+        "first": free_port(),
     }
     broker_url = access.url or f"http://{host}:{ports['broker']}"
     env = scrubbed_environment()
@@ -147,19 +142,24 @@ def run_demo(config: DemoConfig) -> int:
 
     # Streaming: the mock's own seeded walk makes the bars (one per symbol every len(symbols)/rate s) and
     # its market-data WebSocket carries them; synthetic: the broker follows the publisher's bars on the bus.
+    first = f"tcp://{host}:{ports['first']}"
+    # Stepped by the demo's MarketClock; in lockstep each step waits for the stream's next tick: a short one.
+    tick = "0.002" if config.deterministic else "0.01"
     market_source = (
-        ["--bar-interval", "0", "--stream-interval", "0.01"]  # stepped by the demo's MarketClock
+        ["--bar-interval", "0", "--stream-interval", tick]
         if streaming
-        else ["--market-endpoint", market, "--bar-interval", "0"]
+        else ["--market-endpoint", first if steps else market, "--bar-interval", "0"]
     )
-    clock: MarketClock | None = None
+    # Lockstep: the bars drive the broker's clock, and an order fills at the quote standing when it arrives
+    # (the market waits for it). Otherwise Alpaca paper's way: at the next price, on the wall clock.
+    fills = ["--fill-mode", "immediate", "--clock", "market"] if lockstep else ["--fill-mode", "deferred"]
+    clock: MarketClock | CaptureFeed | None = None
     broker = Service(
         "mock-broker",
         python_module(
             "tradebridge.cli", "mock-broker", "--host", host, "--port", str(ports["broker"]),
             "--seed", str(config.seed), "--symbols", *config.symbols,
-            "--health-port", str(ports["broker_health"]), *market_source,
-            "--fill-mode", "deferred", "--rate-limit", "0",
+            "--health-port", str(ports["broker_health"]), *market_source, *fills, "--rate-limit", "0",
         ),
         health_port=ports["broker_health"], log_dir=log_dir, env=env,
     )  # fmt: skip
@@ -180,6 +180,9 @@ def run_demo(config: DemoConfig) -> int:
             "--order-timeout-ms", "2000",
             # Accepted signals, one journal per run (restart safety, README "What survives what").
             "--journal", str(report_dir / "engine.journal"),
+            # market time, one sender: the same signals get the same verdicts, in their order
+            *(["--rate-clock", "market", "--submit-workers", "1",
+                "--max-signal-age-ms", str(MARKET_TIME_MAX_AGE_MS)] if lockstep else []),
         ],
         health_port=ports["engine_health"], log_dir=log_dir, env=keyed_env,
     )  # fmt: skip
@@ -191,16 +194,20 @@ def run_demo(config: DemoConfig) -> int:
             "--order-endpoint", orders, "--symbols", ",".join(config.symbols),
             "--threshold", str(config.threshold), "--health-port", str(ports["strategy_health"]),
             "--run-id", run_id,
-            # the engine and the demo's observer: both must hear the first signal (a proxy replays one
-            # subscription per topic to a publisher that connects after them; it serves both)
-            "--subscribers", "2" if wires.proxy is None else "1",
+            # the engine and the demo's observer (and the recorder): all must hear the first signal (a
+            # proxy replays one subscription per topic to a publisher that connects after them)
+            "--subscribers", str(2 + bool(config.record)) if wires.proxy is None else "1",
+            *(["--signal-time", "bar"] if lockstep else []),
         ],
         health_port=ports["strategy_health"], log_dir=log_dir, env=env,
     )  # fmt: skip
     # Alpaca's real IEX feed for Alpaca paper; a loopback broker (ours, or a mock run by hand) streams its
     # own market, whose clock the demo steps.
     local_market = access.url is None or _is_loopback(access.url)
-    if feed_binary is not None:
+    publisher: Service | None
+    if steps is not None:
+        publisher = None  # the demo publishes the capture itself (lockstep.CaptureFeed)
+    elif feed_binary is not None:
         stream_url = f"ws{broker_url.removeprefix('http')}/v2/iex" if local_market else ALPACA_IEX_STREAM
         publisher = Service(
             "market-data",
@@ -225,49 +232,66 @@ def run_demo(config: DemoConfig) -> int:
             ),
             health_port=ports["feed_health"], log_dir=log_dir, env=env,
         )  # fmt: skip
-    services = [engine, strategy, publisher] if access.url else [broker, engine, strategy, publisher]
+    services = [engine, strategy] if access.url else [broker, engine, strategy]
+    if publisher is not None:
+        services.append(publisher)
     extra: list[Service] = []
     if wires.proxy is not None:
         extra = [wires.proxy, second_strategy(strategy, run_id, config.threshold, log_dir, env)]
         services[-3:-3] = extra  # started in this order; _follow finds engine, strategy, publisher last
     progress = Progress(config.total_bars, config.progress)
     observer = BusObserver(signals, orders)
+    settle = Settle([strategy], observer)
+    recorder: Recorder | None = None
     code = 1
     try:
         with _interruptible(), observer:
-            _say(
+            market_name = f"replay of {steps.path}" if steps else f"seed {config.seed}"
+            say(
                 f"tradebridge demo: {config.bars} bars x {len(config.symbols)} symbols "
-                f"({', '.join(config.symbols)}), seed {config.seed}; logs in {log_dir}"
+                f"({', '.join(config.symbols)}), {market_name}, "
+                f"{'deterministic' if lockstep else 'not deterministic'}; logs in {log_dir}"
             )
             if wires.proxy is not None:
                 wires.proxy.start()
                 wires.proxy.wait(is_ready, "ready", 30)
-                _say(f"  bus-proxy         ready  publishers -> {wires.signals_out}, subscribers <- {market}")
+                say(f"  bus-proxy         ready  publishers -> {wires.signals_out}, subscribers <- {market}")
             if access.url:
-                _say(f"  broker            {broker_url} (credentials: environment or {config.env_file})")
+                say(f"  broker            {broker_url} (credentials: environment or {config.env_file})")
             else:
                 broker.start()
                 broker.wait(is_ready, "ready", 30)
-                _say(f"  mock-broker       ready  {broker_url}")
-            if streaming and local_market:
+                say(f"  mock-broker       ready  {broker_url}")
+            if streaming and local_market and publisher is not None:
                 # Bound before its subscribers connect (one that connects to a port nobody binds yet
                 # retries on a growing backoff and would miss the first bars); no bar flows before the
                 # market clock starts.
                 publisher.start()
                 publisher.wait(is_ready, "ready", 30)
+            if steps is not None:
+                # bound now, like a feed; publishes once the broker (first), the engine, the strategy, the
+                # observer and the recorder (main) subscribed
+                clock = CaptureFeed(
+                    steps, first, market, 1, 3 + bool(config.record), first_ready(broker), settle,
+                )  # fmt: skip
+            if config.record is not None:
+                recorder = start_recording(config.record, [market, signals, orders])
             engine.start()
             engine.wait(is_ready, "ready", 30)
-            _say(f"  execution-engine  ready  signals {signals} -> orders {orders}")
+            say(f"  execution-engine  ready  signals {signals} -> orders {orders}")
             strategy.start()
             strategy.wait(lambda s: s.metrics().get("bus_connected") == "true", "connected", 30)
             # Every subscription in place before the first bar: the strategy and the observer hear the
             # engine's order updates (the strategy itself waited for the engine and the observer).
-            engine.wait(lambda s: int(s.metrics().get("order_subscribers", "0")) >= 2, "subscribed to", 10)
-            _say(f"  strategy          connected (ready once its indicators are warm)  market {market}")
+            wanted_orders = 2 + bool(config.record)
+            engine.wait(
+                lambda s: int(s.metrics().get("order_subscribers", "0")) >= wanted_orders, "subscribed to", 10
+            )
+            say(f"  strategy          connected (ready once its indicators are warm)  market {market}")
             for other in extra[1:]:
                 other.start()
                 other.wait(lambda s: s.metrics().get("bus_connected") == "true", "connected", 30)
-                _say(f"  {other.name:<17} connected (threshold {config.threshold + 0.1:g})")
+                say(f"  {other.name:<17} connected (threshold {config.threshold + 0.1:g})")
             if not streaming:
                 # before the first bar: the publisher (or the demo, at the proxy) waits for this subscriber
                 observer.watch_market(market)
@@ -281,48 +305,69 @@ def run_demo(config: DemoConfig) -> int:
             alpaca = AlpacaPaperTrading(access.api_key, access.secret_key, base_url=broker_url)
             equity_start = decimal_float(alpaca.get_account_info().equity)
             positions_start = {p.symbol: float(p.qty) for p in alpaca.get_positions()}
-            if streaming:
+            if isinstance(clock, CaptureFeed):
+                observer.watch_market(market)
+                clock.start()
+                say(f"  capture           replaying {clock.steps.frames} bars in lockstep -> {market}")
+            elif streaming and publisher is not None:
                 if not local_market:  # Alpaca's live feed: started last, once everything else runs
                     publisher.start()
                     publisher.wait(is_ready, "ready", 30)
                 observer.watch_market(market)
                 if local_market:  # the mock's market moves when the demo says (Alpaca's is live)
-                    clock = MarketClock(broker_url, config.bars, len(config.symbols) / config.rate).start()
-                _say(f"  market-data       streaming {config.bars} bars a symbol: {stream_url} -> {market}")
-            else:
+                    clock = MarketClock(
+                        broker_url, config.bars, len(config.symbols) / config.rate,
+                        settle if lockstep else None, len(config.symbols),
+                    ).start()  # fmt: skip
+                say(f"  market-data       streaming {config.bars} bars a symbol: {stream_url} -> {market}")
+            elif publisher is not None:
                 publisher.start()
-                _say(f"  mock-publisher    publishing {config.total_bars} bars at {config.rate:g}/s")
-            result = _follow(config, services, observer, progress, started, alpaca, run_id, clock)
+                say(f"  mock-publisher    publishing {config.total_bars} bars at {config.rate:g}/s")
+            result = follow(config, services, observer, progress, started, alpaca, run_id, clock, publisher)
             result.equity_start = equity_start
             result.positions_start = positions_start
+            result.config["deterministic"] = lockstep
+            result.config["replay"] = None if steps is None else str(steps.path)
             progress.close()
             result.run_checks()
             print(result.render(), flush=True)
             files = write_report(result, report_dir)
-            _say("\n  report: " + ", ".join(str(f) for f in files))
+            if recorder is not None and config.record is not None:
+                files += finish_recording(recorder, config.record, files[0])
+                recorder = None
+            say("\n  report: " + ", ".join(str(f) for f in files))
             code = 0 if all(c.ok for c in result.checks) else 1
     except Interrupted as exc:
         progress.close()
-        _say(f"demo: interrupted ({exc}); stopping every service")
+        say(f"demo: interrupted ({exc}); stopping every service")
         code = 130
     except ServiceError as exc:
         progress.close()
-        _say(f"demo: {exc}")
+        say(f"demo: {exc}")
+        code = 1
+    except CaptureError as exc:  # --record: the capture could not be written
+        progress.close()
+        say(f"demo: --record {config.record}: {exc}")
         code = 1
     except TradebridgeError as exc:  # the broker refused us (credentials, paper-only, unreachable)
         progress.close()
-        _say(f"demo: broker at {broker_url}: {type(exc).__name__}: {exc}")
+        say(f"demo: broker at {broker_url}: {type(exc).__name__}: {exc}")
         code = 1
     finally:
         # A second Ctrl-C must not cut the cleanup short (the services would still die with us, but
         # without closing their sockets cleanly).
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
+            settle.aborted.set()
             if clock is not None:
                 clock.close()
             for service in reversed(services):
                 service.stop()
             observer.close()
+            if recorder is not None:  # a run that failed: what was recorded is kept
+                recorder.stop()
+                with contextlib.suppress(CaptureError, TimeoutError):
+                    recorder.wait(10)
         finally:
             signal.signal(signal.SIGINT, previous)
             shutil.rmtree(work, ignore_errors=True)
@@ -356,155 +401,9 @@ def broker_access(config: DemoConfig) -> BrokerAccess:
     return BrokerAccess(config.broker_url.rstrip("/"), found.api_key, found.secret_key)
 
 
-def _follow(
-    config: DemoConfig,
-    services: list[Service],
-    observer: BusObserver,
-    progress: Progress,
-    started: float,
-    alpaca: AlpacaPaperTrading,
-    run_id: str,
-    clock: MarketClock | None,
-) -> DemoResult:
-    """Show progress until every bar is processed and every signal's order final; then collect the numbers.
-
-    Everything comes from outside the services: the strategy's and the engine's ``/health`` metrics, the
-    signals and order updates the observer saw on the bus, the broker's account.
-    """
-    engine, strategy, publisher = services[-3:]
-    broker = services[0]
-    deadline = started + config.timeout
-    settled_since: float | None = None
-    feed_stopped: float | None = None
-    # Equity samples for the chart; Alpaca paper allows 200 requests a minute, the mock has no limit.
-    sample_every = 0.25 if broker is not engine else 2.0
-    equity_curve: list[tuple[float, float]] = []
-    next_sample = 0.0
-    while True:
-        for service in {broker, engine, strategy}:
-            if service.returncode() is not None:
-                raise service.died()
-        observer.raise_errors()
-        metrics = strategy.metrics()
-        bars = int(metrics.get("bars", "0"))
-        # --topology proxy: both strategies' signals are on the bus
-        signals = int(metrics.get("signals", "0")) + sum(
-            int(s.metrics().get("signals", "0")) for s in services if s.name == SECOND_STRATEGY
-        )
-        if clock is not None:
-            clock.raise_errors()
-            if publisher.returncode() is not None:
-                raise publisher.died()
-            published = 0 if clock.finished else None
-        elif config.market == "stream":
-            # A live feed has no end: once the strategy has seen its bars, the demo ends it.
-            if feed_stopped is None and publisher.returncode() is not None:
-                raise publisher.died()
-            if feed_stopped is None and bars >= config.total_bars:
-                publisher.stop(grace=5)
-                feed_stopped = time.monotonic()
-            published = None if feed_stopped is None else 0
-        else:
-            published = publisher.returncode()
-            if published not in (None, 0):
-                raise publisher.died()
-        progress.show(bars, metrics)
-        engine_metrics = engine.metrics()
-        if time.monotonic() >= next_sample:
-            next_sample = time.monotonic() + sample_every
-            with contextlib.suppress(TradebridgeError, OSError):  # a sample for a chart: skip a bad one
-                equity = decimal_float(alpaca.get_account_info().equity)
-                equity_curve.append((round(time.monotonic() - started, 3), equity))
-        seen = observer.signals()
-        done = (
-            published == 0
-            and bars >= config.total_bars
-            and signals == len(seen)
-            and all(s.final for s in seen)
-            and engine_metrics.get("orders_open") == "0"
-        )
-        # Settled = done on two consecutive looks, so a signal in flight between the services is not missed.
-        if done:
-            if settled_since is not None and time.monotonic() - settled_since > 0.3:
-                break
-            settled_since = settled_since or time.monotonic()
-        else:
-            settled_since = None
-        if time.monotonic() > deadline:
-            raise ServiceError(
-                "not_ready",
-                "demo",
-                f"the run did not finish within {config.timeout:.0f}s: {bars}/{config.total_bars} bars, "
-                f"{signals} signals published, {len(seen)} seen, "
-                f"{sum(not s.final for s in seen)} without a final order update, "
-                f"{engine_metrics.get('orders_open', '?')} orders open",
-            )
-        time.sleep(0.1)
-
-    engine_final = engine.metrics()
-    strategy_final = strategy.metrics()
-    # --topology proxy: the second strategy's signals count as published too
-    more_signals = sum(int(s.metrics().get("signals", "0")) for s in services if s.name == SECOND_STRATEGY)
-    features = histogram_summary(_metrics_page(strategy), "features")
-    code = strategy.stop(grace=10)
-    if code != 0:
-        raise strategy.died()
-    # The upstream event of each signal: the send time of its bar (the envelope's `sent_at_us`, stamped by
-    # the mock publisher or the market-data service).
-    flow = observed_flow(observer.signals(), observer.bar_times())
-    flow.update(
-        bars=int(strategy_final.get("bars", "0")),
-        signals=int(strategy_final.get("signals", "0")) + more_signals,
-        features_latency=features,
-        equity_curve=equity_curve,
-        order_updates=observer.order_updates,
-        unmatched_updates=observer.unmatched_updates(),
-    )
-
-    account = alpaca.get_account_info()
-    metrics_now = alpaca.get_portfolio_metrics()
-    orders = [
-        BrokerOrder(
-            id=str(o.id),
-            client_order_id=o.client_order_id,
-            symbol=o.symbol,
-            side=str(o.side),
-            status=str(o.status),
-            filled_qty=decimal_float(o.filled_qty),
-            filled_avg_price=None if o.filled_avg_price is None else float(o.filled_avg_price),
-            filled_at_ns=None if o.filled_at is None else int(o.filled_at.timestamp() * 1e6) * 1000,
-        )
-        for o in alpaca.get_orders(status="all", limit=500)
-        # this run's orders only (a second strategy's ids are tb-<run_id>b-...)
-        if o.client_order_id.startswith((f"tb-{run_id}-", f"tb-{run_id}b-"))
-    ]
-    positions = {p.symbol: float(p.qty) for p in alpaca.get_positions()}
-    flow["latency_ms"]["fill_seen"] = fill_seen_ms(observer.signals(), orders)
-    return DemoResult(
-        config={
-            "bars_per_symbol": config.bars,
-            "symbols": list(config.symbols),
-            "seed": config.seed,
-            "rate": config.rate,
-            "threshold": config.threshold,
-            "max_position": config.max_position,
-            "max_notional": config.max_notional,
-            "max_orders_per_sec": config.max_orders_per_sec,
-            "market": config.market,
-        },
-        flow=flow,
-        engine=engine_final,
-        orders=orders,
-        positions=positions,
-        positions_start={},
-        equity_start=0.0,
-        equity_end=decimal_float(account.equity),
-        unrealized_pl=decimal_float(metrics_now.total_pl),
-        duration_s=time.monotonic() - started,
-    )
-
-
-def _metrics_page(service: Service) -> str:
-    """A service's ``/metrics`` text (Prometheus format)."""
-    with urllib.request.urlopen(service.health_url + "/metrics", timeout=5) as response:
-        return str(response.read().decode())
+def _recorded_seed(replay: Path, default: int) -> int:
+    """The seed of the run a ``--record`` folder holds (its report's copy): the broker draws its account and
+    order ids from it, so a replay names its orders as the recorded run did."""
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        return int(json.loads((replay / "report.json").read_text())["config"]["seed"])
+    return default

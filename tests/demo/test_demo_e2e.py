@@ -30,7 +30,12 @@ def demo_run(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     report = tmp_path_factory.mktemp("demo")
-    done = run_demo("--bars", "120", "--symbols", "AAPL", "MSFT", "--seed", "11", "--report", str(report))
+    # the paced, production-like flow (deferred fills heard on the trade stream, every hop timed); the
+    # deterministic default is tests/replay_determinism's
+    done = run_demo(
+        "--bars", "120", "--symbols", "AAPL", "MSFT", "--seed", "11", "--report", str(report),
+        "--no-deterministic",
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     data = json.loads((report / "report.json").read_text())
     assert (report / "equity.png").stat().st_size > 1000

@@ -1,4 +1,4 @@
-"""The broker's clock and the NYSE calendar it trades by (``--clock always-open|exchange|replay``).
+"""The broker's clock and the NYSE calendar it trades by (``--clock always-open|exchange|replay|market``).
 
 A clock is any object with ``now() -> datetime`` (aware, UTC). Three are provided:
 
@@ -7,6 +7,11 @@ A clock is any object with ``now() -> datetime`` (aware, UTC). Three are provide
 * :class:`ReplayClock`: a manual clock that the bars themselves move: each bar that reaches the price book
   (a replay on the bus through ``--market-endpoint``, or ``POST /admin/advance``) sets the time to the bar's
   end, so a recorded day trades as it did.
+
+``market`` is the replay clock without the calendar: the bars move the time and every moment trades. It is
+what a deterministic run uses (``tradebridge demo --deterministic``): every timestamp the broker writes
+(orders, fills, the equity history) comes from the bars, none from the machine, and a bar outside NYSE
+hours (a seeded walk that runs past 16:00) still trades.
 
 The :class:`Calendar` says what a moment is: ``pre`` (04:00-09:30 New York), ``regular`` (09:30-16:00,
 13:00 on early-close days), ``post`` (until 20:00) or ``closed`` (nights, weekends and NYSE holidays).
@@ -46,7 +51,9 @@ POST_CLOSE = time(20, 0)
 #: Alpaca's calendar covers these years (``GET /v2/calendar`` without bounds answers all of them)
 FIRST_DAY = date(1970, 1, 1)
 LAST_DAY = date(2029, 12, 31)
-CLOCK_MODES = ("always-open", "exchange", "replay")
+#: where a replay clock starts before its first bar: the seeded walk's first bar (2025-01-02 09:30 New York)
+REPLAY_START = datetime(2025, 1, 2, 14, 30, tzinfo=UTC)
+CLOCK_MODES = ("always-open", "exchange", "replay", "market")
 
 
 class Clock(Protocol):
@@ -237,7 +244,8 @@ def make_clock(mode: str, start: datetime | None) -> tuple[Clock, Calendar]:
     """The clock and calendar of a ``--clock`` mode; ``start`` freezes time at that moment (manual)."""
     if mode not in CLOCK_MODES:
         raise ValueError(f"unknown clock mode {mode!r} (expected one of {', '.join(CLOCK_MODES)})")
-    if mode == "replay":
-        return ReplayClock(start or datetime(2025, 1, 2, 14, 30, tzinfo=UTC)), Calendar()
+    if mode in ("replay", "market"):
+        replay = ReplayClock(start or REPLAY_START)
+        return replay, Calendar() if mode == "replay" else AlwaysOpenCalendar()
     clock: Clock = ManualClock(start) if start is not None else WallClock()
     return clock, AlwaysOpenCalendar() if mode == "always-open" else Calendar()
