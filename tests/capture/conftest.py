@@ -30,11 +30,12 @@ def run_cli(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def mock_publisher(address: str, count: int, *extra: str, subscribers: int = 1) -> Service:
-    """The real ``tradebridge mock-publisher``, unthrottled, supervised: ready once bound, always stopped
-    when its ``with`` block ends (``count`` 0 publishes until then)."""
+def mock_publisher(address: str, count: int, *extra: str, subscribers: int = 1, rate: int = 0) -> Service:
+    """The real ``tradebridge mock-publisher``, unthrottled unless ``rate`` is given, supervised: ready once
+    bound, always stopped when its ``with`` block ends (``count`` 0 publishes until then)."""
     command = [sys.executable, "-m", "tradebridge.cli", "mock-publisher", "--endpoint", address]
-    command += ["--rate", "0", "--count", str(count), "--wait-for-subscribers", str(subscribers), *extra]
+    command += ["--rate", str(rate), "--count", str(count), "--wait-for-subscribers", str(subscribers)]
+    command += extra
     return Service("mock-publisher", command, ready_line=r"publishing on")
 
 

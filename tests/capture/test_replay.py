@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import zmq
 from alpaca.data.historical import StockHistoricalDataClient
 from alpaca.data.requests import StockLatestTradeRequest
 from alpaca.trading.client import TradingClient
@@ -159,3 +160,42 @@ def test_a_replayed_capture_drives_the_mock_broker_market(
             MarketOrderRequest(symbol="AAPL", qty=1, side="buy", time_in_force="day")
         )
         assert Decimal(order.filled_avg_price) == Decimal(repr(closes[-1])) + Decimal("0.01")
+
+
+@pytest.mark.parametrize("linger", [None, 0.2])
+def test_the_end_of_a_replay_waits_for_a_slow_subscriber_to_take_the_last_frames(
+    tmp_path: Path, linger: float | None
+) -> None:
+    """The last frames sit in the replay's queue when the capture is exhausted; a subscriber that pauses then
+    (a strategy busy with the frames it holds) still gets them: the replay waits (``linger`` None, the
+    default). A bounded linger shows what the wait is for: the frames queued past it are lost."""
+    padding = b',"note":"%s"}' % (b"x" * 4000)  # more than socket buffers hold: the queues fill up
+    rows = [(T0 + i, bar_frame("AAPL", i)[:-1] + padding) for i in range(5000)]
+    path = write_capture(tmp_path / "c.parquet", rows, row_group_rows=250)
+    pause = 1.5
+    # 2,000 frames (8 MB) still queued at the end: more than the kernel's buffers and the subscriber's queue
+    # take in while it pauses, so the end has to wait for it
+    with Replayer(path, "tcp://127.0.0.1:0", speed=None, send_hwm=2000, linger=linger,
+                  wait_for_subscribers=1) as replayer:  # fmt: skip
+        slow: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.SUB)
+        slow.setsockopt(zmq.RCVHWM, 100)
+        slow.setsockopt(zmq.RCVBUF, 65536)  # a small kernel buffer: its autotuning would hold 30 MB
+        slow.setsockopt(zmq.SUBSCRIBE, b"")
+        slow.connect(replayer.endpoint)
+        frames: list[bytes] = []
+        try:
+            while replayer.published < 5000:  # keep taking until everything was handed to the socket
+                if slow.poll(100):
+                    frames.append(slow.recv())
+            time.sleep(pause)  # busy: the replay has nothing left to send, and its queue is full
+            while slow.poll(1000):
+                frames.append(slow.recv())
+        finally:
+            slow.close(0)
+        result = replayer.wait(timeout=30)
+    assert result.published == 5000 and result.flushed
+    if linger is None:
+        assert frames == [f for _, f in rows]
+        assert result.elapsed >= pause  # it ended once the last frame was taken, not when it was queued
+    else:
+        assert 0 < len(frames) < 5000 and frames == [f for _, f in rows][: len(frames)]

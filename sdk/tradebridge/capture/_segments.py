@@ -39,6 +39,9 @@ _DELTA_COLUMNS = {"recv_ns": "DELTA_BINARY_PACKED", "seq": "DELTA_BINARY_PACKED"
 #: strings repeat (topics, sources, symbols): dictionaries; payloads are unique per row: a dictionary page
 #: would only cost time
 _DICTIONARY_COLUMNS = [name for name in SCHEMA.names if name != "payload" and name not in _DELTA_COLUMNS]
+#: min/max statistics let readers skip row groups (a time range, a symbol); a payload's would cost time on
+#: every page of the largest column and serve no filter
+_STATISTICS_COLUMNS = [name for name in SCHEMA.names if name != "payload"]
 #: zstd level 1: half the time of the default level for the same size on bus frames (benches/capture)
 _ZSTD_LEVEL = 1
 
@@ -129,10 +132,78 @@ _UNREADABLE = Peek(schema_version=None)
 _PEEK_ERRORS = (msgspec.DecodeError, msgspec.ValidationError)
 
 
-def build_table(batch: Batch, decode: Callable[[bytes], Peek]) -> pa.Table:
+def build_table(batch: Batch, decoder: msgspec.json.Decoder[Peek]) -> pa.Table:
     """The rows of a batch: the topic before the first space, the envelope's routing fields (msgspec skips
-    the rest of the JSON without building it), the frame as received."""
+    the rest of the JSON without building it), the frame as received.
+
+    The whole batch is read in one call where it can be (:func:`_peek_batch`); a batch holding a frame that
+    call cannot read the way the per-frame reading would (no topic, a newline in the JSON, an empty or
+    unreadable body) is read frame by frame, with the same result."""
     stamps, frames = batch
+    payload = pa.array(frames, pa.binary())
+    fast = _peek_batch(payload, decoder)
+    if fast is not None:
+        topic, peeks = fast
+    else:
+        topic, peeks = _peek_each(frames, decoder.decode)
+    return pa.Table.from_arrays(
+        [
+            pa.array(stamps, pa.int64()),
+            topic,
+            pa.array([p.source for p in peeks], pa.string()),
+            pa.array([p.seq for p in peeks], pa.int64()),
+            pa.array([p.type for p in peeks], pa.string()),
+            pa.array([p.symbol for p in peeks], pa.string()),
+            pa.array([p.schema_version for p in peeks], pa.string()),
+            payload,
+        ],
+        schema=SCHEMA,
+    )
+
+
+def _peek_batch(payload: pa.Array, decoder: msgspec.json.Decoder[Peek]) -> tuple[pa.Array, list[Peek]] | None:
+    """Every frame's topic and envelope with no Python work per frame, or None when a frame needs reading on
+    its own.
+
+    The frames lie end to end in the Arrow array's data buffer: ``market {...}market {...}``. Blanking each
+    topic and turning the space after it into a newline makes that buffer newline-delimited JSON, one line
+    per body (``{...}`` then the next frame's blanks, which JSON reads as whitespace), and msgspec decodes all
+    lines in one call. It is the per-frame result exactly when every frame has a topic and no line break of
+    its own (msgspec ends a line at ``\\n`` and at ``\\r``), and every line decodes: a body that is empty (its
+    line would be skipped), not JSON, or not an object makes the count or the decoding fail, and the batch
+    is read frame by frame instead."""
+    n = len(payload)
+    if n == 0:
+        return None
+    data = payload.buffers()[2]
+    if data is None:
+        return None
+    offsets = np.frombuffer(payload.buffers()[1], dtype=np.int32, count=n + 1)
+    text = bytearray(memoryview(data)[offsets[0] : offsets[-1]])
+    if text.find(b"\n") >= 0 or text.find(b"\r") >= 0:
+        return None
+    space = pc.find_substring(payload, " ").to_numpy(zero_copy_only=False)
+    if space.min() < 1:  # no space, or an empty topic: the per-frame reading's cases
+        return None
+    view = np.frombuffer(text, dtype=np.uint8)
+    starts = offsets[:-1] - offsets[0]
+    for j in range(int(space.max())):
+        view[starts[space > j] + j] = 0x20
+    view[starts + space] = 0x0A
+    del view  # the bytearray cannot be read while a numpy view holds its buffer
+    try:
+        peeks = decoder.decode_lines(text)
+    except _PEEK_ERRORS:
+        return None
+    if len(peeks) != n:
+        return None
+    topics = pc.dictionary_encode(pc.list_element(pc.split_pattern(payload, " ", max_splits=1), 0))
+    names = [t.decode("utf-8", "replace") for t in topics.dictionary.to_pylist()]
+    topic = pa.DictionaryArray.from_arrays(topics.indices, pa.array(names, pa.string())).cast(pa.string())
+    return topic, peeks
+
+
+def _peek_each(frames: list[bytes], decode: Callable[[bytes], Peek]) -> tuple[pa.Array, list[Peek]]:
     topics: list[bytes] = []
     peeks: list[Peek] = []
     add_topic, add_peek = topics.append, peeks.append
@@ -148,19 +219,7 @@ def build_table(batch: Batch, decode: Callable[[bytes], Peek]) -> pa.Table:
             add_topic(b"")
             add_peek(_UNREADABLE)
     names = {t: t.decode("utf-8", "replace") for t in set(topics)}
-    return pa.Table.from_arrays(
-        [
-            pa.array(stamps, pa.int64()),
-            pa.array([names[t] for t in topics], pa.string()),
-            pa.array([p.source for p in peeks], pa.string()),
-            pa.array([p.seq for p in peeks], pa.int64()),
-            pa.array([p.type for p in peeks], pa.string()),
-            pa.array([p.symbol for p in peeks], pa.string()),
-            pa.array([p.schema_version for p in peeks], pa.string()),
-            pa.array(frames, pa.binary()),
-        ],
-        schema=SCHEMA,
-    )
+    return pa.array([names[t] for t in topics], pa.string()), peeks
 
 
 class _OpenSegment:
@@ -178,6 +237,7 @@ class _OpenSegment:
             compression_level=_ZSTD_LEVEL,
             use_dictionary=_DICTIONARY_COLUMNS,
             column_encoding=_DELTA_COLUMNS,
+            write_statistics=_STATISTICS_COLUMNS,
             write_page_checksum=True,
         )
 
@@ -250,7 +310,7 @@ class CaptureWriter:
         self.segment_seconds = segment_seconds
         self.totals = WriterTotals()
         self._counter = _GapCounter()
-        self._decode = msgspec.json.Decoder(Peek).decode
+        self._decoder = msgspec.json.Decoder(Peek)
         self._segment: _OpenSegment | None = None
         self._next_index = 0
         self._static = {
@@ -290,6 +350,11 @@ class CaptureWriter:
         except (OSError, pa.ArrowException) as exc:
             raise CaptureError("unwritable", f"{out}: cannot record here: {_reason(exc)}", path=out) from None
 
+    def warm_up(self) -> None:
+        """Build one table before recording: pyarrow imports pandas (its converters' shim) and looks up its
+        compute kernels on first use, a third of a second that would otherwise stall the first batch."""
+        build_table(([0], [b'market {"seq":0}']), self._decoder)
+
     def _open_next(self) -> _OpenSegment:
         final = self.out if self.single_file else self.out / segment_name(self._next_index)
         self._segment = _OpenSegment(final, self._next_index, self._static)
@@ -298,7 +363,10 @@ class CaptureWriter:
 
     # -- batches ---------------------------------------------------------------------------------------------
     def write_batch(self, batch: Batch) -> None:
-        self.write(build_table(batch, self._decode))
+        self.write(self.table(batch))
+
+    def table(self, batch: Batch) -> pa.Table:
+        return build_table(batch, self._decoder)
 
     def write(self, table: pa.Table) -> None:
         """Write ``table``, splitting it where a segment reaches ``segment_rows`` (a folder only)."""

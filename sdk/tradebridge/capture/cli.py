@@ -91,7 +91,13 @@ def record_main(argv: Sequence[str] | None = None) -> int:
         prog="tradebridge record",
         description="Record what a bus publisher sends into a Parquet capture (a file or a segment folder).",
     )
-    parser.add_argument("--endpoint", required=True, help="the publisher to connect to (tcp://HOST:PORT)")
+    parser.add_argument(
+        "--endpoint",
+        required=True,
+        action="append",
+        help="a publisher to connect to (tcp://HOST:PORT); repeat it (or separate by commas) to record "
+        "several publishers into one capture",
+    )
     parser.add_argument(
         "--out",
         required=True,
@@ -107,8 +113,9 @@ def record_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--health-port", type=int, default=0, help="serve /health and /ready; 0 = none")
     args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
     try:
+        endpoints = [address for text in args.endpoint for address in _csv(text) or ()]
         recorder = Recorder(
-            args.endpoint,
+            endpoints,
             args.out,
             topics=_csv(args.topics),
             count=args.count,
@@ -118,7 +125,7 @@ def record_main(argv: Sequence[str] | None = None) -> int:
             row_group_rows=args.row_group_rows,
         )
         with _stop_on_signals(recorder.stop), _health("record", args.health_port, recorder.stats):
-            print(f"record: recording {args.endpoint} into {args.out}", file=sys.stderr, flush=True)
+            print(f"record: recording {recorder.endpoint} into {args.out}", file=sys.stderr, flush=True)
             result = recorder.run()
     except CaptureError as exc:
         return _fail("record", exc)
@@ -157,6 +164,14 @@ def replay_main(argv: Sequence[str] | None = None) -> int:
         "--wait-for-subscribers", type=int, default=0, metavar="N", help="wait for N subscribers first"
     )
     parser.add_argument("--wait-timeout", type=float, default=30.0, help="seconds to wait for them")
+    parser.add_argument(
+        "--linger",
+        type=float,
+        default=None,
+        metavar="S",
+        help="at the end, wait at most S seconds for subscribers to take the queued frames (default: as "
+        "long as they are connected; what is still queued after S seconds is lost)",
+    )
     parser.add_argument("--health-port", type=int, default=0, help="serve /health and /ready; 0 = none")
     args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
     try:
@@ -172,6 +187,7 @@ def replay_main(argv: Sequence[str] | None = None) -> int:
             loop=args.loop,
             wait_for_subscribers=args.wait_for_subscribers,
             wait_timeout=args.wait_timeout,
+            linger=args.linger,
         )
         with _stop_on_signals(replayer.stop), _health("replay", args.health_port, replayer.stats):
             result = replayer.run()
@@ -186,6 +202,11 @@ def replay_main(argv: Sequence[str] | None = None) -> int:
         f"({rate:,.0f} msg/s, {result.passes} pass(es))",
         file=sys.stderr,
     )
+    if not result.flushed:
+        print(
+            "replay: stopped before the subscribers took every frame: the last ones may not have arrived",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -16,7 +16,7 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -31,8 +31,8 @@ from tradebridge.contracts import TOPICS
 
 __all__ = ["RecordResult", "Recorder"]
 
-#: how long an idle receive waits before looking at stop(), the duration and the open batch
-_IDLE_POLL_MS: Final = 100
+#: how often the receiving thread looks at stop(), the duration and the open batch (busy or idle)
+_LOOK_EVERY_MS: Final = 100
 #: an open batch older than this is handed over even if not full (so a quiet bus still gets written)
 _FLUSH_AFTER_S: Final = 1.0
 _TICK: Final = object()
@@ -66,6 +66,9 @@ class Recorder(Worker[RecordResult]):
     or in the calling thread until ``count`` frames, ``duration`` seconds or :meth:`stop`:
     ``Recorder(endpoint, out, count=100_000).run()``.
 
+    ``endpoint`` may be a list: one socket connects to every publisher (the market feed and a strategy's
+    signals, say), so one capture holds a whole run in receive order; gaps are counted per stream as ever.
+
     The output is checked when recording starts: an unwritable path (or an existing capture) is refused
     with :class:`CaptureError` ``unwritable`` before connecting. A write that fails later (a full disk)
     stops the recording: :meth:`wait` / :meth:`run` raise ``write_failed`` naming how many messages the
@@ -76,7 +79,7 @@ class Recorder(Worker[RecordResult]):
 
     def __init__(
         self,
-        endpoint: str,
+        endpoint: str | Sequence[str],
         out: Path | str,
         *,
         topics: Iterable[str] | None = None,
@@ -103,7 +106,12 @@ class Recorder(Worker[RecordResult]):
                 "invalid_option",
                 "segment_rows, row_group_rows and segment_seconds must be > 0, receive_hwm >= 0",
             )
-        self.endpoint = endpoint
+        endpoints = (endpoint,) if isinstance(endpoint, str) else tuple(dict.fromkeys(endpoint))
+        if not endpoints or not all(endpoints):
+            raise CaptureError("invalid_option", "at least one endpoint to record is needed")
+        self.endpoints = endpoints
+        #: the endpoints, comma-separated (as written into the capture's metadata)
+        self.endpoint = ",".join(endpoints)
         self.out = Path(out)
         self.topics = wanted
         self.count = count
@@ -137,6 +145,7 @@ class Recorder(Worker[RecordResult]):
             started_ns=started_ns,
         )
         writer.open()
+        writer.warm_up()
         try:
             if self._context is None:
                 self._owned_context = zmq.Context()
@@ -147,13 +156,14 @@ class Recorder(Worker[RecordResult]):
             sock.setsockopt(zmq.LINGER, 0)
             for topic in self.topics or ("",):
                 sock.setsockopt(zmq.SUBSCRIBE, topic.encode())
-            try:
-                sock.connect(self.endpoint)
-            except zmq.ZMQError as exc:
-                sock.close(0)
-                raise CaptureError(
-                    "invalid_option", f"cannot connect to {self.endpoint}: {exc.strerror}"
-                ) from None
+            for address in self.endpoints:
+                try:
+                    sock.connect(address)
+                except zmq.ZMQError as exc:
+                    sock.close(0)
+                    raise CaptureError(
+                        "invalid_option", f"cannot connect to {address}: {exc.strerror}"
+                    ) from None
         except BaseException:
             writer.discard()
             self._close_context()
@@ -224,54 +234,60 @@ class Recorder(Worker[RecordResult]):
             context.term()
 
     def _receive(self) -> None:
-        """Stamp and keep each frame, nothing more: parsing happens on the writing thread, so this loop costs
-        little more than a bare subscriber's and the socket is drained as fast."""
+        """Stamp and keep each frame, nothing more: a blocking receive as a bare subscriber's (no per-frame
+        poll), the stamp, two appends; parsing happens on the writing thread.
+
+        What is not per frame (stop(), the duration, handing over a batch older than ``_FLUSH_AFTER_S``,
+        rotating segments by age) happens in a look around, every ``_LOOK_EVERY_MS`` while frames arrive
+        (the frame's own stamp says when) and after as long a quiet spell (the receive's timeout)."""
         sock = self._socket
         assert sock is not None
-        recv, poll = sock.recv, sock.poll
+        recv = sock.recv
         time_ns, monotonic = time.time_ns, time.monotonic
-        noblock, again = zmq.NOBLOCK, zmq.Again
+        again = zmq.Again
         wanted = tuple(t.encode() + b" " for t in self.topics) if self.topics else None
         rows = self.row_group_rows
         limit = self.count if self.count is not None else math.inf
         deadline = self._started + self.duration if self.duration is not None else math.inf
         stopping = self._stopping.is_set
         put = self._queue.put
+        look_ns, flush_ns = _LOOK_EVERY_MS * 1_000_000, int(_FLUSH_AFTER_S * 1e9)
+        sock.setsockopt(zmq.RCVTIMEO, _LOOK_EVERY_MS)
         received = 0
         stamps: list[int] = []
         frames: list[bytes] = []
-        batch_since = 0.0
+        next_look = time_ns() + look_ns
         while received < limit:
             try:
-                frame = recv(noblock)
-            except again:
-                self.received = received
-                now = monotonic()
-                if stopping() or now >= deadline:
-                    break
-                if frames and now - batch_since >= _FLUSH_AFTER_S:
-                    put((stamps, frames))
-                    stamps, frames = [], []
-                else:
-                    put(_TICK)
-                wait = (
-                    _IDLE_POLL_MS if deadline == math.inf else min(_IDLE_POLL_MS, (deadline - now) * 1000 + 1)
-                )
-                poll(int(wait))
-                continue
-            if wanted is not None and not frame.startswith(wanted):
-                continue  # ZeroMQ filters by prefix: "marketx ..." reaches a "market" subscription
-            stamps.append(time_ns())
-            frames.append(frame)
-            received += 1
-            if len(frames) >= rows:
+                frame = recv()
+            except again:  # a quiet spell: look around now
+                now = time_ns()
+            else:
+                now = time_ns()
+                # ZeroMQ filters by prefix: "marketx ..." reaches a "market" subscription
+                if wanted is None or frame.startswith(wanted):
+                    stamps.append(now)
+                    frames.append(frame)
+                    received += 1
+                    if len(frames) >= rows:
+                        put((stamps, frames))
+                        stamps, frames = [], []
+                if now < next_look:
+                    continue
+            self.received = received
+            left = deadline - monotonic()
+            if stopping() or left <= 0:
+                break
+            if frames and now - stamps[0] >= flush_ns:
                 put((stamps, frames))
                 stamps, frames = [], []
-                self.received = received
-                if stopping() or monotonic() >= deadline:
-                    break
-            elif len(frames) == 1:
-                batch_since = monotonic()
+            else:
+                put(_TICK)
+            if left * 1000 < _LOOK_EVERY_MS:  # the next look at the end of the duration, busy or not
+                sock.setsockopt(zmq.RCVTIMEO, max(1, int(left * 1000) + 1))
+                next_look = now + max(1_000_000, int(left * 1e9))
+            else:
+                next_look = now + look_ns
         self.received = received
         if frames:
             put((stamps, frames))

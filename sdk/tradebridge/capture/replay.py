@@ -7,13 +7,17 @@ replay only when it is reached: everything before it has been published.
 
 Replay blocks rather than drops: the socket sets ``ZMQ_XPUB_NODROP``, so when a subscriber's queue is full
 (``send_hwm`` frames) sending waits for it instead of discarding frames as a plain PUB would. One slow
-subscriber therefore slows the replay for all; that is the price of a replay that loses nothing.
+subscriber therefore slows the replay for all; that is the price of a replay that loses nothing. The end
+waits too: the last frames still queued when the capture is exhausted (up to ``send_hwm`` of them, which a
+slow strategy may take seconds to make room for) are handed over before the replay ends, however long that
+takes, unless ``linger`` bounds it; a replay never ends by discarding what a subscriber has not taken yet.
 """
 
 from __future__ import annotations
 
 import math
 import operator
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -59,8 +63,10 @@ def to_ns(moment: int | float | datetime | None) -> int | None:
 class ReplayResult:
     published: int  # frames sent, over all passes
     passes: int  # complete passes over the capture
-    elapsed: float  # seconds from the first frame sent to the last
+    elapsed: float  # seconds from the first frame sent until the subscribers took the last one
     endpoint: str
+    #: False when a stop() ended the wait for the subscribers to take the last frames
+    flushed: bool = True
 
 
 class Replayer(Worker[ReplayResult]):
@@ -77,6 +83,12 @@ class Replayer(Worker[ReplayResult]):
 
     or in the calling thread: ``Replayer(path, endpoint).run()``. A capture problem raises
     :class:`CaptureError` naming the file and row group, after everything before it was published.
+
+    ``linger``: how long the end of the replay waits for subscribers to take the frames still queued; None
+    (the default) waits as long as a subscriber is connected, so a backtest at ``speed=None`` never loses
+    its last frames to a strategy slower than the replay. :meth:`stop` ends that wait (``flushed`` is then
+    False; what is queued keeps going out while the process lives). A number of seconds bounds the wait,
+    and ZeroMQ discards what is still queued when it runs out.
     """
 
     _thread_name = "tradebridge-replay"
@@ -96,7 +108,7 @@ class Replayer(Worker[ReplayResult]):
         wait_for_subscribers: int = 0,
         wait_timeout: float = 30.0,
         send_hwm: int = 100_000,
-        linger: float = 10.0,
+        linger: float | None = None,
         context: zmq.Context[Any] | None = None,
     ) -> None:
         super().__init__()
@@ -104,7 +116,7 @@ class Replayer(Worker[ReplayResult]):
             raise CaptureError(
                 "invalid_option", f"speed must be a finite number > 0 (or None for max), got {speed}"
             )
-        if wait_for_subscribers < 0 or send_hwm < 0 or linger < 0 or wait_timeout < 0:
+        if min(wait_for_subscribers, send_hwm, wait_timeout, 0 if linger is None else linger) < 0:
             raise CaptureError(
                 "invalid_option", "wait_for_subscribers, send_hwm, linger and wait_timeout must be >= 0"
             )
@@ -122,7 +134,7 @@ class Replayer(Worker[ReplayResult]):
         self._endpoint = endpoint
         self._bind = bind
         self._send_hwm = send_hwm
-        self._linger_ms = int(linger * 1000)
+        self._linger_ms = -1 if linger is None else int(linger * 1000)
         self._context = context
         self._owned_context: zmq.Context[Any] | None = None
         self._socket: zmq.Socket[bytes] | None = None
@@ -213,17 +225,34 @@ class Replayer(Worker[ReplayResult]):
                 )
             self._error = exc
         finally:
-            ended = time.monotonic()
-            sock, self._socket = self._socket, None
-            if sock is not None:
-                sock.close()  # the linger set at open: queued frames still reach their subscribers
-            self._close_context()
+            flushed = self._close_flushing()
             self.result = ReplayResult(
                 published=self.published,
                 passes=passes,
-                elapsed=ended - (first_sent[0] if first_sent else started),
+                elapsed=time.monotonic() - (first_sent[0] if first_sent else started),
                 endpoint=self._endpoint,
+                flushed=flushed,
             )
+
+    def _close_flushing(self) -> bool:
+        """Close the socket and wait until the queued frames reached the subscribers (the socket's linger:
+        unbounded by default); False when :meth:`stop` ended the wait first.
+
+        ``zmq_ctx_term`` cannot be interrupted, so it runs in a daemon thread that this one waits for in
+        slices: a stop() is seen at once, and the frames keep going out in the background meanwhile."""
+        sock, self._socket = self._socket, None
+        if sock is not None:
+            sock.close()  # the linger set at open applies
+        context, self._owned_context = self._owned_context, None
+        if context is None:
+            return True  # a caller's context: its term() is where the frames are waited for
+        closer = threading.Thread(target=context.term, name="tradebridge-replay-flush", daemon=True)
+        closer.start()
+        while closer.is_alive():
+            closer.join(_SLICE_S)
+            if closer.is_alive() and self._stopping.is_set():
+                return False
+        return True
 
     def _drain_subscriptions(self) -> None:
         sock = self._socket
