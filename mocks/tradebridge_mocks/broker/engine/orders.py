@@ -143,6 +143,8 @@ def check_funds(engine: PaperEngine, order: Order) -> None:
             if qty != qty.to_integral_value():
                 raise Refusal(403, 40310000, "fractional orders cannot be sold short")
         engine._check_wash_trade(order)
+        if held == 0:
+            _check_no_resting_opposite_stop(engine, order)
         cost = engine._opening_value(order, qty)
         available = engine.buying_power()
         if cost > available:
@@ -176,6 +178,18 @@ def check_funds(engine: PaperEngine, order: Order) -> None:
             symbol=symbol,
         )
     engine._check_wash_trade(order)
+
+
+def _check_no_resting_opposite_stop(engine: PaperEngine, order: Order) -> None:
+    """An opening order beside an unelected opposite stop: once both fill, the stop's fill would flip the new
+    position in one order, which Alpaca never does; the wash-trade refusal is Alpaca's answer to an
+    opposite-side order while another is open (alpaca.md, "Wash trades")."""
+    for other in engine._open_orders(order.symbol):
+        if other.side != order.side and other.status != "held" and other.type in STOP_TYPES:
+            raise Refusal(422, 42210000, "potential wash trade detected. use complex orders")
+
+
+STOP_TYPES = ("stop", "stop_limit", "trailing_stop")
 
 
 def check_wash_trade(engine: PaperEngine, order: Order) -> None:
