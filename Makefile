@@ -22,7 +22,7 @@ PY_TREES := $(wildcard sdk mocks demo tests conformance benches examples)
 help: ## List the tasks
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(VENV)/.deps: pyproject.toml mocks/pyproject.toml demo/pyproject.toml
+$(VENV)/.deps: pyproject.toml mocks/pyproject.toml demo/pyproject.toml | sodium
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip "maturin>=1.7,<2"
 	$(VENV)/bin/maturin develop --profile dist -E test -q
@@ -34,8 +34,14 @@ dev: $(VENV)/.deps ## Create or refresh .venv: SDK in develop mode (native modul
 	$(VENV)/bin/maturin develop --profile dist --skip-install -q
 	$(PY) -c "import tradebridge._native, tradebridge_mocks"
 
+.PHONY: sodium
+# libzmq is built with CURVE (bus security), linked against the system's static libsodium
+# (third_party/zmq-sys): installed with apt when missing and we are root (CI is).
+sodium:
+	@[ -e /usr/include/sodium.h ] || [ -n "$$SODIUM_LIB_DIR" ] || { [ "$$(id -u)" != 0 ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libsodium-dev >/dev/null; }; }
+
 .PHONY: build
-build: ## Build the Rust workspace (libraries, binaries and examples, release)
+build: sodium ## Build the Rust workspace (libraries, binaries and examples, release)
 	cargo build $(CARGO_FLAGS) --bins --examples
 
 # OS tools some proofs use: strace shows that a refused broker URL opens no socket. Installed with apt when
@@ -112,7 +118,7 @@ demo-install-check: dev build ## SDK, mocks and demo wheels in a fresh venv outs
 	$(PY) -m pytest demo/tests $(PYTEST_FLAGS) -s
 
 .PHONY: kit-install-check
-kit-install-check: dev ## The SDK wheel in a fresh venv outside the checkout: `tradebridge conformance codec` on Node and broken testees (slow)
+kit-install-check: dev build ## The SDK wheel in a fresh venv outside the checkout: `conformance codec` on Node and broken testees, `conformance health` with and without the kit extra (slow)
 	TRADEBRIDGE_KIT_INSTALL_CHECK=1 $(PY) -m pytest tests/conformance_kit/install $(PYTEST_FLAGS) -s
 
 .PHONY: demo
