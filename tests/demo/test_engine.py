@@ -404,7 +404,8 @@ def _prometheus(engine: Engine) -> str:
 def test_a_429_is_waited_out_until_the_reset_without_hammering(tmp_path: Path) -> None:
     with MockBroker(seed=3, rate_limit=3, rate_window=2.0) as broker:
         broker.set_price("AAPL", 100.0)
-        engine = start_engine(tmp_path, broker, env=_engine_env())
+        # the signal is held while its price is read: let it wait longer than the 2 s window it meets
+        engine = start_engine(tmp_path, broker, "--price-wait-ms", "6000", env=_engine_env())
         try:
             reset = _spend_fresh_window(broker)
             assert reset - time.time() > 1.0  # the engine's first POST will meet a 429

@@ -21,6 +21,9 @@ from tradebridge.bridges.jetstream import JetStreamConfig, connect, stream_name,
 
 __all__ = ["JetStreamToBus", "Replayed", "replay"]
 
+#: tries to open a stream reader before giving up (see ``replay``)
+SETUP_ATTEMPTS = 4
+
 
 @dataclass(frozen=True, slots=True)
 class Replayed:
@@ -65,14 +68,24 @@ async def replay(
         subject_for(config.subject_prefix, topic, symbol) if symbol else f"{config.subject_prefix}.{topic}.>"
     )
     js = nc.jetstream()
-    try:
-        subscription = await js.subscribe(
-            subject, stream=stream_name(config, topic), config=consumer, ordered_consumer=True
-        )
-    except (TimeoutError, nats.errors.Error) as exc:
-        raise BridgeError(
-            "stream_setup_failed", f"cannot read {subject}: {type(exc).__name__}: {exc}"
-        ) from None
+    for attempt in range(SETUP_ATTEMPTS):
+        try:
+            subscription = await js.subscribe(
+                subject, stream=stream_name(config, topic), config=consumer, ordered_consumer=True
+            )
+            break
+        except (TimeoutError, nats.errors.TimeoutError) as exc:
+            # right after a node is lost the cluster may still be electing the stream's leader: its API
+            # answers nothing until then, so a timeout is worth a few more tries, any other error is not
+            if attempt + 1 == SETUP_ATTEMPTS:
+                raise BridgeError(
+                    "stream_setup_failed", f"cannot read {subject}: {type(exc).__name__}: {exc}"
+                ) from None
+            await asyncio.sleep(0.5 * (attempt + 1))
+        except nats.errors.Error as exc:
+            raise BridgeError(
+                "stream_setup_failed", f"cannot read {subject}: {type(exc).__name__}: {exc}"
+            ) from None
     prefix = topic.encode() + b" "
     try:
         async for message in subscription.messages:
