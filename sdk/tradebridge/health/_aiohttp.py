@@ -14,8 +14,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable
-from types import TracebackType
-from typing import Final, Self
+from typing import Final
 
 import msgspec
 from aiohttp import web
@@ -29,6 +28,7 @@ from tradebridge.health._server import (
     HEALTH_LIMITS,
     PROMETHEUS_CONTENT_TYPE,
     HealthServerError,
+    ServerLifecycle,
 )
 
 __all__ = ["AiohttpHealthServer"]
@@ -71,7 +71,7 @@ async def _json_not_found(request: web.Request, handler: Handler) -> web.StreamR
         return web.Response(status=404, body=_NOT_FOUND, content_type=_JSON)
 
 
-class AiohttpHealthServer:
+class AiohttpHealthServer(ServerLifecycle):
     """Serves one :class:`HealthCheck` over HTTP with aiohttp (same API as ``HealthServer``).
 
     ``port=0`` picks a free port; :attr:`port` tells which once started. ``host`` defaults to loopback.
@@ -231,24 +231,6 @@ class AiohttpHealthServer:
             loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout)
         self._thread = self._thread_loop = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
-
-    def __enter__(self) -> Self:
-        self.start_in_thread()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         where = f"{self.host}:{self._port}" if self._port is not None else "not started"

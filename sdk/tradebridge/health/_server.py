@@ -24,6 +24,7 @@ endpoints on their own aiohttp server.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import threading
 import time
@@ -71,7 +72,42 @@ class HealthServerError(TradebridgeError, OSError):
     """The health server could not start (port in use, no permission) or was misused."""
 
 
-class HealthServer:
+class ServerLifecycle(abc.ABC):
+    """The four ways to run a health server, shared by the native and the aiohttp one: ``async with``
+    (:meth:`start`/:meth:`stop` in the caller's loop) and ``with`` (:meth:`start_in_thread`/:meth:`close`)."""
+
+    @abc.abstractmethod
+    async def start(self) -> int: ...
+
+    @abc.abstractmethod
+    async def stop(self) -> None: ...
+
+    @abc.abstractmethod
+    def start_in_thread(self, timeout: float = 10.0) -> int: ...
+
+    @abc.abstractmethod
+    def close(self, timeout: float = 10.0) -> None: ...
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    def __enter__(self) -> Self:
+        self.start_in_thread()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class HealthServer(ServerLifecycle):
     """Serves one :class:`HealthCheck` over HTTP.
 
     ``port=0`` picks a free port; :attr:`port` tells which once started. ``host`` defaults to loopback;
@@ -231,24 +267,6 @@ class HealthServer:
         if self._in_loop and self._native is not None:
             raise HealthServerError("this server runs in an event loop: 'await server.stop()' instead")
         self._unbind()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
-
-    def __enter__(self) -> Self:
-        self.start_in_thread()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         where = f"{self.host}:{self.port}" if self._native is not None else "not started"
