@@ -30,8 +30,8 @@ __all__ = [
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-# characters NATS gives a meaning in a subject token
-_UNSAFE = re.compile(r"[\s.*>]")
+# characters NATS gives a meaning in a subject token, and control characters (the protocol's line breaks)
+_UNSAFE = re.compile(r"[\s.*>\x00-\x1f\x7f]")
 _log = logging.getLogger("tradebridge.bridges.jetstream")
 # JetStream's "stream name already in use" (the stream exists, perhaps with another configuration)
 _STREAM_EXISTS = 10058
@@ -48,7 +48,8 @@ class JetStreamConfig:
       ``<subject_prefix>.<topic>.>``.
     - ``replicas``: copies of each stream (3 on a three-node cluster survives one node).
     - ``duplicate_window``: seconds JetStream remembers message ids; a retry within it is stored once.
-    - ``window``: publishes awaiting acknowledgement at once (throughput against memory on a stall).
+    - ``window``: publishes awaiting acknowledgement at once (throughput against memory on a stall: a
+      few of the bridge's batches, so it reads the bus while JetStream stores the last ones).
     - ``ack_timeout``: how long one acknowledgement may take before the publish is retried.
     - ``retry_budget``: how long one message may be retried before the bridge stops with
       ``publish_failed`` (stopping loudly beats dropping quietly).
@@ -60,7 +61,7 @@ class JetStreamConfig:
     subject_prefix: str = "tradebridge"
     replicas: int = 1
     duplicate_window: float = 120.0
-    window: int = 1024
+    window: int = 16_384
     ack_timeout: float = 5.0
     retry_budget: float = 60.0
 
@@ -92,8 +93,8 @@ def stream_name(config: JetStreamConfig, topic: str) -> str:
 
 def subject_for(prefix: str, topic: str, symbol: str | None) -> str:
     """``<prefix>.<topic>.<symbol>``; ``_`` for a message without a symbol, and characters a NATS token
-    cannot hold (``.``, ``*``, ``>``, spaces) become ``_`` (``BRK.B`` -> ``BRK_B``; the envelope inside
-    still says ``BRK.B``)."""
+    cannot hold (``.``, ``*``, ``>``, spaces, control characters) become ``_`` (``BRK.B`` -> ``BRK_B``;
+    the envelope inside still says ``BRK.B``)."""
     return f"{prefix}.{topic}.{_UNSAFE.sub('_', symbol) if symbol else '_'}"
 
 

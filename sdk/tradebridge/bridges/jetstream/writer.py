@@ -1,16 +1,15 @@
-"""The bus into JetStream (:class:`BusToJetStream`): frames taken from a SUB socket, published in
-acknowledged segments, retried until stored (see the package docstring)."""
+"""The bus into JetStream (:class:`BusToJetStream`): frames taken from a SUB socket a batch at a time,
+published in acknowledged segments, retried until stored (see the package docstring)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import itertools
-import re
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import nats
@@ -20,31 +19,11 @@ import zmq
 import zmq.asyncio
 
 from tradebridge.bridges.errors import BridgeError
-from tradebridge.bridges.jetstream.config import (
-    JetStreamConfig,
-    connect,
-    ensure_streams,
-    message_id,
-    stream_name,
-    subject_for,
-)
+from tradebridge.bridges.jetstream.config import JetStreamConfig, connect, ensure_streams, stream_name
+from tradebridge.bridges.jetstream.wire import MSG_ID, FrameEncoder, parse_command, with_reply
+from tradebridge.bus._native_io import SocketIO, raise_for, socket_io
 
 __all__ = ["BridgeStats", "BusToJetStream"]
-
-_MSG_ID = "Nats-Msg-Id"
-# what a NATS header value cannot carry
-_BAD_ID = re.compile(r"[\x00-\x1f\x7f]")
-
-
-class _Envelope(msgspec.Struct, gc=False):
-    """The envelope fields the bridge needs; msgspec skips the rest without building it."""
-
-    seq: int | None = None
-    source: str | None = None
-    symbol: str | None = None
-
-
-_decode_envelope = msgspec.json.Decoder(_Envelope).decode
 
 
 @dataclass(slots=True)
@@ -55,7 +34,7 @@ class BridgeStats:
     stored: int = 0  # acknowledged as new
     duplicates: int = 0  # acknowledged as already stored (a retry, or a frame seen twice)
     retries: int = 0  # publishes sent again after a missing acknowledgement
-    malformed: int = 0  # frames without topic, JSON or envelope: not bridged, counted
+    malformed: int = 0  # frames without topic, JSON or envelope, or too large: not bridged, counted
     malformed_by_reason: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, int]:
@@ -66,13 +45,6 @@ class BridgeStats:
             "retries": self.retries,
             "malformed": self.malformed,
         }
-
-
-@dataclass(slots=True)
-class _Pending:
-    subject: str
-    payload: bytes
-    msg_id: str
 
 
 class _Ack(msgspec.Struct, gc=False):
@@ -89,43 +61,82 @@ _decode_ack = msgspec.json.Decoder(_Ack).decode
 @dataclass(slots=True)
 class _Segment:
     """Consecutive messages of one stream, sent together. Only the first and the last ask for an
-    acknowledgement: when both are new and their stream sequences are ``len(items) - 1`` apart, every
+    acknowledgement: when both are new and their stream sequences are ``len(commands) - 1`` apart, every
     message between them was stored (one connection's publishes reach a stream in order). Anything else
     (a duplicate, a gap, another publisher in between, a missing acknowledgement) sends the segment again,
     one acknowledged publish per message; ``Nats-Msg-Id`` makes the copies already stored no-ops."""
 
-    items: list[_Pending]
+    commands: list[bytes]
+    topic: str
     sent: float
     #: the highest stream sequence known when it was sent: a copy stored above it is this segment's own
     base: int
     first: asyncio.Future[_Ack] | None = None
     last: asyncio.Future[_Ack] | None = None
     tokens: tuple[str, ...] = ()
-    topic: str = ""
+
+
+class _BusReader:
+    """The SUB socket, drained a batch per call (the extension's ``recv_batch`` where it serves the socket,
+    else pyzmq), and awaited through its file descriptor: a wake-up costs one callback, not the futures
+    of an asyncio socket's ``poll``."""
+
+    def __init__(self, socket: zmq.Socket[bytes]) -> None:
+        self._raw = socket
+        self._io: SocketIO | None = socket_io(socket)
+        self._loop = asyncio.get_running_loop()
+        self._fd = cast(int, socket.getsockopt(zmq.FD))
+        self._waiter: asyncio.Future[None] | None = None
+        self._loop.add_reader(self._fd, self._wake)
+
+    def take(self, limit: int) -> list[bytes]:
+        frames: list[bytes] = []
+        if self._io is not None:
+            error = self._io.recv_batch(frames, limit)
+            if error:
+                raise_for(error)
+            return frames
+        recv = self._raw.recv
+        with contextlib.suppress(zmq.Again):
+            while len(frames) < limit:
+                frames.append(recv(zmq.NOBLOCK))
+        return frames
+
+    async def wait(self, timeout: float) -> None:
+        """Until a frame may be queued, or ``timeout`` seconds."""
+        # libzmq's descriptor is edge-triggered: reading EVENTS re-arms it, and says what is queued now
+        if cast(int, self._raw.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
+            return
+        self._waiter = waiter = self._loop.create_future()
+        timer = self._loop.call_later(timeout, self._wake)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def close(self) -> None:
+        self._loop.remove_reader(self._fd)
+        if self._io is not None:
+            self._io.close()  # before the socket closes: the handle dies with it
 
 
 def _wire_ready(nc: Any) -> bool:
-    """Whether a segment can go to nats-py's outgoing buffer as one piece: connected (nats-py's own
+    """Whether commands can go to nats-py's outgoing buffer as they are: connected (nats-py's own
     ``publish`` handles reconnection buffering and its errors), and the client has the buffer this relies
     on (nats-py 2.x); otherwise each message goes through ``publish``."""
     return bool(nc.is_connected) and callable(getattr(nc, "_send_command", None))
 
 
-async def _write_segment(nc: Any, items: list[_Pending], replies: dict[int, str]) -> None:
-    """A segment as NATS protocol ``HPUB`` commands, one write into nats-py's buffer.
-
-    ``publish`` costs 5 us per message in header validation and encoding (half of the bridge's time); the
-    command here is the documented wire format (``HPUB <subject> [reply] <header bytes> <total bytes>``,
-    a ``NATS/1.0`` header block, the payload). Subjects are made by :func:`subject_for` and message ids
-    are checked by ``_take`` (no CR or LF), so nothing needs escaping."""
-    parts: list[bytes] = []
-    for i, item in enumerate(items):
-        header = b"NATS/1.0\r\n" + _MSG_ID.encode() + b": " + item.msg_id.encode() + b"\r\n\r\n"
-        reply = replies.get(i, "")
-        head = f"HPUB {item.subject} {reply} {len(header)} {len(header) + len(item.payload)}\r\n"
-        parts.append(head.encode() + header + item.payload + b"\r\n")
+async def _write(nc: Any, parts: list[bytes]) -> None:
+    """A batch of commands, one write into nats-py's buffer, flushed as ``publish`` does (its flusher
+    task writes the buffer to the socket when the loop next runs)."""
     await nc._send_command(b"".join(parts))
-    if nc._flush_queue is not None and nc._flush_queue.empty():  # as publish does: kick the flusher
+    if nc._flush_queue is not None and nc._flush_queue.empty():
         await nc._flush_pending()
 
 
@@ -139,6 +150,8 @@ class BusToJetStream:
 
     #: messages of one stream confirmed by one pair of acknowledgements, at most
     SEGMENT = 256
+    #: frames taken from the bus per wake-up, at most: what is queued goes out in one write
+    BATCH = 2048
 
     def __init__(
         self,
@@ -155,21 +168,22 @@ class BusToJetStream:
         self._context = context
         self._segments: deque[_Segment] = deque()
         self._in_flight = 0  # messages in self._segments
-        self._open: dict[str, list[_Pending]] = {}  # per topic, not sent yet
         self._last_seq: dict[str, int] = {}  # per topic: the highest stream sequence acknowledged
         self._js: Any = None
         self._nc: Any = None
-        self._inbox = ""
+        self._encoder: FrameEncoder | None = None
+        self._inbox = b""
         self._acks: dict[str, asyncio.Future[_Ack]] = {}
         self._tokens = itertools.count()
-        self._subjects: dict[tuple[str, str | None], str] = {}
         #: set once the bus socket is subscribed and the streams exist
         self.ready = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> BridgeStats:
         nc = await connect(self.config)
         context = self._context or zmq.asyncio.Context.instance()
-        socket = context.socket(zmq.SUB)
+        # a plain socket of the context: _BusReader waits on its descriptor, no asyncio socket is needed
+        socket: zmq.Socket[bytes] = zmq.Socket(context, zmq.SUB)
+        reader: _BusReader | None = None
         try:
             self._nc = nc
             self._js = nc.jetstream()
@@ -180,8 +194,11 @@ class BusToJetStream:
             # Acknowledgements come to one wildcard inbox, matched by token. Not js.publish_async: it takes
             # a semaphore through asyncio.wait_for per message, which yields to the loop, so nats-py's
             # flusher writes every message in its own syscall (a tenth of the throughput).
-            self._inbox = nc.new_inbox()
-            await nc.subscribe(self._inbox + ".*", cb=self._on_ack)
+            inbox = nc.new_inbox()
+            self._inbox = inbox.encode()
+            await nc.subscribe(inbox + ".*", cb=self._on_ack)
+            self._encoder = FrameEncoder(self.config.subject_prefix, self.config.topics, nc.max_payload)
+            self.stats.malformed_by_reason = self._encoder.malformed.by_reason
             socket.setsockopt(zmq.LINGER, 0)
             socket.setsockopt(zmq.RCVHWM, 100_000)
             for topic in self.config.topics:
@@ -190,25 +207,16 @@ class BusToJetStream:
                 socket.bind(self.endpoint)
             else:
                 socket.connect(self.endpoint)
-            # the asyncio socket waits; a plain view of the same socket drains a batch without a future each
-            raw: zmq.Socket[bytes] = zmq.Socket.shadow(socket.underlying)
+            reader = _BusReader(socket)
             self.ready.set()
             while not stop.is_set():
-                if not await socket.poll(50):
-                    await self._settle_expired()
-                    continue
-                for _ in range(1_000):  # a batch per wake-up; what is left waits for the next poll
-                    try:
-                        frame = raw.recv(zmq.NOBLOCK)
-                    except zmq.Again:
-                        break
-                    taken = self._take(frame)
-                    if taken is not None and len(self._open[taken]) >= self.SEGMENT:
-                        await self._send(taken)
-                # What the batch left open goes now: at a low rate a segment is one message, so nothing
-                # waits for company.
-                for topic in [t for t, items in self._open.items() if items]:
-                    await self._send(topic)
+                # No waiting for company: what is queued now goes now (at a low rate, one message).
+                frames = reader.take(self.BATCH)
+                if frames:
+                    await self._forward(frames)
+                    await asyncio.sleep(0)  # nats-py's flusher writes the batch; acknowledgements come in
+                else:
+                    await reader.wait(0.05)
                 await self._settle_expired()
                 while self._in_flight >= self.config.window:
                     await self._settle(self._segments.popleft())
@@ -216,45 +224,11 @@ class BusToJetStream:
                 await self._settle(self._segments.popleft())
             return self.stats
         finally:
+            if reader is not None:
+                reader.close()
             socket.close(0)
             with contextlib.suppress(Exception):
                 await nc.drain()
-
-    def _malformed(self, reason: str) -> None:
-        self.stats.malformed += 1
-        self.stats.malformed_by_reason[reason] = self.stats.malformed_by_reason.get(reason, 0) + 1
-
-    def _take(self, frame: bytes) -> str | None:
-        """Queues one bus frame in its topic's open segment; its topic, or None when malformed."""
-        self.stats.received += 1
-        space = frame.find(b" ")
-        if space <= 0:
-            self._malformed("bad_frame")
-            return None
-        topic, payload = frame[:space].decode("ascii", "replace"), frame[space + 1 :]
-        try:
-            envelope = _decode_envelope(payload)
-        except msgspec.DecodeError:
-            self._malformed("bad_json")
-            return None
-        if envelope.source is None or envelope.seq is None:
-            self._malformed("no_envelope")  # nothing to de-duplicate on: not bridged
-            return None
-        if _BAD_ID.search(envelope.source):
-            self._malformed("bad_source")  # a header value cannot hold it
-            return None
-        key = (topic, envelope.symbol)
-        subject = self._subjects.get(key)
-        if subject is None:
-            if len(self._subjects) > 100_000:  # bounded: symbols come from the wire
-                self._subjects.clear()
-            subject = self._subjects[key] = subject_for(self.config.subject_prefix, topic, envelope.symbol)
-        item = _Pending(subject, bytes(payload), message_id(envelope.source, envelope.seq))
-        items = self._open.get(topic)
-        if items is None:
-            items = self._open[topic] = []
-        items.append(item)
-        return topic
 
     def _expect(self) -> tuple[str, asyncio.Future[_Ack]]:
         token = str(next(self._tokens))
@@ -262,28 +236,65 @@ class BusToJetStream:
         self._acks[token] = future
         return token, future
 
-    async def _send(self, topic: str) -> None:
-        """Publishes the topic's open segment, acknowledgements asked for its first and last message."""
-        items, self._open[topic] = self._open[topic], []
-        segment = _Segment(items, time.monotonic(), self._last_seq.get(topic, 0), topic=topic)
-        first_token, first = self._expect()
-        last_token, last = self._expect() if len(items) > 1 else (first_token, first)
-        replies = {0: f"{self._inbox}.{first_token}", len(items) - 1: f"{self._inbox}.{last_token}"}
+    async def _forward(self, frames: list[bytes]) -> None:
+        """Publishes a batch of frames: per topic, segments whose first and last messages ask for an
+        acknowledgement, all in one write."""
+        assert self._encoder is not None
+        self.stats.received += len(frames)
+        grouped: dict[str, list[bytes]] = {}
+        self._encoder.encode(frames, grouped)
+        self.stats.malformed = self._encoder.malformed.count
+        batch: list[_Segment] = []
+        parts: list[bytes] = []
+        now = time.monotonic()
+        for topic, commands in grouped.items():
+            base = self._last_seq.get(topic, 0)
+            for start in range(0, len(commands), self.SEGMENT):
+                segment = _Segment(commands[start : start + self.SEGMENT], topic, now, base)
+                first_token, segment.first = self._expect()
+                last_token, segment.last = (
+                    self._expect() if len(segment.commands) > 1 else (first_token, segment.first)
+                )
+                segment.tokens = (first_token, last_token)
+                parts.append(with_reply(segment.commands[0], self._reply(first_token)))
+                if len(segment.commands) > 1:
+                    parts.extend(segment.commands[1:-1])
+                    parts.append(with_reply(segment.commands[-1], self._reply(last_token)))
+                batch.append(segment)
+        self._segments.extend(batch)
+        self._in_flight += sum(len(s.commands) for s in batch)
         try:
             if _wire_ready(self._nc):
-                await _write_segment(self._nc, items, replies)
+                await _write(self._nc, parts)
             else:
-                for i, item in enumerate(items):
-                    await self._nc.publish(
-                        item.subject, item.payload, reply=replies.get(i, ""), headers={_MSG_ID: item.msg_id}
-                    )
-            segment.first, segment.last, segment.tokens = first, last, (first_token, last_token)
+                for segment in batch:
+                    await self._publish_each(segment)
         except (TimeoutError, nats.errors.Error):
             # not all sent (a full reconnect buffer): confirmed one by one when settled
-            self._acks.pop(first_token, None)
-            self._acks.pop(last_token, None)
-        self._segments.append(segment)
-        self._in_flight += len(items)
+            for segment in batch:
+                self._forget(segment)
+
+    def _reply(self, token: str) -> bytes:
+        return self._inbox + b"." + token.encode()
+
+    async def _publish_each(self, segment: _Segment) -> None:
+        """The segment through nats-py's ``publish`` (while reconnecting: it buffers, or refuses)."""
+        last = len(segment.commands) - 1
+        for i, command in enumerate(segment.commands):
+            subject, payload, msg_id = parse_command(command)
+            token = segment.tokens[0] if i == 0 else segment.tokens[1] if i == last else None
+            reply = self._reply(token).decode() if token is not None else ""
+            await self._nc.publish(subject, payload, reply=reply, headers={MSG_ID: msg_id})
+
+    def _forget(self, segment: _Segment) -> None:
+        """No acknowledgement is awaited for the segment: it is settled one message at a time."""
+        for token in segment.tokens:
+            self._acks.pop(token, None)
+        for future in (segment.first, segment.last):
+            if future is not None and not future.done():
+                future.cancel()
+        segment.first = segment.last = None
+        segment.tokens = ()
 
     async def _on_ack(self, message: Any) -> None:
         future = self._acks.pop(message.subject.rsplit(".", 1)[-1], None)
@@ -312,7 +323,8 @@ class BusToJetStream:
             await self._settle(self._segments.popleft())
 
     async def _settle(self, segment: _Segment) -> None:
-        self._in_flight -= len(segment.items)
+        n = len(segment.commands)
+        self._in_flight -= n
         acks: list[_Ack] = []
         if segment.first is not None and segment.last is not None:
             remaining = max(0.0, segment.sent + self.config.ack_timeout - time.monotonic())
@@ -331,7 +343,6 @@ class BusToJetStream:
                     else:
                         future.cancel()
                 acks = []
-        n = len(segment.items)
         if acks:
             top = max(a.seq for a in acks)
             self._last_seq[segment.topic] = max(self._last_seq.get(segment.topic, 0), top)
@@ -345,16 +356,46 @@ class BusToJetStream:
         ):
             self._count(False, n)
             return
-        # One by one. A copy reported duplicate at a sequence above the segment's base was stored by this
-        # segment's first sending (its acknowledgement was not asked for, or lost): stored, once.
+        # Each message again with its own acknowledgement, then one by one for any still unanswered. A copy
+        # reported duplicate at a sequence above the segment's base was stored by this segment's first
+        # sending (its acknowledgement was not asked for, or lost): stored, once.
         counted: set[int] = set()
-        for item in segment.items:
-            ack = await self._retry(item)
+        for command, answer in zip(segment.commands, await self._resend(segment), strict=True):
+            ack = answer if answer is not None else await self._retry(*parse_command(command))
             seq = int(ack.seq)
             self._last_seq[segment.topic] = max(self._last_seq.get(segment.topic, 0), seq)
             ours = not ack.duplicate or (seq > segment.base and seq not in counted)
             counted.add(seq)
             self._count(not ours, 1)
+
+    async def _resend(self, segment: _Segment) -> list[_Ack | None]:
+        """The segment again, every message asking for its acknowledgement, in one write: an unproved
+        segment costs a round trip, not one per message. None where no acknowledgement came in time (or
+        the connection is down: ``_retry`` then waits for it)."""
+        if not _wire_ready(self._nc):
+            return [None] * len(segment.commands)
+        expected = [self._expect() for _ in segment.commands]
+        self.stats.retries += len(expected)
+        try:
+            await _write(
+                self._nc,
+                [with_reply(c, self._reply(t)) for c, (t, _) in zip(segment.commands, expected, strict=True)],
+            )
+            await asyncio.wait([f for _, f in expected], timeout=self.config.ack_timeout)
+        except (TimeoutError, nats.errors.Error):
+            pass
+        answers: list[_Ack | None] = []
+        for token, future in expected:
+            self._acks.pop(token, None)
+            if future.done() and not future.cancelled() and future.exception() is None:
+                answers.append(future.result())
+                continue
+            if future.done() and not future.cancelled():
+                future.exception()  # taken: a refused copy is published again by _retry
+            else:
+                future.cancel()
+            answers.append(None)
+        return answers
 
     def _count(self, duplicate: bool, n: int) -> None:
         if duplicate:
@@ -362,22 +403,19 @@ class BusToJetStream:
         else:
             self.stats.stored += n
 
-    async def _retry(self, item: _Pending) -> Any:
+    async def _retry(self, subject: str, payload: bytes, msg_id: str) -> Any:
         deadline = time.monotonic() + self.config.retry_budget
         while True:
             self.stats.retries += 1
             try:
                 return await self._js.publish(
-                    item.subject,
-                    item.payload,
-                    timeout=self.config.ack_timeout,
-                    headers={_MSG_ID: item.msg_id},
+                    subject, payload, timeout=self.config.ack_timeout, headers={MSG_ID: msg_id}
                 )
             except (TimeoutError, nats.errors.Error) as exc:
                 if time.monotonic() > deadline:
                     raise BridgeError(
                         "publish_failed",
-                        f"{item.msg_id} on {item.subject} not stored after "
+                        f"{msg_id} on {subject} not stored after "
                         f"{self.config.retry_budget:g} s: {type(exc).__name__}",
                     ) from None
                 await asyncio.sleep(0.1)
