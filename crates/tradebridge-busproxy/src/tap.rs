@@ -12,7 +12,7 @@ use crate::{lock, MAX_TOPICS, OTHER_TOPICS};
 /// What the capture tap counted so far.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TapCounts {
-    /// data frames the tap saw
+    /// data messages the tap saw (a multipart one once)
     pub captured: u64,
     /// subscribe frames (one per subscriber and prefix: the backend is `XPUB_VERBOSER`)
     pub subscribes: u64,
@@ -82,6 +82,8 @@ pub(crate) fn run_tap(
     let mut local: BTreeMap<Vec<u8>, (Counter, Counter)> = BTreeMap::new();
     let mut other: Option<(Counter, Counter)> = None;
     let mut message = zmq::Message::new();
+    // inside a multipart data message: its later frames are data whatever byte they start with
+    let mut continuing = false;
     while !stop.load(Ordering::Relaxed) {
         if input.recv(&mut message, zmq::DONTWAIT).is_err() {
             // Drained: sleep rather than block. A blocked reader is woken by the proxy thread for every
@@ -92,6 +94,15 @@ pub(crate) fn run_tap(
             continue;
         }
         let frame: &[u8] = &message;
+        let more = message.get_more();
+        let flags = zmq::DONTWAIT | if more { zmq::SNDMORE } else { 0 };
+        if continuing {
+            continuing = more;
+            if let Some(output) = output {
+                let _ = output.send(frame, flags);
+            }
+            continue;
+        }
         match frame.first() {
             // Bus frames start with a topic (text); 0x01/0x00 + prefix are (un)subscriptions going
             // frontend-ward, which the capture socket also sees.
@@ -113,6 +124,8 @@ pub(crate) fn run_tap(
             // libzmq 4.3 copies the control commands to the capture socket too
             _ if is_control_command(frame) => {}
             _ => {
+                // a data message counts once, under the topic of its first frame
+                continuing = more;
                 tap.captured.fetch_add(1, Ordering::Relaxed);
                 let topic = topic_of(frame);
                 if !local.contains_key(topic) && local.len() < MAX_TOPICS {
@@ -128,8 +141,9 @@ pub(crate) fn run_tap(
                 messages.inc();
                 bytes.add(frame.len() as u64);
                 if let Some(output) = output {
-                    // PUB never blocks: a slow recorder loses copies, the bus loses nothing.
-                    let _ = output.send(frame, zmq::DONTWAIT);
+                    // PUB never blocks: a slow recorder loses copies, the bus loses nothing; the frames
+                    // of a multipart message stay one message.
+                    let _ = output.send(frame, flags);
                 }
             }
         }

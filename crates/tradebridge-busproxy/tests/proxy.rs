@@ -177,3 +177,53 @@ fn the_frontend_also_connects_to_a_publisher_that_binds() {
     assert_eq!(sub.recv_bytes(0).unwrap(), b"market bound");
     proxy.terminate().unwrap();
 }
+
+#[test]
+fn a_multipart_message_moves_whole_and_is_counted_once() {
+    let config = ProxyConfig {
+        capture: Some(ANY.to_owned()),
+        ..ProxyConfig::new(ANY, ANY)
+    };
+    let proxy = Proxy::start(&config, None).unwrap();
+    let ctx = zmq::Context::new();
+    let publisher = publisher(&ctx, &proxy);
+    let sub = subscriber(&ctx, proxy.backend(), b"bars");
+    assert_eq!(publisher.recv_bytes(0).unwrap(), b"\x01bars");
+    let recorder = subscriber(&ctx, proxy.capture().unwrap(), b"");
+    eventually("the recorder is connected", || {
+        publisher.send("bars probe", 0).unwrap();
+        recorder.set_rcvtimeo(50).unwrap();
+        recorder.recv_bytes(0).is_ok()
+    });
+    recorder.set_rcvtimeo(5_000).unwrap();
+    while recorder.recv_bytes(zmq::DONTWAIT).is_ok() {}
+    while sub.recv_bytes(zmq::DONTWAIT).is_ok() {}
+    let before = proxy.statistics().unwrap();
+    // the tap counts behind the proxy: wait until it has seen everything forwarded so far
+    eventually("the tap caught up", || {
+        proxy.tap_counts().captured == before.frontend_messages_in
+    });
+    let topic_before = proxy.tap_counts().topics["bars"];
+
+    publisher
+        .send_multipart([&b"bars head"[..], b"", b"tail"], 0)
+        .unwrap();
+    assert_eq!(
+        sub.recv_multipart(0).unwrap(),
+        vec![b"bars head".to_vec(), Vec::new(), b"tail".to_vec()]
+    );
+    assert_eq!(
+        recorder.recv_multipart(0).unwrap(),
+        vec![b"bars head".to_vec(), Vec::new(), b"tail".to_vec()]
+    );
+    // libzmq's statistics count the message once with the bytes of all its parts; the tap counts it
+    // once under the topic of its first frame, with that frame's bytes
+    let after = proxy.statistics().unwrap();
+    assert_eq!(after.frontend_messages_in - before.frontend_messages_in, 1);
+    assert_eq!(after.backend_bytes_out - before.backend_bytes_out, 13);
+    eventually("the tap counted the message", || {
+        let topic = proxy.tap_counts().topics["bars"];
+        (topic.0 - topic_before.0, topic.1 - topic_before.1) == (1, 9)
+    });
+    proxy.terminate().unwrap();
+}
