@@ -112,6 +112,7 @@ fmt: ## Format Python and Rust in place
 bench: dev build ## Benchmarks: ours and the baselines side by side, ratios printed (pytest-benchmark, criterion)
 	$(PY) -m pytest benches -q --benchmark-only --benchmark-columns=median,ops,rounds -s
 	cargo bench --workspace --exclude tradebridge-py
+	$(PY) -m benches.table --criterion target/criterion --write  # reports/bench/latest.json: the run's table
 
 .PHONY: demo-install-check
 demo-install-check: dev build ## SDK, mocks and demo wheels in a fresh venv outside the checkout run the demo (slow)

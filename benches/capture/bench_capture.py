@@ -3,7 +3,9 @@
 - record: ``Recorder`` against a bare pyzmq subscriber that only receives, both fed by a fresh unthrottled
   mock publisher process (``--rate 0``) per run, alternating, timed from connecting to the last frame
   (ours: to the closed file). Limit: ours costs at most 1.3x, keeps up (at least 150,000 msg/s) and loses
-  nothing. The per-round ratios are printed with the median (their spread is the machine's load).
+  nothing. The per-round ratios are printed with the median (their spread is the machine's load). The
+  recorder's pure-Python receiving path (the fallback where the extension cannot serve the socket) runs in
+  the same rounds and is printed beside it, with no limit.
 - record's own ceiling: the same pair fed by ``raw_feed.py`` (raw pyzmq sending the frames already in
   memory, far faster than the mock publisher), so the subscriber, not the publisher, sets the pace: what
   recording costs per frame over a bare receive when the bus is faster than the recorder. Printed, no
@@ -29,6 +31,7 @@ import pyarrow.parquet as pq
 import pytest
 import zmq
 from tradebridge.capture import Recorder, Replayer, capture_info
+from tradebridge.capture import record as record_module
 from tradebridge.testing import free_port
 
 from benches.capture.conftest import EXTRA, LIMITS, MEDIANS
@@ -89,8 +92,8 @@ def test_record_against_a_bare_subscriber(benchmark: Any, feed: Feed, tmp_path: 
     """One round = the bare subscriber then the recorder, each on a fresh publisher: on a shared machine the
     load changes from second to second, and alternating exposes both to the same."""
     context: zmq.Context[Any] = zmq.Context()
-    wall: dict[str, list[float]] = {"bare": [], "ours": []}
-    cpu: dict[str, list[float]] = {"bare": [], "ours": []}
+    wall: dict[str, list[float]] = {"bare": [], "ours": [], "python": []}
+    cpu: dict[str, list[float]] = {"bare": [], "ours": [], "python": []}
     results: list[Any] = []
 
     def bare() -> None:
@@ -106,8 +109,16 @@ def test_record_against_a_bare_subscriber(benchmark: Any, feed: Feed, tmp_path: 
     def ours() -> None:
         results.append(Recorder(feed.endpoint, tmp_path / f"round-{len(results)}", count=BARS).run())
 
+    def python() -> None:
+        """The recorder's pure-Python receiving path (where the extension cannot serve the socket)."""
+        record_module._NATIVE = False
+        try:
+            ours()
+        finally:
+            record_module._NATIVE = True
+
     def pair() -> None:
-        for name, run in (("bare", bare), ("ours", ours)):
+        for name, run in (("bare", bare), ("ours", ours), ("python", python)):
             feed.start()
             started, started_cpu = time.perf_counter(), cpu_seconds()
             run()
@@ -127,9 +138,15 @@ def test_record_against_a_bare_subscriber(benchmark: Any, feed: Feed, tmp_path: 
         f"(target >= 150,000: {'met' if rate >= 150_000 else 'MISSED'})"
     )
     ours_cpu, bare_cpu = statistics.median(cpu["ours"]), statistics.median(cpu["bare"])
+    python_cpu = statistics.median(cpu["python"])
     EXTRA["record CPU"] = (
         f"{ours_cpu / BARS * 1e6:.2f} us/msg of CPU (all threads) vs {bare_cpu / BARS * 1e6:.2f} for the "
         f"bare subscriber: {ours_cpu / bare_cpu:.1f}x (the wall-clock ratio above is the limit's measure)"
+    )
+    EXTRA["record python"] = (
+        f"the pure-Python receiving path (TRADEBRIDGE_NATIVE_BUS=0's): "
+        f"{statistics.median(wall['python']) / statistics.median(wall['bare']):.2f}x the bare subscriber's "
+        f"time, {python_cpu / BARS * 1e6:.2f} us/msg of CPU; {spread(wall['python'], wall['bare'])}"
     )
 
 

@@ -6,6 +6,12 @@ import pytest
 
 # (group, codec) -> median seconds, filled in by bench_codecs.py as each benchmark finishes.
 MEDIANS: dict[tuple[str, str], float] = {}
+# (group, codec) -> median seconds per call, sdk and bare Struct measured alternately (bench_codecs.py):
+# the decode targets are judged on these
+INTERLEAVED: dict[tuple[str, str], float] = {}
+DECODE_LIMIT = 1.25
+# (case, step) -> median seconds per call, filled in by bench_decode_steps.py (steps in order)
+STEPS: dict[tuple[str, str], float] = {}
 # (group, case) -> median seconds, filled in by bench_v1_1.py: the first case of a group is the baseline.
 V1_1_MEDIANS: dict[tuple[str, str], float] = {}
 V1_1_BUDGET = 1.05
@@ -26,9 +32,25 @@ def _v1_1_summary(terminalreporter: pytest.TerminalReporter) -> None:
             write(f"{group:<21} {case:<28} {median * 1e9:7.0f} ns  {ratio:.3f}x ({verdict} budget)")
 
 
+def _steps_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    write = terminalreporter.write_line
+    terminalreporter.section("validated decode, step by step (interleaved medians; share of the bare Struct)")
+    for case in dict.fromkeys(case for case, _ in STEPS):
+        points = [(step, median) for (c, step), median in STEPS.items() if c == case]
+        base, before = points[0][1], points[0][1]
+        for step, median in points:
+            write(
+                f"{case:<15} {step:<34} {median * 1e9:7.0f} ns  {median / base:5.2f}x  "
+                f"step {(median - before) * 1e9:+6.0f} ns ({(median - before) / base:+.0%})"
+            )
+            before = median
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if V1_1_MEDIANS:
         _v1_1_summary(terminalreporter)
+    if STEPS:
+        _steps_summary(terminalreporter)
     if not MEDIANS:
         return
     write = terminalreporter.write_line
@@ -43,13 +65,27 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         if sdk and bare and group.endswith("features"):
             write(f"{group:<21} sdk / bare Struct = {sdk / bare:.2f}x (a point of the payload-size curve)")
         if sdk and bare and group.endswith("decode"):
-            target = "within" if sdk / bare <= 1.25 else "OUTSIDE"
-            write(f"{group:<21} target: sdk within 1.25x of the bare Struct -> {sdk / bare:.2f}x ({target})")
+            write(f"{group:<21} sdk / bare Struct = {sdk / bare:.2f}x (one benchmark after the other)")
+    for (group, codec), median in INTERLEAVED.items():
+        if codec == "sdk" and (group, "bare msgspec Struct") in INTERLEAVED:
+            times = median / INTERLEAVED[(group, "bare msgspec Struct")]
+            verdict = "met" if times <= DECODE_LIMIT else "MISSED"
+            write(
+                f"{group:<21} interleaved: sdk {median * 1e9:.0f} ns / bare Struct "
+                f"{INTERLEAVED[(group, 'bare msgspec Struct')] * 1e9:.0f} ns = {times:.2f}x "
+                f"(target <= {DECODE_LIMIT}x: {verdict})"
+            )
+    curve = []
+    for size in (0, 12, 1_000):
+        group = f"Signal decode, {size} features"
+        sdk, bare = MEDIANS.get((group, "sdk")), MEDIANS.get((group, "bare msgspec Struct"))
+        if sdk and bare:
+            curve.append(f"{size}: {sdk / bare:.2f}x")
     write(
-        "Signal decode over payload size: from 0 to 12 features sdk/bare rises (1.5x -> 1.8x in the run "
-        "measured for issue 13): the 12-feature document passes ~230 bytes, where the depth limit's bracket "
-        "count starts to run (a second pass over the payload, see codec._deep_floor); from 12 to 1,000 it "
-        "falls (-> 1.3x): the fixed part (the call, the ASCII and size tests, __post_init__) is spread over "
-        "many values, and what stays is per byte or per value: msgspec's own parsing, the contract's bound "
-        "checks on every feature, and the bracket count."
+        f"Signal decode over payload size, sdk/bare by feature count ({', '.join(curve)}). The sdk's extra "
+        "cost is a fixed part (the native decode call, the native __post_init__ call, the tag) spread over "
+        "more bytes as the payload grows, plus what grows with it: the contract's bound check on every "
+        "feature value (in msgspec's C) and the one-pass size/UTF-8/depth scan (native, a few instructions "
+        "per 8 bytes; since issue 13 it runs on every payload, so no step where it used to start), so the "
+        "ratio falls steadily towards the per-value cost of the bound checks."
     )

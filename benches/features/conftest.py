@@ -30,6 +30,10 @@ CURVE_NOTES = {
 }
 
 
+#: the Python floor's work per bar (bench_features.Floor), printed beside its figure
+FLOOR_WORK = "loop + method call + bar.close stored + array('d').tolist(): 12 distinct new floats"
+
+
 def _source() -> dict[str, float]:
     return INTERLEAVED or PER_BAR
 
@@ -60,7 +64,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     write(
         f"  streaming: compute_streaming {_ns('streaming/rust_compute_streaming').strip()} = "
         f"{_ratio('streaming/rust_compute_streaming', 'streaming/python_floor')} the Python floor "
-        f"(loop + call + 12-float list, no maths: {_ns('streaming/python_floor').strip()}; limit 1.2x); "
+        f"({FLOOR_WORK}, no maths: {_ns('streaming/python_floor').strip()}; limit 1.2x); "
         f"compute_into {_ratio('streaming/rust_compute_into', 'streaming/python_floor')} the floor "
         "(limit 1.1x)"
     )

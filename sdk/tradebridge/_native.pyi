@@ -13,12 +13,19 @@ from tradebridge.contracts import BarUpdate
 
 __all__ = [
     "FEATURE_NAMES",
+    "CaptureBatch",
+    "CaptureReceiver",
+    "GuardedDecoder",
     "MarketBar",
+    "MessageChecks",
     "NativeHealthServer",
+    "PublishIO",
+    "Receiver",
     "RustFeatureComputer",
     "SocketIO",
     "__version__",
     "error_codes",
+    "within_limits",
 ]
 
 __version__: Final[str]
@@ -153,32 +160,162 @@ class NativeHealthServer:
         """Stops serving (open connections get the crate's shutdown grace) and the render thread."""
 
 @final
+class Receiver:
+    """A subscriber's per-frame work (``crates/tradebridge-py/src/bus_recv.rs``): routes each frame to its
+    topic's decoder and counts it in ``tradebridge_bus::SubscriberStats`` (read by
+    ``tradebridge.bus.stats.NativeSubscriberStats``); frames it cannot take go back to Python."""
+
+    def __new__(cls, max_frame: int, refusal: type[BaseException], max_sources: int) -> Receiver: ...
+    def route(self, routes: list[tuple[str, Callable[[bytes], Any]]]) -> None:
+        """The topics decoded from now on, with their decoders."""
+    def attach(self, library: str, handle: int, kind: int) -> None:
+        """Take frames off the socket ``handle`` of the libzmq that ``library`` links (``OSError``: not)."""
+    def detach(self) -> None:
+        """Forget the socket (before closing it) and the frames held from it."""
+    @property
+    def attached(self) -> bool: ...
+    def take(self, out: list[Any], limit: int, wait: bool) -> tuple[int, int, bytes | None]:
+        """Append decoded ``(topic, message)`` to ``out``; ``(frames taken, errno, frame for Python)``."""
+    def handle(self, frame: bytes) -> Any:
+        """``(topic, message)`` of one frame, or None when it is Python's to handle."""
+    def observe(self, topic: str, seq: Any, source: Any) -> None: ...
+    def observe_transit(self, micros: int) -> None: ...
+    def refused(self, code: str) -> None: ...
+    def filtered(self) -> None: ...
+    def counters(self) -> list[int]: ...
+    def counter(self, name: str) -> int: ...
+    def malformed_by_code(self) -> dict[str, int]: ...
+    def topics(
+        self,
+    ) -> dict[str, tuple[int, int, int, int, int, int, int, int | None, str | None]]: ...
+    def streams(self) -> list[tuple[str, str | None, int, int, int, int, int, int]]: ...
+    def transit(self) -> tuple[list[int], int, int]: ...
+
+@final
 class SocketIO:
-    """The bus's hot socket calls on a pyzmq socket's libzmq handle, through pyzmq's own libzmq (used by
+    """The bus's hot receives on a pyzmq socket's libzmq handle, through pyzmq's own libzmq (used by
     ``tradebridge.bus._native_io``). Raises ``OSError`` unless ``library`` links a libzmq in which
     ``handle`` is a socket of type ``kind``."""
 
     def __new__(cls, library: str, handle: int, kind: int) -> SocketIO: ...
-    def serve_publisher(
-        self, lock: Any, routes: dict[type, tuple[bytes, list[int]]], encode: Any, unset: Any, suffix: bytes
-    ) -> None:
-        """Make ``publish`` serve a publisher (its lock, routes, encoder, ``UNSET``, source suffix); once."""
-    @property
-    def direct(self) -> bool:
-        """Whether ``publish`` sends (False during the publisher's start-up hold)."""
-    @direct.setter
-    def direct(self, value: bool) -> None: ...
-    @property
-    def published(self) -> int:
-        """Messages ``publish`` and ``publish_locked`` sent."""
     @property
     def open(self) -> bool:
         """False once ``close()`` was called."""
-    def publish(self, message: Any) -> int:
-        """The message's seq, or -1 when the publisher's Python path must handle it."""
-    def publish_locked(self, message: Any) -> int:
-        """``publish`` for a caller that holds the publisher's lock already."""
     def recv_batch(self, frames: list[bytes], limit: int) -> int:
         """Append up to ``limit`` queued frames without waiting; 0 or libzmq's errno."""
     def close(self) -> None:
         """Forget the handle: every later call finds the socket closed."""
+
+@final
+class PublishIO:
+    """A publisher's common-case ``publish`` in one call on its pyzmq socket's libzmq handle (used by
+    ``tradebridge.bus._publisher``); everything else goes to ``fallback``, the publisher's Python path.
+    Raises ``OSError`` unless ``library`` links a libzmq in which ``handle`` is a socket of type ``kind``."""
+
+    def __new__(
+        cls,
+        library: str,
+        handle: int,
+        kind: int,
+        lock: Any,
+        routes: dict[type, tuple[bytes, list[int]]],
+        encode_into: Any,
+        unset: Any,
+        suffix: bytes,
+        fallback: Any,
+        envelope: tuple[Any, ...],
+    ) -> PublishIO: ...
+    @property
+    def direct(self) -> bool:
+        """Whether ``publish`` sends (False during the publisher's start-up hold: all go to ``fallback``)."""
+    @direct.setter
+    def direct(self, value: bool) -> None: ...
+    @property
+    def published(self) -> int:
+        """Messages this sent (not those ``fallback`` did)."""
+    @property
+    def open(self) -> bool:
+        """False once ``close()`` was called."""
+    def publish(self, message: Any) -> int:
+        """Publish one message; its seq (from ``fallback`` when this cannot do it)."""
+    def publish_batch(self, messages: list[Any], start: int) -> int:
+        """With the publisher's lock held: send ``messages[start:]`` until one needs the Python path; its
+        index (``len(messages)``: all sent)."""
+    def close(self) -> None:
+        """Forget the handle: every later ``publish`` goes to ``fallback``."""
+
+def within_limits(data: bytes, max_size: int, max_depth: int) -> bool:
+    """Whether ``data`` passes the contract decoder's size, UTF-8 and nesting-depth limits, judged as
+    ``tradebridge.contracts.codec._limit_errors`` judges them."""
+
+@final
+class GuardedDecoder:
+    """``tradebridge.contracts.Decoder.decode`` for exact ``bytes`` (limits, typed decode, absent-version
+    fix-up in one call); anything it does not pass goes to ``fallback``, the Python decode."""
+
+    def __new__(
+        cls,
+        decode: Any,
+        fallback: Any,
+        *,
+        max_size: int,
+        max_depth: int,
+        current: Any = None,
+        absent: Any = None,
+    ) -> GuardedDecoder: ...
+    def decode(self, data: Any) -> Any:
+        """Decode one payload; what it does not pass goes to ``fallback`` (which raises the error)."""
+
+@final
+class MessageChecks:
+    """A bus message's ``__post_init__``: symbol, schema version and signal id patterns as byte tests;
+    what a test does not pass goes to the matching Python check, which raises."""
+
+    def __new__(
+        cls,
+        check_version: Any,
+        *,
+        check_symbol: Any = None,
+        check_signal_id: Any = None,
+        unset: Any = None,
+    ) -> MessageChecks: ...
+    def check(self, message: Any) -> None:
+        """The checks on ``message``, in order; raises the Python check's error."""
+
+@final
+class CaptureReceiver:
+    """A recorder's receiving loop on a pyzmq SUB socket's libzmq handle (``tradebridge.capture.record``):
+    frames are stamped, filtered by topic and read into Arrow column buffers with no Python per frame.
+    Raises ``OSError`` unless ``library`` links a libzmq in which ``handle`` is a socket of type ``kind``."""
+
+    def __new__(cls, library: str, handle: int, kind: int, topics: list[bytes]) -> CaptureReceiver: ...
+    def fill(self, room: int, until_ns: int) -> tuple[int, int, int]:
+        """Receive until ``room`` frames were kept, one was stamped at or after ``until_ns`` or the socket's
+        RCVTIMEO passed: (frames kept, the last time taken in ns, 0 or libzmq's errno)."""
+    @property
+    def rows(self) -> int:
+        """Frames in the open batch."""
+    @property
+    def first_ns(self) -> int | None:
+        """The open batch's first stamp (ns), None when it is empty."""
+    def take(self) -> CaptureBatch:
+        """Hand the open batch over and start a new one."""
+    def close(self) -> None:
+        """Forget the handle: ``fill`` then returns ``ENOTSOCK``."""
+
+@final
+class CaptureBatch:
+    """One batch of received frames as Arrow buffers."""
+
+    @property
+    def rows(self) -> int: ...
+    @property
+    def odd(self) -> int:
+        """Frames whose envelope the SDK must read itself (their envelope columns hold placeholders)."""
+    def columns(self) -> list[tuple[bytes | None, bytes | None, bytes, int]]:
+        """The capture's columns in schema order: (validity or None, offsets or None, data, null count)."""
+    def count_gaps(
+        self, start: int, stop: int, last: dict[tuple[str, str], int]
+    ) -> list[tuple[str, str, int, int, int, int, int, int]]:
+        """Gap counts of rows ``start..stop`` per (topic, source): (topic, source, first seq, highest seq,
+        messages, gaps, dropped, out of order); ``last`` (each stream's highest seq so far) is updated."""

@@ -122,6 +122,9 @@ class Series:
     rss: list[tuple[float, float]] = field(default_factory=list)
     fds: list[tuple[float, float]] = field(default_factory=list)
     p99: dict[str, list[tuple[float, float | None, int]]] = field(default_factory=dict)
+    #: CPU used over each 1-s interval, in cores (1.0 = one core busy): not a check, the explanation of
+    #: one (a hop whose p99 drifts because a process works harder every minute, not because of noise)
+    cpu: list[tuple[float, float]] = field(default_factory=list)
 
 
 def _median_in(points: Iterable[tuple[float, float]], start: float, end: float) -> float | None:
@@ -169,3 +172,17 @@ def verdict(series: Mapping[str, Series], windows: Windows, end: float) -> list[
 
 def summary_table(findings: Sequence[Finding]) -> str:
     return "\n".join(f.render() for f in findings)
+
+
+def cpu_table(series: Mapping[str, Series], windows: Windows) -> str:
+    """Each process's mean CPU (cores) over the p99 baseline window and the final one."""
+
+    def mean_in(points: Sequence[tuple[float, float]], span: tuple[float, float]) -> str:
+        values = [v for t, v in points if span[0] <= t <= span[1]]
+        return f"{statistics.fmean(values):.2f}" if values else "-"
+
+    rows = []
+    for name, s in series.items():
+        first, last = mean_in(s.cpu, windows.baseline), mean_in(s.cpu, windows.final)
+        rows.append(f"  cpu   {name:<48} {first:>12} -> {last:>12}  (cores, not a check)")
+    return "\n".join(rows)

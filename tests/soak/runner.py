@@ -22,7 +22,16 @@ from pathlib import Path
 
 from tradebridge.testing import Service, ServiceError, free_port, is_ready, rust_binary
 
-from tests.soak.analysis import Buckets, Finding, Series, Windows, parse_histograms, summary_table, verdict
+from tests.soak.analysis import (
+    Buckets,
+    Finding,
+    Series,
+    Windows,
+    cpu_table,
+    parse_histograms,
+    summary_table,
+    verdict,
+)
 from tests.soak.analysis import window_quantile as p99_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +44,7 @@ SYMBOLS = (
     "XOM", "JNJ", "WMT", "PG", "MA", "HD", "CVX", "KO", "PEP", "COST",
 )
 # fmt: on
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -137,15 +147,19 @@ def _running(services: Sequence[Service]) -> Iterator[None]:
             service.stop()
 
 
-def _proc(pid: int) -> tuple[float, float]:
-    """(RSS in bytes, open descriptors) of one process, from /proc."""
+def _proc(pid: int) -> tuple[float, float, float]:
+    """(RSS in bytes, open descriptors, CPU seconds used so far) of one process, from /proc."""
     rss = 0.0
     with open(f"/proc/{pid}/status") as status:
         for line in status:
             if line.startswith("VmRSS:"):
                 rss = float(line.split()[1]) * 1024
                 break
-    return rss, float(len(os.listdir(f"/proc/{pid}/fd")))
+    with open(f"/proc/{pid}/stat") as stat:
+        # utime and stime, fields 14 and 15, counted after the command name (which may hold spaces)
+        fields = stat.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return rss, float(len(os.listdir(f"/proc/{pid}/fd"))), cpu
 
 
 def _metrics_page(service: Service) -> str:
@@ -184,6 +198,7 @@ def run_soak(config: SoakConfig) -> SoakResult:
         services = _services(config, Path(tmp))
         with _running(services):
             previous: dict[str, dict[str, Buckets]] = {}
+            used: dict[str, tuple[float, float]] = {}  # process -> (sampled at, CPU seconds then)
             series = {s.name: Series() for s in services}
             started = time.monotonic()
             tick = 0
@@ -193,10 +208,14 @@ def run_soak(config: SoakConfig) -> SoakResult:
                     if not service.running:
                         raise service.died()
                     assert service.pid is not None
-                    rss, fds = _proc(service.pid)
+                    rss, fds, cpu = _proc(service.pid)
                     s = series[service.name]
                     s.rss.append((elapsed, rss))
                     s.fds.append((elapsed, fds))
+                    if service.name in used:
+                        at, before = used[service.name]
+                        s.cpu.append((elapsed, (cpu - before) / max(elapsed - at, 1e-3)))
+                    used[service.name] = (elapsed, cpu)
                     try:
                         histograms = parse_histograms(_metrics_page(service))
                     except OSError:
@@ -237,21 +256,23 @@ def write_report(result: SoakResult) -> list[Path]:
     json_path = out / "soak.json"
     json_path.write_text(json.dumps(data, indent=1))
 
-    fig, (ax_rss, ax_fd, ax_p99) = plt.subplots(3, 1, figsize=(11, 11), sharex=True)
+    fig, (ax_rss, ax_fd, ax_cpu, ax_p99) = plt.subplots(4, 1, figsize=(11, 14), sharex=True)
     for name, s in result.series.items():
         ax_rss.plot([t for t, _ in s.rss], [v / 1e6 for _, v in s.rss], label=name)
         ax_fd.plot([t for t, _ in s.fds], [v for _, v in s.fds], label=name)
+        ax_cpu.plot([t for t, _ in s.cpu], [v for _, v in s.cpu], label=name, lw=0.8)
         for hop, points in sorted(s.p99.items()):
             kept = [(t, v * 1e3) for t, v, _ in points if v is not None]
             if kept:
                 ax_p99.plot([t for t, _ in kept], [v for _, v in kept], label=f"{name}/{hop}", lw=0.8)
-    for ax in (ax_rss, ax_fd, ax_p99):
+    for ax in (ax_rss, ax_fd, ax_cpu, ax_p99):
         ax.axvline(result.windows.growth_from, color="grey", ls="--", lw=0.8)
         ax.grid(alpha=0.3)
     ax_p99.axvspan(*result.windows.baseline, color="green", alpha=0.08, label="p99 baseline")
     ax_p99.axvspan(*result.windows.final, color="red", alpha=0.08, label="p99 final")
     ax_rss.set_ylabel("RSS (MB)")
     ax_fd.set_ylabel("open fds")
+    ax_cpu.set_ylabel("CPU (cores)")
     ax_p99.set_ylabel("p99 per 1-s window (ms)")
     ax_p99.set_yscale("log")
     ax_p99.set_xlabel("seconds")
@@ -277,7 +298,8 @@ def render(result: SoakResult) -> str:
         f"growth from {w.growth_from:g} s to the end, "
         f"p99 {w.baseline[0]:.0f}-{w.baseline[1]:.0f} s vs {w.final[0]:.0f}-{w.final[1]:.0f} s"
     )
-    return f"{head}\n{summary_table(result.findings)}\nsoak: {'PASS' if result.ok else 'FAIL'}"
+    table = f"{summary_table(result.findings)}\n{cpu_table(result.series, w)}"
+    return f"{head}\n{table}\nsoak: {'PASS' if result.ok else 'FAIL'}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,6 +12,7 @@ import pytest
 from tests.soak.analysis import (
     Series,
     Windows,
+    cpu_table,
     parse_histograms,
     summary_table,
     verdict,
@@ -111,6 +112,19 @@ def test_descriptors_churning_in_a_band_are_not_a_leak_but_a_rising_floor_is() -
     assert [(f.check, f.start, f.end) for f in failed] == [("fds", 41, 48)], failed
 
 
+def test_cpu_is_reported_per_window_not_judged() -> None:
+    """A process that works harder every minute (the mock broker once scanned every order it ever took on
+    each bar) shows in the CPU table beside the p99 it slows down."""
+    windows = Windows.for_run(60.0, 20.0)
+    busier = _steady(100e6, 10, 0.002)
+    busier.cpu = [(t + 0.5, 0.2 if t < 40 else 0.6) for t in range(60)]  # no sample on a window edge
+    idle = _steady(100e6, 10, 0.002)
+    table = cpu_table({"broker": busier, "idle": idle}, windows)
+    assert table.splitlines()[0].split()[1:5] == ["broker", "0.20", "->", "0.60"]
+    assert table.splitlines()[1].split()[1:5] == ["idle", "-", "->", "-"]
+    assert all(f.ok for f in verdict({"broker": busier}, windows, 60.0))
+
+
 def test_growth_mark_defaults() -> None:
     assert default_growth_from(600) == 60
     assert default_growth_from(60) == 20
@@ -142,5 +156,7 @@ def test_soak_flow_holds_steady() -> None:
         "strategy/latency{stage=features}",
         "execution-engine/latency{stage=signal_to_ack}",
     } <= hops, hops
+    for name, s in result.series.items():
+        assert len(s.cpu) >= SOAK_SECONDS - 3 and all(v >= 0 for _, v in s.cpu), name
     report = json.loads(files[0].read_text())
     assert report["ok"] is True and files[1].stat().st_size > 10_000

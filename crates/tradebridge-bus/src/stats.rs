@@ -237,8 +237,20 @@ impl SubscriberStats {
         self.dropped += missing;
     }
 
+    /// Every followed stream as `(topic, source, counters)`, most recently heard first; `None`: a
+    /// stream of messages without a `source` (kept apart from a `source` of `""`).
+    pub fn streams(&self) -> impl Iterator<Item = (&str, Option<&str>, &SourceStats)> {
+        self.by_source
+            .table
+            .iter()
+            .map(|(key, stream)| match key.split_once(' ') {
+                Some((topic, source)) => (topic, Some(source), stream),
+                None => (key.as_str(), None, stream),
+            })
+    }
+
     /// Count one refused frame under its contract error code.
-    pub(crate) fn refused(&mut self, code: &str) {
+    pub fn refused(&mut self, code: &str) {
         self.malformed += 1;
         *self.malformed_by_code.entry(code.to_owned()).or_default() += 1;
         if code == "too_large" {

@@ -37,10 +37,15 @@ pub struct TransitHistogram {
 impl TransitHistogram {
     /// Record one transit: `received_us - sent_us`, both wall-clock microseconds.
     pub fn observe(&mut self, sent_us: u64, received_us: u64) {
-        let Some(micros) = received_us.checked_sub(sent_us) else {
-            self.negative += 1;
-            return;
-        };
+        match received_us.checked_sub(sent_us) {
+            Some(micros) => self.record(micros),
+            None => self.negative += 1,
+        }
+    }
+
+    /// Record one transit already computed (a non-negative one: a negative transit only adds to
+    /// `negative`).
+    pub fn record(&mut self, micros: u64) {
         let index = if micros == 0 {
             0
         } else {
@@ -67,6 +72,11 @@ impl TransitHistogram {
             }
         }
         None
+    }
+
+    /// The bucket counts (one per [`TRANSIT_BUCKETS_US`] bound, then the overflow).
+    pub fn counts(&self) -> &[u64] {
+        &self.counts
     }
 
     pub fn p50_us(&self) -> Option<u64> {

@@ -18,6 +18,7 @@ mod fast;
 mod frame;
 mod lenient;
 mod messages;
+mod peek;
 mod rules;
 pub mod schema;
 mod version;
@@ -37,5 +38,6 @@ pub use messages::{
     OrderStatus, OrderType, OrderUpdate, QuoteUpdate, Readiness, Side, Signal, TimeInForce, Topic,
     TradeUpdate,
 };
+pub use peek::{peek_frame, Peeked, PEEK_ABSENT_VERSION};
 pub use rules::{FLOAT_MAX, MAX_FEATURES, MAX_SAFE_INTEGER, MAX_SIGNAL_ID};
 pub use version::SchemaVersion;

@@ -1,20 +1,10 @@
-//! `SocketIO`: the bus's hot sends and receives on a pyzmq socket, through pyzmq's own libzmq.
+//! `SocketIO`: the bus's hot receives on a pyzmq socket, through pyzmq's own libzmq (a publisher's
+//! sends are `bus_publish::PublishIO`'s).
 //!
-//! pyzmq's `send`/`recv` cost about 1 us of Python and Cython around a libzmq call of about 0.2 us (a
-//! Python method with keyword arguments, a `Frame` check, an exception object for every empty poll).
-//! A publisher also built each frame as a Python `bytes` (`%` formatting of the envelope). Here both are
-//! one call: the envelope is spliced in Rust (`tradebridge_contracts::splice_envelope`, stamped with
-//! `now_us`) and handed to `zmq_send`; a receiver takes up to a batch of frames per call (the GIL
-//! released meanwhile), and an empty socket is a return value, not an exception.
-//!
-//! Publishing holds the GIL throughout and never blocks: a PUB send that cannot complete at once
-//! (only with `XPUB_NODROP` at the high-water mark) is handed back, and the publisher's Python path
-//! does it with pyzmq, blocking with the GIL released. Holding the GIL is also what makes the
-//! publisher's lock unnecessary here: every other use of the socket happens under that lock, so if
-//! the lock is free when `publish` starts, no other thread can reach the socket before `publish`
-//! returns the GIL (a thread that takes the lock meanwhile waits for the GIL before its socket
-//! call). A free lock costs one `locked()` call, where `acquire` and `release` cost two calls with
-//! argument parsing; the send itself (about 0.2 us) costs less than releasing and retaking the GIL.
+//! pyzmq's `recv` costs about 1 us of Python and Cython around a libzmq call of about 0.2 us (a Python
+//! method with keyword arguments, an exception object for every empty poll). Here a receiver takes up
+//! to a batch of frames per call (the GIL released meanwhile), and an empty socket is a return value,
+//! not an exception.
 //!
 //! The socket stays pyzmq's (options, CURVE, bind/connect, close): only its handle (`Socket.underlying`)
 //! comes here, and the libzmq functions are looked up in the library pyzmq's extension was linked
@@ -27,14 +17,11 @@
 //! it closes the socket, under the same lock that guards every use; a call after that returns `ENOTSOCK`.
 
 use std::ffi::{c_char, c_int, c_void, CString};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use pyo3::exceptions::PyOSError;
-use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
-use tradebridge_contracts::{now_us, splice_envelope};
+use pyo3::types::{PyBytes, PyList};
 
 use crate::boundary::guard;
 
@@ -45,12 +32,10 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 const RTLD_LAZY: c_int = 0x0001;
 const RTLD_NOLOAD: c_int = 0x0004;
 const ZMQ_DONTWAIT: c_int = 1;
-const ZMQ_TYPE: c_int = 16;
+pub(crate) const ZMQ_TYPE: c_int = 16;
 const EAGAIN: c_int = 11;
 const EINTR: c_int = 4;
-const ENOTSOCK: c_int = 88;
-/// libzmq's own errno for a terminated context (ZMQ_HAUSNUMERO + 53)
-const ETERM: c_int = 156_384_765;
+pub(crate) const ENOTSOCK: c_int = 88;
 
 extern "C" {
     fn dlopen(filename: *const c_char, flags: c_int) -> *mut c_void;
@@ -59,9 +44,8 @@ extern "C" {
 
 /// libzmq's `zmq_msg_t`: 64 opaque bytes, pointer-aligned.
 #[repr(C, align(8))]
-struct Msg([u8; 64]);
+pub(crate) struct Msg(pub(crate) [u8; 64]);
 
-type SendFn = unsafe extern "C" fn(*mut c_void, *const c_void, usize, c_int) -> c_int;
 type MsgInitFn = unsafe extern "C" fn(*mut Msg) -> c_int;
 type MsgRecvFn = unsafe extern "C" fn(*mut Msg, *mut c_void, c_int) -> c_int;
 type MsgDataFn = unsafe extern "C" fn(*mut Msg) -> *mut c_void;
@@ -72,19 +56,18 @@ type GetSockOptFn = unsafe extern "C" fn(*mut c_void, c_int, *mut c_void, *mut u
 
 /// The libzmq functions this needs, all from one library.
 #[derive(Clone, Copy)]
-struct Zmq {
-    send: SendFn,
-    msg_init: MsgInitFn,
-    msg_recv: MsgRecvFn,
-    msg_data: MsgDataFn,
-    msg_size: MsgSizeFn,
-    msg_close: MsgCloseFn,
-    errno: ErrnoFn,
-    getsockopt: GetSockOptFn,
+pub(crate) struct Zmq {
+    pub(crate) msg_init: MsgInitFn,
+    pub(crate) msg_recv: MsgRecvFn,
+    pub(crate) msg_data: MsgDataFn,
+    pub(crate) msg_size: MsgSizeFn,
+    pub(crate) msg_close: MsgCloseFn,
+    pub(crate) errno: ErrnoFn,
+    pub(crate) getsockopt: GetSockOptFn,
 }
 
 impl Zmq {
-    fn load(library: &str) -> Result<Self, String> {
+    pub(crate) fn load(library: &str) -> Result<Self, String> {
         let path = CString::new(library).map_err(|_| "library path holds a NUL byte".to_owned())?;
         // SAFETY: RTLD_NOLOAD only returns a library that is already loaded (pyzmq's extension); it is
         // never unloaded while pyzmq is imported, and this handle is never closed.
@@ -106,7 +89,6 @@ impl Zmq {
         // (zmq.h, stable since libzmq 3.2).
         unsafe {
             Ok(Self {
-                send: std::mem::transmute::<*mut c_void, SendFn>(find("zmq_send")?),
                 msg_init: std::mem::transmute::<*mut c_void, MsgInitFn>(find("zmq_msg_init")?),
                 msg_recv: std::mem::transmute::<*mut c_void, MsgRecvFn>(find("zmq_msg_recv")?),
                 msg_data: std::mem::transmute::<*mut c_void, MsgDataFn>(find("zmq_msg_data")?),
@@ -121,31 +103,12 @@ impl Zmq {
     }
 }
 
-/// What `publish` needs of the publisher it serves (`tradebridge.bus._publisher.PublisherCore`), set once.
-struct Publishing {
-    /// the publisher's `threading.Lock`'s `locked`: that lock guards every other use of the socket
-    locked: Py<PyAny>,
-    /// message class -> `(b"<topic> ", [next seq])`, the publisher's own table (it fills in misses)
-    routes: Py<PyDict>,
-    /// msgspec's `Encoder.encode`
-    encode: Py<PyAny>,
-    /// msgspec's `UNSET`: an envelope field that is not set
-    unset: Py<PyAny>,
-    /// `,"source":"<id>"}`
-    suffix: Vec<u8>,
-}
-
-/// Sends and receives on one pyzmq socket through its libzmq handle (see the module documentation).
+/// Receives on one pyzmq socket through its libzmq handle (see the module documentation).
 #[pyclass(module = "tradebridge._native", frozen)]
 pub(crate) struct SocketIO {
     zmq: Zmq,
     /// `void *` of the libzmq socket; 0 once closed
     handle: AtomicUsize,
-    publishing: OnceLock<Publishing>,
-    /// `publish` sends only while this is set (the publisher clears it during its start-up hold)
-    direct: AtomicBool,
-    /// messages `publish` sent
-    published: AtomicU64,
 }
 
 impl SocketIO {
@@ -185,65 +148,8 @@ impl SocketIO {
             Ok(Self {
                 zmq,
                 handle: AtomicUsize::new(handle),
-                publishing: OnceLock::new(),
-                direct: AtomicBool::new(false),
-                published: AtomicU64::new(0),
             })
         })
-    }
-
-    /// Make `publish` serve a publisher: its lock, its routes table, its encoder, msgspec's `UNSET` and
-    /// its `,"source":"<id>"}` suffix. Once only.
-    fn serve_publisher(
-        &self,
-        lock: &Bound<'_, PyAny>,
-        routes: &Bound<'_, PyDict>,
-        encode: &Bound<'_, PyAny>,
-        unset: &Bound<'_, PyAny>,
-        suffix: &[u8],
-    ) -> PyResult<()> {
-        guard(|| {
-            let publishing = Publishing {
-                locked: lock.getattr(intern!(lock.py(), "locked"))?.unbind(),
-                routes: routes.clone().unbind(),
-                encode: encode.clone().unbind(),
-                unset: unset.clone().unbind(),
-                suffix: suffix.to_vec(),
-            };
-            self.publishing
-                .set(publishing)
-                .map_err(|_| PyOSError::new_err("already serving a publisher"))
-        })
-    }
-
-    /// Whether `publish` sends (True) or hands every message back (False: the start-up hold).
-    #[getter]
-    fn get_direct(&self) -> bool {
-        self.direct.load(Ordering::Acquire)
-    }
-
-    #[setter]
-    fn set_direct(&self, direct: bool) {
-        self.direct.store(direct, Ordering::Release);
-    }
-
-    /// Messages `publish` and `publish_locked` sent.
-    #[getter]
-    fn published(&self) -> u64 {
-        self.published.load(Ordering::Relaxed)
-    }
-
-    /// The publisher's `publish` for the common case: the message's seq, or -1 when this is not the
-    /// common case (its lock taken, held, closed, a class not routed yet, an envelope already set, a
-    /// send that would block), which the publisher then handles itself. Raises what encoding raises,
-    /// and pyzmq's `ZMQError`s.
-    fn publish(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<i64> {
-        guard(|| self.publish_inner(py, message, true))
-    }
-
-    /// `publish` for a caller that holds the publisher's lock already (its `publish_many`).
-    fn publish_locked(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<i64> {
-        guard(|| self.publish_inner(py, message, false))
     }
 
     /// Append to `frames` what is queued on the socket, at most `limit` frames, without waiting.
@@ -314,104 +220,5 @@ impl SocketIO {
     #[getter]
     fn open(&self) -> bool {
         self.handle() != 0
-    }
-}
-
-impl SocketIO {
-    fn publish_inner(
-        &self,
-        py: Python<'_>,
-        message: &Bound<'_, PyAny>,
-        check_lock: bool,
-    ) -> PyResult<i64> {
-        let Some(publishing) = self.publishing.get() else {
-            return Ok(-1);
-        };
-        if self.handle() == 0 || !self.direct.load(Ordering::Acquire) {
-            return Ok(-1);
-        }
-        let Some(route) = publishing.routes.bind(py).get_item(message.get_type())? else {
-            return Ok(-1);
-        };
-        let unset = publishing.unset.as_ptr();
-        for name in [
-            intern!(py, "seq"),
-            intern!(py, "source"),
-            intern!(py, "sent_at_us"),
-        ] {
-            if message.getattr(name)?.as_ptr() != unset {
-                return Ok(-1); // the publisher writes its own envelope over a copy
-            }
-        }
-        let route = route.cast::<PyTuple>()?;
-        let prefix = route.get_item(0)?;
-        let prefix = prefix.cast::<PyBytes>()?.as_bytes();
-        let counter = route.get_item(1)?;
-        let counter = counter.cast::<PyList>()?;
-        let body = publishing.encode.bind(py).call1((message,))?;
-        let body = body.cast::<PyBytes>()?.as_bytes();
-        if body.last() != Some(&b'}') {
-            return Err(PyOSError::new_err(
-                "the encoder did not write a JSON object",
-            ));
-        }
-        // Encoding may run Python code (a collection's finalizers), and so let another thread run: the
-        // socket's state is looked at only from here on, where nothing gives the GIL away.
-        let handle = self.handle();
-        if handle == 0 || !self.direct.load(Ordering::Acquire) {
-            return Ok(-1);
-        }
-        // Another thread inside the lock may be using the socket with the GIL released (module
-        // documentation): its turn first, through the Python path. `locked()` is C, no bytecode.
-        if check_lock && publishing.locked.bind(py).call0()?.is_truthy()? {
-            return Ok(-1);
-        }
-        let seq: u64 = counter.get_item(0)?.extract()?;
-        let mut frame =
-            Vec::with_capacity(prefix.len() + body.len() + publishing.suffix.len() + 48);
-        frame.extend_from_slice(prefix);
-        frame.extend_from_slice(body);
-        splice_envelope(&mut frame, seq, Some(now_us()), &publishing.suffix);
-        let zmq = self.zmq;
-        // SAFETY: `frame` is copied by libzmq during the call; `handle` is open (checked above, and
-        // only closed by a thread holding the GIL).
-        let rc = unsafe {
-            (zmq.send)(
-                handle as *mut c_void,
-                frame.as_ptr().cast(),
-                frame.len(),
-                ZMQ_DONTWAIT,
-            )
-        };
-        if rc < 0 {
-            // SAFETY: libzmq's thread-local errno of the call that just failed.
-            let errno = unsafe { (zmq.errno)() };
-            if errno == EAGAIN || errno == EINTR {
-                return Ok(-1); // it would block: the Python path waits, without the GIL
-            }
-            // the seq is spent, as when pyzmq's send fails on the publisher's own path
-            counter.set_item(0, seq + 1)?;
-            return Err(zmq_error(py, errno));
-        }
-        counter.set_item(0, seq + 1)?;
-        self.published.fetch_add(1, Ordering::Relaxed);
-        i64::try_from(seq).map_err(|_| PyOSError::new_err("seq out of range"))
-    }
-}
-/// pyzmq's exception for `errno`, as pyzmq itself raises it (`Again`, `ContextTerminated`, `ZMQError`).
-#[cold]
-fn zmq_error(py: Python<'_>, errno: c_int) -> PyErr {
-    let class = match errno {
-        EAGAIN => "Again",
-        ETERM => "ContextTerminated",
-        _ => "ZMQError",
-    };
-    match py
-        .import("zmq")
-        .and_then(|zmq| zmq.getattr(class))
-        .and_then(|class| class.call1((errno,)))
-    {
-        Ok(error) => PyErr::from_value(error),
-        Err(error) => error,
     }
 }

@@ -6,6 +6,10 @@ use pyo3::prelude::*;
 
 mod boundary;
 mod bus_io;
+mod bus_publish;
+mod bus_recv;
+mod capture;
+mod contract_guard;
 mod errors;
 mod features;
 mod health;
@@ -15,6 +19,10 @@ mod prefault;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     bus_io::register(m)?;
+    bus_publish::register(m)?;
+    bus_recv::register(m)?;
+    capture::register(m)?;
+    contract_guard::register(m)?;
     errors::register(m)?;
     features::register(m)?;
     health::register(m)?;

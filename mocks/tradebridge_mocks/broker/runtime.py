@@ -112,7 +112,7 @@ def broker_stats(state: BrokerState) -> dict[str, int]:
         account = state.engine.account
         return {
             "orders": len(account.orders),
-            "open_orders": sum(1 for o in account.orders.values() if o.is_open),
+            "open_orders": len(account.orders.open_orders()),
             "positions": len(account.positions),
             "requests": len(state.requests),
             "bars": sum(len(state.prices.bars(s)) for s in state.prices.symbols),

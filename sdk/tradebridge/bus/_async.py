@@ -145,9 +145,7 @@ class ZMQPublisher:
         """Publish one contract message on its topic; returns the ``seq`` it was given."""
         if _get_ident() != self._thread:
             _check_loop(self._loop, "publisher")
-        core = self._core
-        seq = core.fast_publish(message)  # the extension's path (see PublisherCore.fast_publish)
-        return seq if seq >= 0 else core.publish(message)
+        return self._core.fast_publish(message)  # the extension's path (see PublisherCore.fast_publish)
 
     async def publish_many(self, messages: Iterable[Any]) -> int:
         """Publish several messages in order without a pause in between; returns how many."""
@@ -165,7 +163,7 @@ class ZMQPublisher:
         """Publish a :class:`~tradebridge.contracts.Heartbeat` for ``component`` on topic ``system``."""
         if _get_ident() != self._thread:
             _check_loop(self._loop, "publisher")
-        return self._core.publish(self._core.heartbeat(component, status))
+        return self._core.fast_publish(self._core.heartbeat(component, status))
 
     def subscriber_count(self, topic: str | None = None) -> int:
         """Subscriptions seen so far (see :meth:`wait_for_subscribers`)."""

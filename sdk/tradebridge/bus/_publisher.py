@@ -8,11 +8,11 @@ closing takes the same lock, so a publish racing a close raises :class:`BusClose
 touching a closed socket. :meth:`PublisherCore.snapshot` reads plain counters without the lock (a health
 server's thread), and reads the socket for fresh subscriptions only on the thread that connected it.
 
-Speed: where the extension module can serve the socket (``_native_io``), a publish is one call into it
-(route, envelope, stamp and send, holding the GIL, with the lock seen free: see ``bus_io.rs`` for why
-that excludes every other use as the lock would) and a subscriber takes each batch of frames in one call;
-anything unusual (the start-up hold, a closed socket, a republished message, a send that would block)
-falls back to the Python path here, which does the same with pyzmq."""
+Speed: where the extension module can serve the socket (``tradebridge._native.PublishIO``), a publish is
+one call into it (route, envelope check, encode into a reused buffer, number, stamp and send, holding the
+GIL, with the lock seen free: see ``bus_publish.rs`` for why that excludes every other use as the lock
+would); anything unusual (the start-up hold, a closed socket, a republished message, a send that would
+block) it hands to :meth:`PublisherCore.publish`, the Python path here, which does the same with pyzmq."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ import msgspec
 import zmq
 from msgspec import UNSET
 
+from tradebridge._native import PublishIO
+from tradebridge.bus import _native_io
 from tradebridge.bus._core import (
     BusClosedError,
     HealthStatusName,
@@ -35,11 +37,17 @@ from tradebridge.bus._core import (
     release_curve,
     secure_attach,
 )
-from tradebridge.bus._native_io import SocketIO, socket_io
 from tradebridge.bus._security import Curve, CurveLease, CurveStats, curve_stats_of
 from tradebridge.bus.options import BusOptions
 from tradebridge.bus.stats import PublisherStats
-from tradebridge.contracts import ENVELOPE_FORMAT, Heartbeat, source_suffix, topic_of, without_envelope
+from tradebridge.contracts import (
+    ENVELOPE_FORMAT,
+    BusMessage,
+    Heartbeat,
+    source_suffix,
+    topic_of,
+    without_envelope,
+)
 from tradebridge.errors import BusError
 
 __all__ = ["PublisherCore"]
@@ -53,14 +61,12 @@ _UNSUBSCRIBE: Final = 0
 _CHUNK: Final = 256
 #: messages of a ``publish_many`` batch that share one ``sent_at_us`` (see ``_send_chunk``)
 _STAMP_EVERY: Final = 16
+#: where the extension reads a message's envelope fields (their slots, instead of three getattrs)
+_ENVELOPE_SLOTS: Final = tuple(vars(BusMessage)[name] for name in ("seq", "source", "sent_at_us"))
 
 
 def _not_connected(frame: bytes) -> None:
     raise BusError("publisher is not connected: call connect() or use it as a context manager")
-
-
-def _not_fast(message: Any) -> int:
-    return -1
 
 
 def _closed(frame: bytes) -> None:
@@ -89,6 +95,7 @@ class PublisherCore:
         "_counters",
         "_curve_lease",
         "_encode",
+        "_encode_into",
         "_endpoint",
         "_held",
         "_hold_deadline",
@@ -134,16 +141,17 @@ class PublisherCore:
         self._counters: dict[str, list[int]] = {}  # topic -> [next seq]
         self._routes: dict[type, tuple[bytes, list[int]]] = {}
         # contract v1 JSON is msgspec's default encoding (tests/bus/test_framing.py checks it stays equal)
-        self._encode = msgspec.json.Encoder().encode
+        encoder = msgspec.json.Encoder()
+        self._encode = encoder.encode
+        self._encode_into = encoder.encode_into
         self._subscriptions: dict[bytes, int] = {}
         self._subscription_total = 0  # sum of _subscriptions, readable from any thread
         self._socket: zmq.Socket[bytes] | None = None
-        # the extension's view of the socket (_native_io), when it can serve it
-        self._io: SocketIO | None = None
-        #: the shells' first try at a publish: the extension's (the message's seq), or -1 when it did
-        #: not send (no extension, held, closed, a class not routed yet, an envelope already set); then
-        #: :meth:`publish` does it all in Python
-        self.fast_publish: Callable[[Any], int] = _not_fast
+        # the extension's sends on the socket, when it can serve it
+        self._io: PublishIO | None = None
+        #: what the shells' ``publish`` calls: the extension's, which hands anything but the common case
+        #: (held, closed, a class not routed yet, an envelope already set) to :meth:`publish`; or that
+        self.fast_publish: Callable[[Any], int] = self.publish
         self._send: Callable[[bytes], Any] = _not_connected  # socket.send, or _hold during the start-up grace
         self._owner = 0  # the thread that connected the socket: the one snapshot() lets read it
         #: held around every use of the socket (module docstring); a shell's own socket calls take it too
@@ -177,9 +185,8 @@ class PublisherCore:
         socket.setsockopt(zmq.XPUB_VERBOSER, 1)  # every subscribe and unsubscribe, from every peer
         self._endpoint = secure_attach(self, socket, context)
         self._socket = socket
-        self._io = io = socket_io(socket)
+        self._io = io = self._publish_io(socket)
         if io is not None:
-            io.serve_publisher(self.lock, self._routes, self._encode, UNSET, self._body_suffix)
             self.fast_publish = io.publish
         self._owner = threading.get_ident()
         grace = self.options.startup_grace
@@ -191,6 +198,30 @@ class PublisherCore:
             if io is not None:
                 io.direct = True
 
+    def _publish_io(self, socket: zmq.Socket[bytes]) -> PublishIO | None:
+        """The extension's sends on ``socket``, or None where the native path is off or unavailable."""
+        library = _native_io._LIBRARY
+        if library is None:
+            return None
+        kind = socket.getsockopt(zmq.TYPE)
+        if not isinstance(kind, int):
+            return None
+        try:
+            return PublishIO(
+                library,
+                socket.underlying,
+                kind,
+                self.lock,
+                self._routes,
+                self._encode_into,
+                UNSET,
+                self._body_suffix,
+                self.publish,
+                _ENVELOPE_SLOTS,
+            )
+        except OSError:  # the library or the socket's type did not check out: pyzmq serves this socket
+            return None
+
     def detach(self) -> None:
         """Forget the socket (the caller holds :attr:`lock`); whatever is still held is dropped (and
         counted), and a publish from now on raises :class:`BusClosedError`."""
@@ -201,7 +232,7 @@ class PublisherCore:
         self._socket = None
         self._send = _closed
         io, self._io = self._io, None
-        self.fast_publish = _not_fast
+        self.fast_publish = self.publish
         if io is not None:
             io.close()  # before the shell closes the socket: the handle dies with it
             self._published += io.published
@@ -279,11 +310,11 @@ class PublisherCore:
                         break
             io = self._io
             if io is not None and io.direct:  # each stamped by the extension (a clock read is ~20 ns)
-                publish, send = io.publish_locked, self._send
-                for message in chunk[sent:]:
-                    if publish(message) < 0:  # a class not routed yet, or an envelope already set
-                        send(frame(message))
-                        by_python += 1
+                send = self._send
+                while (sent := io.publish_batch(chunk, sent)) < len(chunk):
+                    # a class not routed yet, or an envelope already set
+                    send(frame(chunk[sent]))
+                    by_python += 1
                     sent += 1
                 return sent
             send = self._send

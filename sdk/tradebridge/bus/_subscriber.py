@@ -1,9 +1,14 @@
 """The subscriber's core: turns received frames into ``(topic, message)``, keeping the stats and skipping
 (or, when strict, raising on) what is malformed (shared rules: ``tradebridge.bus._core``).
 
-Speed: where the extension module can serve the socket (``_native_io``), a subscriber takes each batch of
-frames in one call (:meth:`SubscriberCore.take`); otherwise the shells receive with pyzmq and hand each
-frame to :meth:`SubscriberCore.handle`.
+Speed: the per-frame work is the extension's (``tradebridge._native.Receiver``, see
+``crates/tradebridge-py/src/bus_recv.rs``): it takes a batch of frames off the socket in one call (where it
+can serve the socket: ``_native_io``), routes each to its topic's validating decoder (the SDK's own
+``Decoder``, called from there), and counts each decoded message in the Rust subscriber's own loss
+accounting and transit histogram, which ``stats`` reads (:class:`~tradebridge.bus.stats.
+NativeSubscriberStats`). What is not the common case (a frame too large, of a topic not routed, refused
+by its decoder) comes back here, in order, and is handled by the rules below as before. Where the
+extension cannot serve the socket, the shells receive with pyzmq and hand each frame to :meth:`handle`.
 """
 
 from __future__ import annotations
@@ -13,24 +18,22 @@ import sys
 import time
 from collections import deque
 from collections.abc import Iterable
-from typing import Any, Final
+from typing import Any
 
 import zmq
 
+from tradebridge._native import Receiver
 from tradebridge.bus._core import TOPIC_TYPES, BusClosedError, release_curve, secure_attach
-from tradebridge.bus._native_io import SocketIO, raise_for, socket_io
+from tradebridge.bus._native_io import attach_receiver, raise_for
 from tradebridge.bus._security import Curve, CurveLease, CurveStats, curve_stats_of
 from tradebridge.bus.options import BusOptions
-from tradebridge.bus.stats import TRANSIT_BUCKETS_US, SequenceTracker, SubscriberStats, TransitHistogram
+from tradebridge.bus.stats import NativeSubscriberStats
 from tradebridge.contracts import Decoder, Signal, decode_frame
 from tradebridge.errors import BusError, ContractError
 
 __all__ = ["SubscriberCore"]
 
 log = logging.getLogger("tradebridge.bus")
-
-_TRANSIT_TOP: Final = len(TRANSIT_BUCKETS_US)
-_time_ns = time.time_ns  # a global name: one look-up less on every received message
 
 
 class _MalformedLog:
@@ -72,16 +75,14 @@ class SubscriberCore:
         "_decoders",
         "_endpoint",
         "_exact_topics",
-        "_frames",
         "_malformed_log",
         "_max_frame",
+        "_out",
+        "_receiver",
         "_socket",
-        "_tracker",
-        "_transit",
-        "_transit_counts",
         "bind",
         "curve",
-        "io",
+        "native",
         "options",
         "stats",
         "strict",
@@ -103,27 +104,28 @@ class SubscriberCore:
         self._curve_lease: CurveLease | None = None
         self.options = options or BusOptions()
         self.strict = strict
-        self.stats = SubscriberStats()
-        self._tracker = SequenceTracker(self.stats, self.options.max_sources)
         limit = self.options.max_message_bytes
         self._max_frame = sys.maxsize if limit == -1 else limit
+        # the per-frame work and the counters (module docstring); raises for max_sources < 1
+        self._receiver = Receiver(limit, ContractError, self.options.max_sources)
         self._malformed_log = _MalformedLog()
         self._exact_topics: frozenset[bytes] | None = None
-        self._transit: TransitHistogram = self.stats.transit
-        self._transit_counts = self._transit.counts
         # One decoder per topic for the subscriber's life (a reconnect keeps them): their ``legacy`` and
         # ``nan_tokens`` counters are the stats' own. Only a Signal can be forgiven either (the alias is a
-        # Signal tag; ``NaN`` tokens are read only inside ``features``), hence the flag.
+        # Signal tag; ``NaN`` tokens are read only inside ``features``), hence the Signal's decoder.
         allow_nan = self.options.allow_nan_tokens
-        self._all_decoders: dict[bytes, tuple[str, Decoder[Any], bool]] = {
-            topic.encode(): (topic, Decoder(kind, allow_nan_tokens=allow_nan), kind is Signal)
+        self._all_decoders: dict[bytes, tuple[str, Decoder[Any]]] = {
+            topic.encode(): (topic, Decoder(kind, allow_nan_tokens=allow_nan))
             for topic, kind in TOPIC_TYPES.items()
         }
+        forgiving = next(decoder for _, decoder in self._all_decoders.values() if decoder.type is Signal)
+        self.stats = NativeSubscriberStats(self._receiver, forgiving)
         self._decoders = dict(self._all_decoders)
+        self._receiver.route([(topic, decoder.decode) for topic, decoder in self._decoders.values()])
         self._socket: zmq.Socket[bytes] | None = None
-        #: the extension's view of the socket (``_native_io``), when it can serve it: see :meth:`take`
-        self.io: SocketIO | None = None
-        self._frames: list[bytes] = []  # received by ``take`` and not handled yet
+        #: whether the extension serves the socket (:meth:`take`); otherwise the shells use pyzmq
+        self.native = False
+        self._out: list[tuple[str, Any]] = []  # what one ``take`` decoded, before it reaches ``pending``
         self._closed = False
         self.topics: tuple[str, ...] = ()
 
@@ -154,7 +156,8 @@ class SubscriberCore:
         self.options.apply(socket, receiving=True)
         for topic in wanted or ("",):
             # ZeroMQ filters by prefix; "market " (with the space) would be exact, but the guide's peers
-            # subscribe to "market", so we do too and match exactly in ``handle``
+            # subscribe to "market", so we do too and match exactly (a frame of another topic that the
+            # prefix let through has no route, and is counted as ``filtered``)
             socket.setsockopt(zmq.SUBSCRIBE, topic.encode())
         self._endpoint = secure_attach(self, socket, context)
         self.topics = wanted
@@ -163,14 +166,13 @@ class SubscriberCore:
         self._decoders = {
             name: route for name, route in self._all_decoders.items() if not wanted or route[0] in wanted
         }
+        self._receiver.route([(topic, decoder.decode) for topic, decoder in self._decoders.values()])
         self._socket = socket
-        self.io = socket_io(socket)
-        self._frames.clear()
+        self.native = attach_receiver(self._receiver, socket)
 
     def detach(self) -> None:
-        io, self.io = self.io, None
-        if io is not None:
-            io.close()  # before the shell closes the socket: the handle dies with it
+        self.native = False
+        self._receiver.detach()  # before the shell closes the socket: the handle dies with it
         self._socket = None
         self._closed = True
         release_curve(self)
@@ -182,65 +184,44 @@ class SubscriberCore:
     def handle(self, frame: bytes) -> tuple[str, Any] | None:
         """The decoded ``(topic, message)``, or None for a frame to skip (counted; raised when strict).
 
-        Fast path: a known topic's payload goes straight to its contract decoder. Anything that fails
-        goes through :func:`decode_frame`, which names the exact error (``topic_mismatch`` and so on);
-        a frame is never accepted here that ``decode_frame`` would refuse.
+        The extension decodes a known topic's payload with its contract decoder and counts it; anything
+        else comes back to :meth:`_slow`, which names the exact error through :func:`decode_frame`
+        (``topic_mismatch`` and so on): a frame is never accepted that ``decode_frame`` would refuse.
         """
+        item = self._receiver.handle(frame)
+        return item if item is not None else self._slow(frame)
+
+    def take(self, pending: deque[tuple[str, Any]], limit: int, wait: bool) -> int:
+        """Handle the frames held from the last call or, if none, what is queued (at most ``limit``;
+        when ``wait``, the first waits as the socket's RCVTIMEO says), in one call to the extension, and
+        append each decoded ``(topic, message)`` to ``pending``; how many frames were taken (0: none
+        came). Raises pyzmq's errors, and, when strict, the refusal of a malformed frame: the frames
+        after it stay held for the next call, as they would have stayed queued on the socket."""
+        out = self._out
+        try:
+            taken, error, frame = self._receiver.take(out, limit, wait)
+        finally:
+            pending.extend(out)  # what was decoded before anything raised is delivered, not lost
+            out.clear()
+        if frame is not None:
+            item = self._slow(frame)
+            if item is not None:
+                pending.append(item)
+        if error:
+            raise_for(error)
+        return taken
+
+    def _slow(self, frame: bytes) -> tuple[str, Any] | None:
+        """A frame the extension left to us: too large, of a topic without a route, or refused."""
         if len(frame) > self._max_frame:
             self._too_large(frame)
             return None
         space = frame.find(b" ")
-        route = self._decoders.get(frame[:space]) if space > 0 else None
-        if route is not None:
-            decoder = route[1]
-            try:
-                message = decoder.decode(frame[space + 1 :])
-            except ContractError:
-                return self._refuse(frame)
-            if route[2]:
-                stats = self.stats
-                stats.legacy = decoder.legacy
-                stats.nan_tokens = decoder.nan_tokens
-            sent = message.sent_at_us
-            if sent.__class__ is int:  # a v1.0 peer's message has none: no transit, nothing invented
-                # TransitHistogram.observe, inlined: this runs for every message
-                micros = _time_ns() // 1000 - sent
-                if micros > 0:
-                    index = (micros - 1).bit_length()
-                    self._transit_counts[index if index < _TRANSIT_TOP else _TRANSIT_TOP] += 1
-                    self._transit.sum_us += micros
-                else:
-                    self._transit.observe(micros)
-            self._tracker.observe(route[0], message.seq, message.source)
-            return route[0], message
         exact = self._exact_topics
         if space > 0 and exact is not None and frame[:space] not in exact and frame[:space].isascii():
-            self.stats.filtered += 1  # a topic ZeroMQ's prefix filter let through ("signals" for "signal")
+            self._receiver.filtered()  # a topic ZeroMQ's prefix filter let through ("signals" for "signal")
             return None
         return self._refuse(frame)
-
-    def take(self, io: SocketIO, pending: deque[tuple[str, Any]], limit: int) -> int:
-        """Receive what is queued (at most ``limit`` frames, without waiting) through the extension, one
-        call for the batch, and append each decoded ``(topic, message)`` to ``pending``; how many
-        frames were taken (0: none queued). Raises pyzmq's errors, and, when strict, the refusal of a
-        malformed frame: the frames after it stay here for the next call, as they would have stayed
-        queued on the socket."""
-        frames = self._frames
-        error = 0 if frames else io.recv_batch(frames, limit)
-        handle = self.handle
-        append = pending.append
-        count = 0
-        try:
-            for frame in frames:
-                count += 1
-                item = handle(frame)
-                if item is not None:
-                    append(item)
-        finally:
-            del frames[:count]
-        if error:
-            raise_for(error)
-        return count
 
     def _too_large(self, frame: bytes) -> None:
         """A frame above ``options.max_message_bytes``: refused unparsed, counted as ``too_large``."""
@@ -260,5 +241,5 @@ class SubscriberCore:
             self._malformed_log.report(frame, exc)
             return None
         # unreachable while the fast path and decode_frame agree; deliver rather than lose it
-        self._tracker.observe(topic, message.seq, message.source)
+        self._receiver.observe(topic, message.seq, message.source)
         return topic, message

@@ -32,16 +32,21 @@ The rules are the same in Rust (``tradebridge_bus::SubscriberStats``); the scena
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
 
 from msgspec import UnsetType
+
+if TYPE_CHECKING:
+    from tradebridge._native import Receiver
 
 __all__ = [
     "DEFAULT_MAX_SOURCES",
     "TRANSIT_BUCKETS_US",
+    "NativeSubscriberStats",
     "PublisherStats",
     "SequenceTracker",
     "SourceStats",
@@ -376,3 +381,110 @@ class SequenceTracker:
         topic_stats.dropped += missing
         self.stats.gaps += 1
         self.stats.dropped += missing
+
+
+class _NativeTransit(TransitHistogram):
+    """A subscriber's :class:`TransitHistogram` as the extension keeps it (``tradebridge._native.Receiver``,
+    i.e. ``tradebridge_bus::TransitHistogram``): every read is a fresh copy, safe from any thread."""
+
+    __slots__ = ("_receiver",)
+
+    def __init__(self, receiver: Receiver) -> None:  # the parent's buckets stay unused
+        self._receiver = receiver
+
+    @property
+    def counts(self) -> list[int]:  # type: ignore[override]
+        return self._receiver.transit()[0]
+
+    @property
+    def sum_us(self) -> int:  # type: ignore[override]
+        return self._receiver.transit()[1]
+
+    @property
+    def negative(self) -> int:  # type: ignore[override]
+        return self._receiver.transit()[2]
+
+    def observe(self, micros: int) -> None:
+        self._receiver.observe_transit(micros)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # a copy or a pickle is a plain snapshot: the extension's object does not travel
+        return (_plain_transit, self._receiver.transit())
+
+
+def _plain_transit(counts: list[int], sum_us: int, negative: int) -> TransitHistogram:
+    histogram = TransitHistogram()
+    histogram.counts, histogram.sum_us, histogram.negative = list(counts), sum_us, negative
+    return histogram
+
+
+def _counter(name: str) -> property:
+    def read(self: NativeSubscriberStats) -> int:
+        return self._receiver.counter(name)
+
+    return property(read, doc=f"``{name}``, as the extension counts it")
+
+
+class NativeSubscriberStats(SubscriberStats):
+    """A subscriber's :class:`SubscriberStats` kept by the extension (``tradebridge._native.Receiver``,
+    whose counters are ``tradebridge_bus::SubscriberStats``: the Rust subscriber's own, one implementation
+    of the rules for both languages). It reads like the dataclass, live: the counters are the extension's
+    at the moment they are read, ``topics``, ``by_source`` and ``transit`` are fresh snapshots (copies,
+    safe to read from another thread: a health server's). ``legacy`` and ``nan_tokens`` are the signal
+    decoder's own counters."""
+
+    __slots__ = ("_forgiving", "_receiver", "_transit_view")
+
+    def __init__(self, receiver: Receiver, forgiving: Any = None) -> None:
+        # the dataclass' own fields stay unset: every one is read from the extension
+        self._receiver = receiver
+        self._forgiving = forgiving  # the decoder that counts ``legacy`` and ``nan_tokens`` (a Signal's)
+        self._transit_view = _NativeTransit(receiver)
+
+    received = _counter("received")
+    malformed = _counter("malformed")
+    gaps = _counter("gaps")
+    dropped = _counter("dropped")
+    restarts = _counter("restarts")
+    out_of_order = _counter("out_of_order")
+    filtered = _counter("filtered")
+    too_large = _counter("too_large")
+    sources = _counter("sources")
+    sources_evicted = _counter("sources_evicted")
+    missed_at_join = _counter("missed_at_join")
+
+    @property
+    def legacy(self) -> int:  # type: ignore[override]
+        return 0 if self._forgiving is None else int(self._forgiving.legacy)
+
+    @property
+    def nan_tokens(self) -> int:  # type: ignore[override]
+        return 0 if self._forgiving is None else int(self._forgiving.nan_tokens)
+
+    @property
+    def malformed_by_code(self) -> dict[str, int]:  # type: ignore[override]
+        return self._receiver.malformed_by_code()
+
+    @property
+    def topics(self) -> dict[str, TopicStats]:  # type: ignore[override]
+        return {name: TopicStats(*row) for name, row in self._receiver.topics().items()}
+
+    @property
+    def by_source(self) -> OrderedDict[tuple[str, str | None], SourceStats]:  # type: ignore[override]
+        return OrderedDict(
+            ((topic, source), SourceStats(*counts)) for topic, source, *counts in self._receiver.streams()
+        )
+
+    @property
+    def transit(self) -> TransitHistogram:  # type: ignore[override]
+        return self._transit_view
+
+    def refused(self, code: str) -> None:
+        self._receiver.refused(code)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # a copy or a pickle is a plain snapshot: the extension's object does not travel
+        return (SubscriberStats, tuple(copy.copy(getattr(self, f)) for f in _FIELDS))
+
+
+_FIELDS: Final = tuple(SubscriberStats.__dataclass_fields__)

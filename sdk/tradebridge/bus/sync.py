@@ -129,11 +129,13 @@ class ZMQPublisher:
                 owned.close(0)
                 raise
             self._socket = owned
+            if type(self).publish is ZMQPublisher.publish:
+                # ``pub.publish`` becomes the extension's call itself rather than a Python method around
+                # it (a tenth of a publish; benches/bus/bench_bus.py); a subclass's own publish stays
+                vars(self)["publish"] = self._core.fast_publish
 
     def publish(self, message: Any) -> int:
-        core = self._core
-        seq = core.fast_publish(message)  # the extension's path (see PublisherCore.fast_publish)
-        return seq if seq >= 0 else core.publish(message)
+        return self._core.fast_publish(message)  # the extension's path (see PublisherCore.fast_publish)
 
     def publish_many(self, messages: Iterable[Any]) -> int:
         return self._core.publish_many(messages)
@@ -144,7 +146,7 @@ class ZMQPublisher:
         return self.publish(signal)
 
     def publish_heartbeat(self, component: str, status: HealthStatusName | None = None) -> int:
-        return self._core.publish(self._core.heartbeat(component, status))
+        return self._core.fast_publish(self._core.heartbeat(component, status))
 
     def subscriber_count(self, topic: str | None = None) -> int:
         self._core.refresh()
@@ -180,6 +182,7 @@ class ZMQPublisher:
         finally:
             with core.lock:  # waits for a send in progress on another thread
                 owned, self._socket = self._socket, None
+                vars(self).pop("publish", None)
                 if owned is not None:
                     core.detach()
                     owned.close(core.options.linger_ms)
@@ -273,24 +276,27 @@ class ZMQSubscriber:
         closed. One lock and one trip into this method per batch, not per message, keeps ``receive``
         as fast as before it was safe to close from another thread."""
         pending = self._pending
-        handle = self._core.handle
+        core = self._core
         with self._use:
             if self._socket is None:
                 raise BusClosedError("subscriber is closed")
-            io = self._core.io
+            if core.native:
+                # the batch, or the wait for its first frame (GIL released), in one call to the extension
+                if wait_ms != self._rcvtimeo:
+                    socket.setsockopt(zmq.RCVTIMEO, wait_ms)
+                    self._rcvtimeo = wait_ms
+                return core.take(pending, _BATCH, wait_ms != 0) > 0
+            handle = core.handle
+            recv = socket.recv
             got = 0
-            if io is not None:  # the batch in one call to the extension
-                got = self._core.take(io, pending, _BATCH)
-            else:
-                recv = socket.recv
-                try:
-                    while got < _BATCH:
-                        item = handle(recv(zmq.NOBLOCK))
-                        got += 1
-                        if item is not None:
-                            pending.append(item)
-                except zmq.Again:
-                    pass
+            try:
+                while got < _BATCH:
+                    item = handle(recv(zmq.NOBLOCK))
+                    got += 1
+                    if item is not None:
+                        pending.append(item)
+            except zmq.Again:
+                pass
             if got or wait_ms == 0:
                 return got > 0
             frame = self._recv(socket, wait_ms)

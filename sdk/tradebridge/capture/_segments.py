@@ -23,14 +23,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tradebridge import __version__
+from tradebridge._native import CaptureBatch
 from tradebridge.capture.errors import CaptureError
 from tradebridge.capture.format import FORMAT_VERSION, SCHEMA, Peek, partial_name, segment_name
 from tradebridge.contracts import CURRENT_VERSION
 
 __all__ = ["Batch", "CaptureWriter", "StreamCounts"]
 
-#: what the receiving thread hands over: receive times and frames
-Batch = tuple[list[int], list[bytes]]
+#: what the receiving thread hands over: receive times and frames, or the native receiver's columns
+Batch = tuple[list[int], list[bytes]] | CaptureBatch
 
 #: refuse to start with less free space than this: the first row group would not fit
 _MIN_FREE_BYTES = 1 << 20
@@ -94,6 +95,23 @@ class _GapCounter:
     def __init__(self) -> None:
         self._last: dict[tuple[str, str], int] = {}
 
+    def count_native(self, batch: CaptureBatch, start: int, stop: int, into: _Totals) -> None:
+        """:meth:`count` over rows ``start..stop`` of a native batch, counted by the extension."""
+        for topic, source, first, last, messages, gaps, dropped, backwards in batch.count_gaps(
+            start, stop, self._last
+        ):
+            counts = into.streams.get((topic, source))
+            if counts is None:
+                counts = into.streams[(topic, source)] = StreamCounts(first_seq=first)
+            counts.messages += messages
+            counts.gaps += gaps
+            counts.dropped += dropped
+            counts.out_of_order += backwards
+            counts.last_seq = last
+            into.gaps += gaps
+            into.dropped += dropped
+            into.out_of_order += backwards
+
     def count(self, topic: pa.Array, source: pa.Array, seq: pa.Array, into: _Totals) -> None:
         valid = seq.is_valid().to_numpy(zero_copy_only=False)
         if not valid.any():
@@ -136,19 +154,39 @@ def build_table(batch: Batch, decoder: msgspec.json.Decoder[Peek]) -> pa.Table:
     """The rows of a batch: the topic before the first space, the envelope's routing fields (msgspec skips
     the rest of the JSON without building it), the frame as received.
 
-    The whole batch is read in one call where it can be (:func:`_peek_batch`); a batch holding a frame that
+    A native batch comes with its columns read (:class:`tradebridge._native.CaptureBatch`) and is wrapped
+    as it is, unless it holds a frame the native reading leaves to this one (``odd``): then its envelopes
+    are read here, as a Python batch's are."""
+    if isinstance(batch, CaptureBatch):
+        return _native_table(batch, decoder)
+    stamps, frames = batch
+    return _read_table(pa.array(stamps, pa.int64()), pa.array(frames, pa.binary()), decoder)
+
+
+def _native_table(batch: CaptureBatch, decoder: msgspec.json.Decoder[Peek]) -> pa.Table:
+    rows = batch.rows
+    arrays = []
+    for field_, (validity, offsets, data, nulls) in zip(SCHEMA, batch.columns(), strict=True):
+        buffers = [validity, data] if offsets is None else [validity, offsets, data]
+        wrapped = [None if b is None else pa.py_buffer(b) for b in buffers]
+        arrays.append(pa.Array.from_buffers(field_.type, rows, wrapped, null_count=nulls))
+    if batch.odd:
+        return _read_table(arrays[0], arrays[-1], decoder)
+    return pa.Table.from_arrays(arrays, schema=SCHEMA)
+
+
+def _read_table(stamps: pa.Array, payload: pa.Array, decoder: msgspec.json.Decoder[Peek]) -> pa.Table:
+    """The whole batch is read in one call where it can be (:func:`_peek_batch`); a batch holding a frame that
     call cannot read the way the per-frame reading would (no topic, a newline in the JSON, an empty or
     unreadable body) is read frame by frame, with the same result."""
-    stamps, frames = batch
-    payload = pa.array(frames, pa.binary())
     fast = _peek_batch(payload, decoder)
     if fast is not None:
         topic, peeks = fast
     else:
-        topic, peeks = _peek_each(frames, decoder.decode)
+        topic, peeks = _peek_each(payload.to_pylist(), decoder.decode)
     return pa.Table.from_arrays(
         [
-            pa.array(stamps, pa.int64()),
+            stamps,
             topic,
             pa.array([p.source for p in peeks], pa.string()),
             pa.array([p.seq for p in peeks], pa.int64()),
@@ -351,9 +389,16 @@ class CaptureWriter:
             raise CaptureError("unwritable", f"{out}: cannot record here: {_reason(exc)}", path=out) from None
 
     def warm_up(self) -> None:
-        """Build one table before recording: pyarrow imports pandas (its converters' shim) and looks up its
-        compute kernels on first use, a third of a second that would otherwise stall the first batch."""
-        build_table(([0], [b'market {"seq":0}']), self._decoder)
+        """Build one table and count its gaps before recording: pyarrow imports pandas (its converters' shim)
+        and looks up its compute kernels on first use, a third of a second that would otherwise stall the
+        first batch."""
+        table = build_table(([0], [b'market {"seq":0}']), self._decoder)
+        _GapCounter().count(
+            table.column("topic").chunk(0),
+            table.column("source").chunk(0),
+            table.column("seq").chunk(0),
+            _Totals(),
+        )
 
     def _open_next(self) -> _OpenSegment:
         final = self.out if self.single_file else self.out / segment_name(self._next_index)
@@ -363,23 +408,31 @@ class CaptureWriter:
 
     # -- batches ---------------------------------------------------------------------------------------------
     def write_batch(self, batch: Batch) -> None:
-        self.write(self.table(batch))
+        table = self.table(batch)
+        # a native batch without odd frames counts its own gaps (no Arrow kernels, no numpy)
+        self.write(table, batch if isinstance(batch, CaptureBatch) and not batch.odd else None)
 
     def table(self, batch: Batch) -> pa.Table:
         return build_table(batch, self._decoder)
 
-    def write(self, table: pa.Table) -> None:
-        """Write ``table``, splitting it where a segment reaches ``segment_rows`` (a folder only)."""
+    def write(self, table: pa.Table, native: CaptureBatch | None = None) -> None:
+        """Write ``table``, splitting it where a segment reaches ``segment_rows`` (a folder only); ``native``:
+        the batch ``table`` was made of, to count its gaps."""
+        done = 0
         while table.num_rows:
             segment = self._segment or self._open_next()
             room = table.num_rows if self.single_file else self.segment_rows - segment.totals.messages
             part, table = table.slice(0, room), table.slice(room)
-            self._counter.count(
-                part.column("topic").combine_chunks(),
-                part.column("source").combine_chunks(),
-                part.column("seq").combine_chunks(),
-                segment.totals,
-            )
+            if native is not None:
+                self._counter.count_native(native, done, done + part.num_rows, segment.totals)
+            else:
+                self._counter.count(
+                    part.column("topic").combine_chunks(),
+                    part.column("source").combine_chunks(),
+                    part.column("seq").combine_chunks(),
+                    segment.totals,
+                )
+            done += part.num_rows
             segment.write(part)
             if not self.single_file and segment.totals.messages >= self.segment_rows:
                 self._close_segment()

@@ -1,10 +1,14 @@
 """Recording a bus into a capture: :class:`Recorder` (``tradebridge record``).
 
-Two threads. The receiving thread owns a plain SUB socket and does the least per frame: take the time and
-keep the frame. Every ``row_group_rows`` frames (or after a quiet moment) it hands the batch to the writing
-thread, which reads each frame's topic and envelope routing fields (msgspec skips the rest of the JSON
-without building it), builds Arrow columns, counts gaps and writes a zstd row group; Parquet compression
-runs without the GIL, so the socket keeps being drained meanwhile.
+Two threads. The receiving thread owns a plain SUB socket and does the least per frame. Where the extension
+can serve pyzmq's socket (``tradebridge._native.CaptureReceiver``, as the bus's ``SocketIO``), frames never
+become Python objects: one call receives them with the GIL released, stamps each, reads its topic and
+envelope routing fields and appends them to Arrow column buffers. Elsewhere (``TRADEBRIDGE_NATIVE_BUS=0``,
+another pyzmq backend) the thread takes the time and keeps each frame, and the writing thread reads the
+envelopes (msgspec skips the rest of the JSON without building it) and builds the columns. Every
+``row_group_rows`` frames (or after a quiet moment) the batch goes to the writing thread, which counts gaps
+and writes a zstd row group; Parquet compression runs without the GIL, so the socket keeps being drained
+meanwhile.
 
 Nothing is dropped on our side: the socket's receive high-water mark is unlimited by default, so a slow
 disk costs memory, not messages. Loss upstream (the publisher's own high-water mark) shows as gaps.
@@ -18,12 +22,15 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from errno import EINTR
 from pathlib import Path
 from typing import Any, Final
 
 import pyarrow as pa
 import zmq
 
+from tradebridge._native import CaptureReceiver
+from tradebridge.bus._native_io import _LIBRARY, raise_for
 from tradebridge.capture._segments import Batch, CaptureWriter
 from tradebridge.capture._worker import Worker
 from tradebridge.capture.errors import CaptureError
@@ -35,6 +42,8 @@ __all__ = ["RecordResult", "Recorder"]
 _LOOK_EVERY_MS: Final = 100
 #: an open batch older than this is handed over even if not full (so a quiet bus still gets written)
 _FLUSH_AFTER_S: Final = 1.0
+#: receive natively where the extension can serve the socket (tests turn it off to compare the two paths)
+_NATIVE = True
 _TICK: Final = object()
 _STOP: Final = object()
 
@@ -234,6 +243,64 @@ class Recorder(Worker[RecordResult]):
             context.term()
 
     def _receive(self) -> None:
+        sock = self._socket
+        assert sock is not None
+        receiver = _native_receiver(sock, self.topics)
+        if receiver is None:
+            self._receive_frames()
+            return
+        try:
+            self._receive_native(receiver)
+        finally:
+            receiver.close()
+
+    def _receive_native(self, receiver: CaptureReceiver) -> None:
+        """:meth:`_receive_frames` with the per-frame work in the extension: each call receives until the
+        open batch is full, the next look is due or the socket's timeout (a quiet spell) passes."""
+        sock = self._socket
+        assert sock is not None
+        time_ns, monotonic = time.time_ns, time.monotonic
+        rows = self.row_group_rows
+        limit = self.count if self.count is not None else math.inf
+        deadline = self._started + self.duration if self.duration is not None else math.inf
+        stopping = self._stopping.is_set
+        put = self._queue.put
+        fill, take = receiver.fill, receiver.take
+        look_ns, flush_ns = _LOOK_EVERY_MS * 1_000_000, int(_FLUSH_AFTER_S * 1e9)
+        sock.setsockopt(zmq.RCVTIMEO, _LOOK_EVERY_MS)
+        received = 0
+        next_look = time_ns() + look_ns
+        while received < limit:
+            room = rows - receiver.rows
+            want = room if limit == math.inf else min(room, int(limit - received))
+            kept, now, errno = fill(want, next_look)
+            received += kept
+            # the batch is full: its rows, or (back early, nothing else the matter) its bytes (a GiB)
+            if kept == room or (not errno and kept < want and now < next_look):
+                put(take())
+            if errno and errno not in (zmq.EAGAIN, EINTR):
+                raise_for(errno)
+            if not errno and now < next_look:
+                continue
+            self.received = received
+            left = deadline - monotonic()
+            if stopping() or left <= 0:
+                break
+            first = receiver.first_ns
+            if first is not None and now - first >= flush_ns:
+                put(take())
+            else:
+                put(_TICK)
+            if left * 1000 < _LOOK_EVERY_MS:
+                sock.setsockopt(zmq.RCVTIMEO, max(1, int(left * 1000) + 1))
+                next_look = now + max(1_000_000, int(left * 1e9))
+            else:
+                next_look = now + look_ns
+        self.received = received
+        if receiver.rows:
+            put(take())
+
+    def _receive_frames(self) -> None:
         """Stamp and keep each frame, nothing more: a blocking receive as a bare subscriber's (no per-frame
         poll), the stamp, two appends; parsing happens on the writing thread.
 
@@ -323,3 +390,13 @@ class Recorder(Worker[RecordResult]):
         self._stopping.set()
         assert self._writer is not None
         self._writer.abandon()
+
+
+def _native_receiver(sock: zmq.Socket[bytes], topics: tuple[str, ...]) -> CaptureReceiver | None:
+    """The extension's receiver on ``sock``, or None where it cannot serve it (the pure-Python path then)."""
+    if not _NATIVE or _LIBRARY is None:
+        return None
+    try:
+        return CaptureReceiver(_LIBRARY, sock.underlying, zmq.SUB, [t.encode() for t in topics])
+    except OSError:
+        return None

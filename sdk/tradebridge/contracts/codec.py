@@ -1,10 +1,13 @@
 """Encode and decode contract v1 messages, turning every refusal into a ``ContractError`` with a stable code.
 
-The happy path is msgspec's typed decoder plus an ASCII test and a length comparison; the size limit and
-the nesting-depth count apply only to payloads long enough to break them (see ``_deep_floor``). All the
-work of classifying an error happens only once decoding has failed, so validation costs nothing extra on
-valid input. The same holds for what a decoder forgives (``_lenient``): the ``SignalGenerated`` alias and,
-opted in, bare ``NaN`` tokens in ``features`` are rewritten only after the document failed as sent.
+The happy path is native (``tradebridge._native.GuardedDecoder``): one pass over the bytes for the size,
+UTF-8 and depth limits, msgspec's typed decoder, and the messages' pattern checks as byte tests
+(``MessageChecks``). Whatever it does not pass takes the Python path here (``Decoder._checked_decode``),
+which decides again from scratch: an ASCII test and a length comparison, the nesting-depth count only for
+payloads long enough to break it (see ``_deep_floor``). All the work of classifying an error happens only
+once decoding has failed, so validation costs nothing extra on valid input. The same holds for what a
+decoder forgives (``_lenient``): the ``SignalGenerated`` alias and, opted in, bare ``NaN`` tokens in
+``features`` are rewritten only after the document failed as sent.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import msgspec
 import msgspec.inspect as inspect
 from msgspec import UNSET
 
+from tradebridge._native import GuardedDecoder
 from tradebridge.contracts._lenient import SIGNAL_ALIAS, nan_tokens_as_null, retag_signal
 from tradebridge.contracts._values import ABSENT_VERSION, CURRENT_VERSION
 from tradebridge.contracts.messages import AnyMessage, BusMessage, Signal
@@ -61,7 +65,7 @@ class _NeverMessage(BusMessage, tag="\x00never", gc=False):
     """
 
     def __post_init__(self) -> None:
-        super().__post_init__()
+        BusMessage.__post_init__(self)  # native builtin: not bound, the message is its argument
         raise ContractError("unknown_type", "type '\\u0000never' is not a contract v1 message", "$.type")
 
 
@@ -250,6 +254,11 @@ def _members(type: Any) -> tuple[Any, ...]:
 class Decoder(Generic[T]):
     """A reusable decoder for one message type (or a union such as ``MarketMessage``).
 
+    ``decode(data)`` decodes and validates one JSON document and raises ``ContractError`` (code, path) on
+    any refusal. It is a native method (``tradebridge._native.GuardedDecoder.decode``): for ``bytes`` it
+    checks the limits in one pass, runs msgspec's typed decode and fixes up the absent version without a
+    Python frame; everything else, and every document it does not pass, goes to the Python path below.
+
     ``max_size`` (bytes, 1 MiB by default) and ``max_depth`` (64) bound what a peer can make us parse.
 
     What it forgives peers that follow the guide without us, and counts (plain integers, exact when one
@@ -271,6 +280,7 @@ class Decoder(Generic[T]):
         "_max_size",
         "_reads_signal",
         "_scan_from",
+        "decode",
         "legacy",
         "nan_tokens",
         "type",
@@ -304,9 +314,17 @@ class Decoder(Generic[T]):
         )
         self.legacy = 0
         self.nan_tokens = 0
+        self.decode: Callable[[Buffer], T] = GuardedDecoder(
+            decoder.decode,
+            self._checked_decode,
+            max_size=max_size,
+            max_depth=max_depth,
+            current=CURRENT_VERSION if self._absent_version else None,
+            absent=ABSENT_VERSION if self._absent_version else None,
+        ).decode
 
-    def decode(self, data: Buffer) -> T:
-        """Decode and validate one JSON document; raise ``ContractError`` (code, path) on any refusal."""
+    def _checked_decode(self, data: Buffer) -> T:
+        """``decode`` for what the native path does not pass: the whole decision and its error, in Python."""
         raw = data if data.__class__ is bytes else _as_bytes(data)
         size = len(raw)
         # The ASCII test runs on every payload: msgspec skips unknown fields without checking their UTF-8.

@@ -17,10 +17,10 @@ from typing import Any, ClassVar
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
 
+from tradebridge._native import MessageChecks
 from tradebridge.contracts._values import (
     ABSENT_VERSION,
     CURRENT_VERSION,
-    KNOWN_VERSIONS,
     ClientOrderId,
     Component,
     Direction,
@@ -121,32 +121,29 @@ class BusMessage(_ItemAccess, Struct, kw_only=True, tag_field="type"):
     #: microseconds since the Unix epoch when the publisher sent it (v1.1; the bus writes it)
     sent_at_us: Micros | UnsetType = UNSET
 
-    def __post_init__(self) -> None:
-        if self.schema_version not in KNOWN_VERSIONS:
-            check_version(self.schema_version)
+    # Native (tradebridge._native.MessageChecks): msgspec calls it for every decoded message, and a Python
+    # __post_init__ cost more than the rest of the checks (a frame per message, benches/contracts). Each
+    # check is a byte test there; what it does not pass goes to the check_* function, which raises. A
+    # builtin method, not a function: `BusMessage.__post_init__(message)` calls it (no `self` binding).
+    __post_init__ = MessageChecks(check_version).check  # type: ignore[misc]  # a builtin
 
 
-# Symbols that passed check_symbol. A service sees few distinct symbols, so on the hot path (every decode
-# of every market message) one set lookup replaces the check. Bounded: past the limit, symbols are simply
-# checked every time, so hostile input cannot grow it.
+# The symbol cache the Python __post_init__ kept (a set lookup was cheaper than check_symbol) is gone:
+# the native byte test is cheaper than the lookup. It stays empty, so its bound holds trivially.
 _VALID_SYMBOLS: set[str] = set()
 _VALID_SYMBOLS_LIMIT = 4096
-
-
-def _admit_symbol(symbol: str) -> None:
-    check_symbol(symbol)
-    if len(_VALID_SYMBOLS) < _VALID_SYMBOLS_LIMIT:
-        _VALID_SYMBOLS.add(symbol)
 
 
 class _WithSymbol(BusMessage):
     symbol: Symbol
 
-    def __post_init__(self) -> None:
-        if self.symbol not in _VALID_SYMBOLS:
-            _admit_symbol(self.symbol)
-        if self.schema_version not in KNOWN_VERSIONS:
-            check_version(self.schema_version)
+    __post_init__ = MessageChecks(check_version, check_symbol=check_symbol).check  # type: ignore[misc]
+
+
+# Signal's and OrderUpdate's: symbol, version, then signal_id when set (the order the errors win in)
+_WITH_SIGNAL_ID = MessageChecks(
+    check_version, check_symbol=check_symbol, check_signal_id=check_signal_id, unset=UNSET
+).check
 
 
 class BarUpdate(_WithSymbol, tag="BarUpdate", gc=False):
@@ -202,15 +199,7 @@ class Signal(_WithSymbol, tag="Signal"):
     signal_id: SignalId | UnsetType = UNSET
     price: Price | UnsetType = UNSET
 
-    def __post_init__(self) -> None:
-        # _WithSymbol's checks inlined, in its order: msgspec calls this for every decoded signal, and
-        # the super() call cost more than the checks (benches/contracts/bench_codecs.py)
-        if self.symbol not in _VALID_SYMBOLS:
-            _admit_symbol(self.symbol)
-        if self.schema_version not in KNOWN_VERSIONS:
-            check_version(self.schema_version)
-        if self.signal_id is not UNSET:
-            check_signal_id(self.signal_id)
+    __post_init__ = _WITH_SIGNAL_ID  # type: ignore[misc]
 
 
 class OrderUpdate(_WithSymbol, tag="OrderUpdate"):
@@ -233,14 +222,7 @@ class OrderUpdate(_WithSymbol, tag="OrderUpdate"):
     #: v1.1: the signal this order was placed for (its client_order_id is ``tb-<signal_id>``)
     signal_id: SignalId | UnsetType = UNSET
 
-    def __post_init__(self) -> None:
-        # _WithSymbol's checks inlined, in its order (as in Signal)
-        if self.symbol not in _VALID_SYMBOLS:
-            _admit_symbol(self.symbol)
-        if self.schema_version not in KNOWN_VERSIONS:
-            check_version(self.schema_version)
-        if self.signal_id is not UNSET:
-            check_signal_id(self.signal_id)
+    __post_init__ = _WITH_SIGNAL_ID  # type: ignore[misc]
 
 
 class Heartbeat(BusMessage, tag="Heartbeat", gc=False):

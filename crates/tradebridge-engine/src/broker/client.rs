@@ -61,12 +61,27 @@ impl BrokerStats {
 /// Blocking Alpaca REST client (one keep-alive connection pool).
 pub struct BrokerClient {
     agent: ureq::Agent,
+    timeout: Duration,
     base: BrokerUrl,
     credentials: Credentials,
     policy: RetryPolicy,
     /// No request before this instant: the broker said its rate-limit window is spent.
     hold_off_until: Mutex<Option<Instant>>,
     stats: BrokerStats,
+}
+
+/// Idle connections kept per host at the least (ureq's own default is 3).
+const IDLE_CONNECTIONS: usize = 8;
+
+fn agent(timeout: Duration, idle_per_host: usize) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        // The broker and, for Alpaca, its market-data host.
+        .max_idle_connections(2 * idle_per_host)
+        .max_idle_connections_per_host(idle_per_host)
+        .build()
+        .into()
 }
 
 impl fmt::Debug for BrokerClient {
@@ -81,23 +96,28 @@ impl fmt::Debug for BrokerClient {
 
 impl BrokerClient {
     pub fn new(base: BrokerUrl, credentials: Credentials, timeout: Duration) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let agent = agent(timeout, IDLE_CONNECTIONS);
         let stats = BrokerStats::default();
         stats
             .rate_limit_remaining
             .store(u64::MAX, Ordering::Relaxed);
         BrokerClient {
             agent,
+            timeout,
             base,
             credentials,
             policy: RetryPolicy::default(),
             hold_off_until: Mutex::new(None),
             stats,
         }
+    }
+
+    /// Keep up to `threads` idle connections to the broker: one per thread that calls it at once (the
+    /// submission workers and the readers). With fewer, each burst closed the connections the pool could
+    /// not keep and the next one opened new ones, each a TCP connect and 256 KiB of fresh buffers.
+    pub fn with_idle_connections(mut self, threads: usize) -> Self {
+        self.agent = agent(self.timeout, threads.max(IDLE_CONNECTIONS));
+        self
     }
 
     pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {

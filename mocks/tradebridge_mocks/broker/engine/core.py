@@ -106,7 +106,7 @@ class PaperEngine:
         return position.qty if position else ZERO
 
     def _open_orders(self, symbol: str | None = None) -> list[Order]:
-        return [o for o in self.account.orders.values() if o.is_open and symbol in (None, o.symbol)]
+        return [o for o in self.account.orders.open_orders() if symbol in (None, o.symbol)]
 
     def _opening_value(self, order: Order, qty: Decimal) -> Decimal:
         """What an opening order reserves: buys at their limit (or the ask), shorts at the 3% collar."""
@@ -320,7 +320,7 @@ class PaperEngine:
     def on_prices_locked(self, symbols: Iterable[str] | None = None) -> None:
         """:meth:`on_prices` for a caller already holding the lock and past the session's edges."""
         wanted = None if symbols is None else set(symbols)
-        for order in list(self.account.orders.values()):
+        for order in self.account.orders.open_orders():
             if order.is_open and (wanted is None or order.symbol in wanted):
                 self._work(order)
         self.record_equity()

@@ -19,6 +19,8 @@ ZERO = Decimal(0)
 ORDER_TYPES = ("market", "limit", "stop", "stop_limit", "trailing_stop")
 TIME_IN_FORCE = ("day", "gtc", "opg", "cls", "ioc", "fok")
 OPEN_STATUSES = frozenset({"new", "accepted", "pending_new", "partially_filled", "held"})
+#: statuses an order never leaves (``pending_replace`` and ``held`` can go back to an open status)
+TERMINAL_STATUSES = frozenset({"filled", "canceled", "expired", "rejected", "replaced"})
 SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9]{0,9}(\.[A-Z0-9]{1,4})?$")
 MAX_CLIENT_ORDER_ID = 48
 #: keeps every product of a quantity and a price within Decimal's 28 digits (and any order absurd anyway)
@@ -243,6 +245,29 @@ def asset_uuid(symbol: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"tradebridge-mock-asset:{symbol}"))
 
 
+class OrderBook(dict[str, Order]):
+    """Every order of the account, in submission order, plus an index of those not terminal yet: the
+    engine re-works the open orders on every bar (1,000 a second in the soak) and sums them for buying
+    power on every submission. Scanning every order the run ever placed instead cost ~0.44 ms a bar after
+    2,500 orders (~10 us with the index), so the soak's broker answered slower every minute."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._live: dict[str, Order] = {}
+
+    def __setitem__(self, order_id: str, order: Order) -> None:
+        super().__setitem__(order_id, order)
+        self._live[order_id] = order
+
+    def open_orders(self) -> list[Order]:
+        """The open orders, in submission order; terminal ones leave the index for good."""
+        live = self._live
+        done = [order_id for order_id, order in live.items() if order.status in TERMINAL_STATUSES]
+        for order_id in done:
+            del live[order_id]
+        return [order for order in live.values() if order.is_open]
+
+
 @dataclass
 class Account:
     id: str
@@ -251,7 +276,7 @@ class Account:
     last_equity: Decimal
     created_at: str
     positions: dict[str, Position] = field(default_factory=dict)
-    orders: dict[str, Order] = field(default_factory=dict)  # insertion order = submission order
+    orders: OrderBook = field(default_factory=OrderBook)  # insertion order = submission order
     client_ids: dict[str, str] = field(default_factory=dict)  # client_order_id -> order id, never freed
     #: ``FILL`` activities, oldest first (``routes.activities``)
     activities: list[dict[str, Any]] = field(default_factory=list)
