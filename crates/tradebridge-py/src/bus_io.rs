@@ -7,100 +7,22 @@
 //! not an exception.
 //!
 //! The socket stays pyzmq's (options, CURVE, bind/connect, close): only its handle (`Socket.underlying`)
-//! comes here, and the libzmq functions are looked up in the library pyzmq's extension was linked
-//! against (`dlopen` of that extension with `RTLD_NOLOAD`, `dlsym` searches it and its dependencies), so
-//! the handle and the functions always belong to the same copy of libzmq. The constructor checks that
-//! by reading the socket's type through it. Where any of this is unavailable (another OS, another pyzmq
-//! backend) the constructor raises and the SDK keeps using pyzmq.
+//! comes here, with the functions of the same libzmq (`libzmq::Zmq::for_socket`).
 //!
 //! Lifetime: the handle is only valid while pyzmq's socket is open. The SDK calls `close()` here before
 //! it closes the socket, under the same lock that guards every use; a call after that returns `ENOTSOCK`.
 
-use std::ffi::{c_char, c_int, c_void, CString};
+use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
 use crate::boundary::guard;
+use crate::libzmq::{Msg, Zmq, EAGAIN, EINTR, ENOTSOCK, ZMQ_DONTWAIT};
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<SocketIO>()
-}
-
-const RTLD_LAZY: c_int = 0x0001;
-const RTLD_NOLOAD: c_int = 0x0004;
-const ZMQ_DONTWAIT: c_int = 1;
-pub(crate) const ZMQ_TYPE: c_int = 16;
-const EAGAIN: c_int = 11;
-const EINTR: c_int = 4;
-pub(crate) const ENOTSOCK: c_int = 88;
-
-extern "C" {
-    fn dlopen(filename: *const c_char, flags: c_int) -> *mut c_void;
-    fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
-}
-
-/// libzmq's `zmq_msg_t`: 64 opaque bytes, pointer-aligned.
-#[repr(C, align(8))]
-pub(crate) struct Msg(pub(crate) [u8; 64]);
-
-type MsgInitFn = unsafe extern "C" fn(*mut Msg) -> c_int;
-type MsgRecvFn = unsafe extern "C" fn(*mut Msg, *mut c_void, c_int) -> c_int;
-type MsgDataFn = unsafe extern "C" fn(*mut Msg) -> *mut c_void;
-type MsgSizeFn = unsafe extern "C" fn(*const Msg) -> usize;
-type MsgCloseFn = unsafe extern "C" fn(*mut Msg) -> c_int;
-type ErrnoFn = unsafe extern "C" fn() -> c_int;
-type GetSockOptFn = unsafe extern "C" fn(*mut c_void, c_int, *mut c_void, *mut usize) -> c_int;
-
-/// The libzmq functions this needs, all from one library.
-#[derive(Clone, Copy)]
-pub(crate) struct Zmq {
-    pub(crate) msg_init: MsgInitFn,
-    pub(crate) msg_recv: MsgRecvFn,
-    pub(crate) msg_data: MsgDataFn,
-    pub(crate) msg_size: MsgSizeFn,
-    pub(crate) msg_close: MsgCloseFn,
-    pub(crate) errno: ErrnoFn,
-    pub(crate) getsockopt: GetSockOptFn,
-}
-
-impl Zmq {
-    pub(crate) fn load(library: &str) -> Result<Self, String> {
-        let path = CString::new(library).map_err(|_| "library path holds a NUL byte".to_owned())?;
-        // SAFETY: RTLD_NOLOAD only returns a library that is already loaded (pyzmq's extension); it is
-        // never unloaded while pyzmq is imported, and this handle is never closed.
-        let lib = unsafe { dlopen(path.as_ptr(), RTLD_LAZY | RTLD_NOLOAD) };
-        if lib.is_null() {
-            return Err(format!("{library} is not loaded"));
-        }
-        let find = |name: &str| -> Result<*mut c_void, String> {
-            let symbol = CString::new(name).expect("symbol names hold no NUL");
-            // SAFETY: `lib` is a live handle and `symbol` a C string.
-            let found = unsafe { dlsym(lib, symbol.as_ptr()) };
-            if found.is_null() {
-                Err(format!("{name} not found through {library}"))
-            } else {
-                Ok(found)
-            }
-        };
-        // SAFETY: each symbol is libzmq's function of that name, whose C signature the type states
-        // (zmq.h, stable since libzmq 3.2).
-        unsafe {
-            Ok(Self {
-                msg_init: std::mem::transmute::<*mut c_void, MsgInitFn>(find("zmq_msg_init")?),
-                msg_recv: std::mem::transmute::<*mut c_void, MsgRecvFn>(find("zmq_msg_recv")?),
-                msg_data: std::mem::transmute::<*mut c_void, MsgDataFn>(find("zmq_msg_data")?),
-                msg_size: std::mem::transmute::<*mut c_void, MsgSizeFn>(find("zmq_msg_size")?),
-                msg_close: std::mem::transmute::<*mut c_void, MsgCloseFn>(find("zmq_msg_close")?),
-                errno: std::mem::transmute::<*mut c_void, ErrnoFn>(find("zmq_errno")?),
-                getsockopt: std::mem::transmute::<*mut c_void, GetSockOptFn>(find(
-                    "zmq_getsockopt",
-                )?),
-            })
-        }
-    }
 }
 
 /// Receives on one pyzmq socket through its libzmq handle (see the module documentation).
@@ -124,27 +46,7 @@ impl SocketIO {
     #[new]
     fn new(library: &str, handle: usize, kind: c_int) -> PyResult<Self> {
         guard(|| {
-            if handle == 0 {
-                return Err(PyOSError::new_err("a null socket handle"));
-            }
-            let zmq = Zmq::load(library).map_err(PyOSError::new_err)?;
-            let mut found: c_int = -1;
-            let mut size = std::mem::size_of::<c_int>();
-            // SAFETY: `handle` is a live socket of this libzmq (the caller holds it open); if it were
-            // not, this is the call that would say so before any send.
-            let rc = unsafe {
-                (zmq.getsockopt)(
-                    handle as *mut c_void,
-                    ZMQ_TYPE,
-                    (&raw mut found).cast(),
-                    &raw mut size,
-                )
-            };
-            if rc != 0 || found != kind {
-                return Err(PyOSError::new_err(
-                    "the socket handle does not belong to the libzmq found",
-                ));
-            }
+            let zmq = Zmq::for_socket(library, handle, kind)?;
             Ok(Self {
                 zmq,
                 handle: AtomicUsize::new(handle),

@@ -19,12 +19,10 @@
 //! less than releasing and retaking the GIL.
 //!
 //! The socket stays pyzmq's (options, CURVE, bind/connect, close): only its handle (`Socket.underlying`)
-//! comes here, and the libzmq functions are looked up in the library pyzmq's extension was linked
-//! against (`dlopen` with `RTLD_NOLOAD`, as `bus_io` does), checked by reading the socket's type through
-//! them. The SDK calls `close()` before closing the socket, under the publisher's lock; after that every
+//! comes here, with the functions of the same libzmq (`libzmq::Zmq::for_socket`). The SDK calls `close()` before closing the socket, under the publisher's lock; after that every
 //! `publish` goes to the fallback (which raises `BusClosedError`).
 
-use std::ffi::{c_char, c_int, c_long, c_void, CString};
+use std::ffi::{c_int, c_long, c_void};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
@@ -36,17 +34,12 @@ use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyTuple, PyType};
 use pyo3::{PyTraverseError, PyVisit};
 
 use crate::boundary::guard;
+use crate::libzmq::{Msg, Zmq, EAGAIN, EINTR, ZMQ_DONTWAIT};
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PublishIO>()
 }
 
-const RTLD_LAZY: c_int = 0x0001;
-const RTLD_NOLOAD: c_int = 0x0004;
-const ZMQ_DONTWAIT: c_int = 1;
-const ZMQ_TYPE: c_int = 16;
-const EAGAIN: c_int = 11;
-const EINTR: c_int = 4;
 /// libzmq's own errno for a terminated context (ZMQ_HAUSNUMERO + 53)
 const ETERM: c_int = 156_384_765;
 /// A body longer than this does not keep its buffer: one large message must not pin its size for good.
@@ -64,8 +57,6 @@ struct Timespec {
 }
 
 extern "C" {
-    fn dlopen(filename: *const c_char, flags: c_int) -> *mut c_void;
-    fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
     fn clock_gettime(clock: c_int, now: *mut Timespec) -> c_int;
 }
 
@@ -81,66 +72,6 @@ fn now_us() -> u64 {
     u64::try_from(now.tv_sec).map_or(0, |secs| {
         secs * 1_000_000 + u64::try_from(now.tv_nsec).unwrap_or(0) / 1_000
     })
-}
-
-/// libzmq's `zmq_msg_t`: 64 opaque bytes, pointer-aligned.
-#[repr(C, align(8))]
-struct Msg([u8; 64]);
-
-type MsgInitSizeFn = unsafe extern "C" fn(*mut Msg, usize) -> c_int;
-type MsgDataFn = unsafe extern "C" fn(*mut Msg) -> *mut c_void;
-type MsgSendFn = unsafe extern "C" fn(*mut Msg, *mut c_void, c_int) -> c_int;
-type MsgCloseFn = unsafe extern "C" fn(*mut Msg) -> c_int;
-type ErrnoFn = unsafe extern "C" fn() -> c_int;
-type GetSockOptFn = unsafe extern "C" fn(*mut c_void, c_int, *mut c_void, *mut usize) -> c_int;
-
-/// The libzmq functions a publish needs, all from one library.
-#[derive(Clone, Copy)]
-struct Zmq {
-    msg_init_size: MsgInitSizeFn,
-    msg_data: MsgDataFn,
-    msg_send: MsgSendFn,
-    msg_close: MsgCloseFn,
-    errno: ErrnoFn,
-    getsockopt: GetSockOptFn,
-}
-
-impl Zmq {
-    fn load(library: &str) -> Result<Self, String> {
-        let path = CString::new(library).map_err(|_| "library path holds a NUL byte".to_owned())?;
-        // SAFETY: RTLD_NOLOAD only returns a library that is already loaded (pyzmq's extension); it is
-        // never unloaded while pyzmq is imported, and this handle is never closed.
-        let lib = unsafe { dlopen(path.as_ptr(), RTLD_LAZY | RTLD_NOLOAD) };
-        if lib.is_null() {
-            return Err(format!("{library} is not loaded"));
-        }
-        let find = |name: &str| -> Result<*mut c_void, String> {
-            let symbol = CString::new(name).expect("symbol names hold no NUL");
-            // SAFETY: `lib` is a live handle and `symbol` a C string.
-            let found = unsafe { dlsym(lib, symbol.as_ptr()) };
-            if found.is_null() {
-                Err(format!("{name} not found through {library}"))
-            } else {
-                Ok(found)
-            }
-        };
-        // SAFETY: each symbol is libzmq's function of that name, whose C signature the type states
-        // (zmq.h, stable since libzmq 3.2).
-        unsafe {
-            Ok(Self {
-                msg_init_size: std::mem::transmute::<*mut c_void, MsgInitSizeFn>(find(
-                    "zmq_msg_init_size",
-                )?),
-                msg_data: std::mem::transmute::<*mut c_void, MsgDataFn>(find("zmq_msg_data")?),
-                msg_send: std::mem::transmute::<*mut c_void, MsgSendFn>(find("zmq_msg_send")?),
-                msg_close: std::mem::transmute::<*mut c_void, MsgCloseFn>(find("zmq_msg_close")?),
-                errno: std::mem::transmute::<*mut c_void, ErrnoFn>(find("zmq_errno")?),
-                getsockopt: std::mem::transmute::<*mut c_void, GetSockOptFn>(find(
-                    "zmq_getsockopt",
-                )?),
-            })
-        }
-    }
 }
 
 /// One publisher's sends on its socket's libzmq handle (see the module documentation).
@@ -294,32 +225,12 @@ impl PublishIO {
         envelope: &Bound<'_, PyTuple>,
     ) -> PyResult<Self> {
         guard(|| {
-            if handle == 0 {
-                return Err(PyOSError::new_err("a null socket handle"));
-            }
             if suffix.last() != Some(&b'}') {
                 return Err(PyOSError::new_err(
                     "the source suffix must close the object",
                 ));
             }
-            let zmq = Zmq::load(library).map_err(PyOSError::new_err)?;
-            let mut found: c_int = -1;
-            let mut size = std::mem::size_of::<c_int>();
-            // SAFETY: `handle` is a live socket of this libzmq (the caller holds it open); if it were
-            // not, this is the call that would say so before any send.
-            let rc = unsafe {
-                (zmq.getsockopt)(
-                    handle as *mut c_void,
-                    ZMQ_TYPE,
-                    (&raw mut found).cast(),
-                    &raw mut size,
-                )
-            };
-            if rc != 0 || found != kind {
-                return Err(PyOSError::new_err(
-                    "the socket handle does not belong to the libzmq found",
-                ));
-            }
+            let zmq = Zmq::for_socket(library, handle, kind)?;
             let py = lock.py();
             Ok(Self {
                 zmq,

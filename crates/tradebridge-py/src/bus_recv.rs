@@ -25,7 +25,7 @@ use std::ffi::{c_int, c_void};
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyInt, PyList, PyString, PyTuple};
@@ -33,15 +33,11 @@ use tradebridge_bus::SubscriberStats;
 use tradebridge_contracts::{now_us, Topic};
 
 use crate::boundary::guard;
-use crate::bus_io::{Msg, Zmq, ENOTSOCK, ZMQ_TYPE};
+use crate::libzmq::{Msg, Zmq, EAGAIN, EINTR, ENOTSOCK, ZMQ_DONTWAIT};
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Receiver>()
 }
-
-const ZMQ_DONTWAIT: c_int = 1;
-const EAGAIN: c_int = 11;
-const EINTR: c_int = 4;
 
 /// One topic this subscriber decodes: its name on the wire, its `str` for Python, its decoder.
 struct Route {
@@ -232,26 +228,7 @@ impl Receiver {
     /// previous socket are dropped.
     fn attach(&self, library: &str, handle: usize, kind: c_int) -> PyResult<()> {
         guard(|| {
-            if handle == 0 {
-                return Err(PyOSError::new_err("a null socket handle"));
-            }
-            let zmq = Zmq::load(library).map_err(PyOSError::new_err)?;
-            let mut found: c_int = -1;
-            let mut size = std::mem::size_of::<c_int>();
-            // SAFETY: `handle` is a live socket of this libzmq (the caller holds it open).
-            let rc = unsafe {
-                (zmq.getsockopt)(
-                    handle as *mut c_void,
-                    ZMQ_TYPE,
-                    (&raw mut found).cast(),
-                    &raw mut size,
-                )
-            };
-            if rc != 0 || found != kind {
-                return Err(PyOSError::new_err(
-                    "the socket handle does not belong to the libzmq found",
-                ));
-            }
+            let zmq = Zmq::for_socket(library, handle, kind)?;
             lock(&self.frames).clear();
             *lock(&self.socket) = Some(Socket { zmq, handle });
             Ok(())

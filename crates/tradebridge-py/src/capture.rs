@@ -20,13 +20,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use tradebridge_contracts::peek_frame;
 
 use crate::boundary::guard;
-use crate::bus_io::{Msg, Zmq, ENOTSOCK, ZMQ_TYPE};
+use crate::libzmq::{Msg, Zmq, ENOTSOCK};
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CaptureReceiver>()?;
@@ -166,26 +165,7 @@ impl CaptureReceiver {
     #[new]
     fn new(library: &str, handle: usize, kind: c_int, topics: Vec<Vec<u8>>) -> PyResult<Self> {
         guard(|| {
-            if handle == 0 {
-                return Err(PyOSError::new_err("a null socket handle"));
-            }
-            let zmq = Zmq::load(library).map_err(PyOSError::new_err)?;
-            let mut found: c_int = -1;
-            let mut size = std::mem::size_of::<c_int>();
-            // SAFETY: as in `SocketIO::new`: the caller holds `handle` open; a foreign one fails here.
-            let rc = unsafe {
-                (zmq.getsockopt)(
-                    handle as *mut c_void,
-                    ZMQ_TYPE,
-                    (&raw mut found).cast(),
-                    &raw mut size,
-                )
-            };
-            if rc != 0 || found != kind {
-                return Err(PyOSError::new_err(
-                    "the socket handle does not belong to the libzmq found",
-                ));
-            }
+            let zmq = Zmq::for_socket(library, handle, kind)?;
             let wanted = topics
                 .into_iter()
                 .map(|mut topic| {

@@ -13,6 +13,7 @@ mod contract_guard;
 mod errors;
 mod features;
 mod health;
+mod libzmq;
 mod prefault;
 
 #[pymodule]
