@@ -250,6 +250,8 @@ def test_malformed_signal_frames_are_counted_and_skipped(tmp_path: Path, broker:
          "--health-port", str(health_port)],
         health_port=health_port, log_dir=tmp_path,
     ).start()  # fmt: skip
+    # Ready = the exposure is loaded: a signal before that is refused as exposure_unknown, by design.
+    process.wait_ready(10)
     log = process.log_path
     probe = Engine(process, health_port, None, None, broker, log)  # type: ignore[arg-type]
     try:
@@ -306,8 +308,10 @@ def test_kill_switch_file(tmp_path: Path, broker: MockBroker) -> None:
     try:
         engine.send("f-1")
         assert engine.outcome("tb-f-1").reason == "risk:kill_switch"
+        synced = int(engine.metrics()["exposure_syncs"])
         switch.unlink()
-        engine.wait_metrics(lambda m: m["kill_switch"] == "false")
+        # A released switch reloads the exposure; signals meanwhile are refused as exposure_unknown.
+        engine.wait_metrics(lambda m: m["kill_switch"] == "false" and int(m["exposure_syncs"]) > synced)
         engine.send("f-2")
         engine.acknowledged("tb-f-2")
         broker.advance(1, ["AAPL"])
