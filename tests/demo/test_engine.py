@@ -293,8 +293,9 @@ def test_kill_switch_at_runtime(engine: Engine, broker: MockBroker, tmp_path: Pa
     engine.wait_metrics(lambda m: m["kill_switch"] == "true")
     engine.send("k-1")
     assert engine.outcome("tb-k-1").reason == "risk:kill_switch"
+    synced = int(engine.metrics()["exposure_syncs"])
     engine.process.send_signal(signal.SIGUSR2)
-    engine.wait_metrics(lambda m: m["kill_switch"] == "false")
+    engine.wait_metrics(lambda m: m["kill_switch"] == "false" and int(m["exposure_syncs"]) > synced)
     engine.send("k-2")
     engine.acknowledged("tb-k-2")
     broker.advance(1, ["AAPL"])
