@@ -14,6 +14,7 @@ from tradebridge.contracts import BarUpdate
 __all__ = [
     "FEATURE_NAMES",
     "CaptureBatch",
+    "CaptureBuffer",
     "CaptureReceiver",
     "GuardedDecoder",
     "MarketBar",
@@ -304,6 +305,12 @@ class CaptureReceiver:
         """Forget the handle: ``fill`` then returns ``ENOTSOCK``."""
 
 @final
+class CaptureBuffer:
+    """A string column's bytes in a :class:`CaptureBatch`, read-only through the buffer protocol (no copy)."""
+
+    def __len__(self) -> int: ...
+
+@final
 class CaptureBatch:
     """One batch of received frames as Arrow buffers."""
 
@@ -312,8 +319,9 @@ class CaptureBatch:
     @property
     def odd(self) -> int:
         """Frames whose envelope the SDK must read itself (their envelope columns hold placeholders)."""
-    def columns(self) -> list[tuple[bytes | None, bytes | None, bytes, int]]:
-        """The capture's columns in schema order: (validity or None, offsets or None, data, null count)."""
+    def columns(self) -> list[tuple[bytes | None, bytes | None, bytes | CaptureBuffer, int]]:
+        """The capture's columns in schema order: (validity or None, offsets or None, data, null count); a
+        string column's data is a :class:`CaptureBuffer` (the batch's bytes, lent without a copy)."""
     def count_gaps(
         self, start: int, stop: int, last: dict[tuple[str, str], int]
     ) -> list[tuple[str, str, int, int, int, int, int, int]]:

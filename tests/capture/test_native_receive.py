@@ -146,6 +146,32 @@ def test_a_batch_with_an_odd_frame_is_read_whole_in_python(pair: Pair) -> None:
     assert table.column("topic").to_pylist() == ["market", "market", "market", "m\ufffd"]
 
 
+def test_a_table_keeps_the_frames_it_was_lent_after_the_batch_is_gone(pair: Pair) -> None:
+    """The string columns' bytes are lent to Arrow, not copied: the table must hold them after the batch (and
+    the receiver's next batches) are dropped, and nobody may write into them."""
+    decoder = msgspec.json.Decoder(Peek)
+    frames = [bar_frame(symbol, seq) for seq, symbol in enumerate(["AAPL", "MSFT", "GOOGL"] * 100)]
+    for frame in frames:
+        pair.pub.send(frame)
+    assert pair.receiver.fill(len(frames), 2**62)[0] == len(frames)
+    batch = pair.receiver.take()
+    payload = batch.columns()[-1][2]
+    assert not isinstance(payload, bytes) and len(payload) == sum(map(len, frames))
+    view = memoryview(payload)
+    assert view.readonly and view.tobytes() == b"".join(frames)
+    with pytest.raises(TypeError, match="read-only"):
+        view[0] = 0
+    del view, payload
+    table = build_table(batch, decoder)
+    del batch
+    for frame in frames:  # a new batch in the receiver, allocated where the old one might have been
+        pair.pub.send(frame.replace(b"market", b"MARKET"))
+    assert pair.receiver.fill(len(frames), 2**62)[0] == len(frames)
+    pair.receiver.take()
+    assert table.column("payload").to_pylist() == frames
+    assert table.column("symbol").to_pylist() == ["AAPL", "MSFT", "GOOGL"] * 100
+
+
 def test_fill_keeps_to_its_room_its_look_time_and_a_quiet_socket(pair: Pair) -> None:
     for i in range(10):
         pair.pub.send(bar_frame("AAPL", i))

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use tradebridge_contracts::peek_frame;
@@ -29,7 +30,8 @@ use crate::libzmq::{Msg, Zmq, ENOTSOCK};
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CaptureReceiver>()?;
-    m.add_class::<CaptureBatch>()
+    m.add_class::<CaptureBatch>()?;
+    m.add_class::<CaptureBuffer>()
 }
 
 /// A batch ends before its payload column would outgrow Arrow's int32 offsets.
@@ -273,9 +275,72 @@ pub(crate) struct CaptureBatch {
 type Column<'py> = (
     Option<Bound<'py, PyBytes>>,
     Option<Bound<'py, PyBytes>>,
-    Bound<'py, PyBytes>,
+    Bound<'py, PyAny>,
     usize,
 );
+
+impl Columns {
+    /// The string columns in schema order: topic, source, type, symbol, schema_version, payload.
+    fn strings(&self, index: usize) -> &Strings {
+        match index {
+            0 => &self.topic,
+            1 => &self.source,
+            2 => &self.kind,
+            3 => &self.symbol,
+            4 => &self.schema_version,
+            _ => &self.payload,
+        }
+    }
+}
+
+/// A string column's values (the frames, most of a batch's bytes) lent to Arrow without a copy, read-only,
+/// through the buffer protocol: it holds the batch, which never changes once taken.
+#[pyclass(module = "tradebridge._native", frozen)]
+pub(crate) struct CaptureBuffer {
+    batch: Py<CaptureBatch>,
+    column: usize,
+}
+
+impl CaptureBuffer {
+    fn data(&self) -> &[u8] {
+        &self.batch.get().columns.strings(self.column).data
+    }
+}
+
+#[pymethods]
+impl CaptureBuffer {
+    /// # Safety
+    /// `view` is the `Py_buffer` Python passes to `bf_getbuffer`.
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: c_int,
+    ) -> PyResult<()> {
+        let data = slf.get().data();
+        let len = ffi::Py_ssize_t::try_from(data.len()).unwrap_or(ffi::Py_ssize_t::MAX);
+        // SAFETY: the bytes live as long as the batch, which the view's `obj` (this object, increfed by
+        // `PyBuffer_FillInfo`) holds; read-only (1), so a writable request fails with BufferError.
+        let filled = unsafe {
+            ffi::PyBuffer_FillInfo(
+                view,
+                slf.as_ptr(),
+                data.as_ptr().cast_mut().cast::<c_void>(),
+                len,
+                1,
+                flags,
+            )
+        };
+        if filled == -1 {
+            Err(PyErr::fetch(slf.py()))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn __len__(&self) -> usize {
+        self.data().len()
+    }
+}
 
 fn le_bytes<'py, const N: usize, T: Copy>(
     py: Python<'py>,
@@ -295,13 +360,19 @@ fn validity<'py>(py: Python<'py>, bitmap: &Bitmap) -> Option<Bound<'py, PyBytes>
     (bitmap.nulls > 0).then(|| PyBytes::new(py, &bitmap.bits))
 }
 
-fn strings<'py>(py: Python<'py>, column: &Strings) -> Column<'py> {
-    (
+fn strings<'py>(batch: &Bound<'py, CaptureBatch>, index: usize) -> PyResult<Column<'py>> {
+    let py = batch.py();
+    let column = batch.get().columns.strings(index);
+    let data = CaptureBuffer {
+        batch: batch.clone().unbind(),
+        column: index,
+    };
+    Ok((
         validity(py, &column.valid),
         Some(le_bytes(py, &column.offsets, i32::to_le_bytes)),
-        PyBytes::new(py, &column.data),
+        Bound::new(py, data)?.into_any(),
         column.valid.nulls,
-    )
+    ))
 }
 
 /// One `(topic, source)` stream's numbering within the rows counted (`tradebridge.bus.stats`' rules).
@@ -422,24 +493,31 @@ impl CaptureBatch {
 
     /// The capture's columns in schema order (recv_ns, topic, source, seq, type, symbol, schema_version,
     /// payload), each `(validity or None, offsets or None, data, null count)`: `pyarrow.Array.from_buffers`
-    /// takes them as they are (int64 and int32 little-endian).
-    fn columns<'py>(&self, py: Python<'py>) -> Vec<Column<'py>> {
-        let c = &self.columns;
-        vec![
-            (None, None, le_bytes(py, &c.recv_ns, i64::to_le_bytes), 0),
-            strings(py, &c.topic),
-            strings(py, &c.source),
+    /// takes them as they are (int64 and int32 little-endian; a string column's data is a `CaptureBuffer`
+    /// lending the batch's bytes, no copy).
+    fn columns<'py>(slf: &Bound<'py, Self>) -> PyResult<Vec<Column<'py>>> {
+        let py = slf.py();
+        let c = &slf.get().columns;
+        Ok(vec![
+            (
+                None,
+                None,
+                le_bytes(py, &c.recv_ns, i64::to_le_bytes).into_any(),
+                0,
+            ),
+            strings(slf, 0)?,
+            strings(slf, 1)?,
             (
                 validity(py, &c.seq_valid),
                 None,
-                le_bytes(py, &c.seq, i64::to_le_bytes),
+                le_bytes(py, &c.seq, i64::to_le_bytes).into_any(),
                 c.seq_valid.nulls,
             ),
-            strings(py, &c.kind),
-            strings(py, &c.symbol),
-            strings(py, &c.schema_version),
-            strings(py, &c.payload),
-        ]
+            strings(slf, 2)?,
+            strings(slf, 3)?,
+            strings(slf, 4)?,
+            strings(slf, 5)?,
+        ])
     }
 }
 
