@@ -59,7 +59,11 @@ def wait_until(what: str, condition: Callable[[], bool], timeout: float, engine:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}\n{engine.output()[-3000:]}\n{engine.metrics()}")
+            # the metrics first (a CI log keeps only so much) and the log without the per-entry lines of
+            # the journal's reconciliation, which would crowd out what came after
+            metrics = {k: v for k, v in engine.metrics().items() if v not in ("0", "0.0", "")}
+            log = "\n".join(line for line in engine.output().splitlines() if "journal entry" not in line)
+            pytest.fail(f"timed out waiting for {what}\n{metrics}\n{log[-3000:]}")
         time.sleep(0.05)
 
 

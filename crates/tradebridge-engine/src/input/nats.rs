@@ -295,6 +295,10 @@ async fn consume(config: NatsConfig, out: mpsc::Sender<Message>, counters: Arc<N
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+const PULL_BATCH: usize = 200;
+const PULL_EXPIRES: Duration = Duration::from_secs(5);
+const PULL_HEARTBEAT: Duration = Duration::from_secs(1);
+
 /// One life of the consumer: connect, find the stream, create or resume the durable, forward deliveries.
 /// `Ok` when the main loop is gone; an error to be retried otherwise.
 async fn attach(
@@ -357,7 +361,16 @@ async fn attach(
     let consumer: Consumer<pull::Config> = stream
         .get_or_create_consumer(&config.durable, consumer_config)
         .await?;
-    let mut messages = consumer.messages().await?;
+    // Short pulls with heartbeats: the client's defaults (30 s pulls, 15 s heartbeats) let a pull the
+    // server no longer holds, or a dead connection, stop the order input for up to 30 s unnoticed; here
+    // a missed heartbeat ends this life within 2 s and the consumer is attached again.
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(PULL_BATCH)
+        .expires(PULL_EXPIRES)
+        .heartbeat(PULL_HEARTBEAT)
+        .messages()
+        .await?;
     counters.attached.store(1, Ordering::Relaxed);
     tracing::info!(stream = %config.stream, durable = %config.durable, "JetStream signal input attached");
     while let Some(message) = messages.next().await {
