@@ -55,10 +55,16 @@ def _run_with_scraper(pub: ZMQPublisher, scrape: Any) -> tuple[list[PublisherSta
 
     thread = threading.Thread(target=scraper)
     thread.start()
+    deadline = time.monotonic() + 30
     try:
         for i in range(MESSAGES // 1000):
             pub.publish_many(bar(j) for j in range(1000))
             pub.publish_signal(signal(i))  # a second topic appears while the scraper reads
+            # One scrape at least between chunks: on a loaded machine the publisher can hold the GIL
+            # through many chunks and the scraper would read only at the start and the end.
+            taken = len(snapshots)
+            while len(snapshots) == taken and not errors and time.monotonic() < deadline:
+                time.sleep(0.0005)
     finally:
         done.set()
         thread.join(10)
