@@ -1,7 +1,8 @@
 """Scale figures, one run each, printed at the end (targets from issue 17):
 
 - through ``bus-proxy`` against direct publisher -> subscriber on one host: throughput (target >= 0.7x)
-  and added p50 one-way latency (target < 50 us);
+  and added p50 one-way latency (target < 50 us), beside libzmq's bare ``zmq_proxy`` in a process of its
+  own (the limit for any proxy built on libzmq);
 - across two network namespaces (no netem): p50 and p99, direct and via the proxy (in a third namespace);
 - fan-out through the proxy to 8 subscribers: total delivered msg/s against one subscriber (target >= 4x);
 - the NATS bridge: msg/s into JetStream from one publisher (target >= 50,000) and p99 end to end (bus
@@ -53,6 +54,19 @@ def proxy_service(
     with Service("bus-proxy", argv, ready_line=r"bus-proxy ready", grace=2) as service:
         service.wait_ready(10)
         yield f"tcp://{host}:{front}", f"tcp://{host}:{back}", service
+
+
+@contextmanager
+def bare_proxy() -> Iterator[tuple[str, str]]:
+    """libzmq's own proxy in a process of its own (``peers.py proxy``): frontend and backend endpoints."""
+    front, back = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+    argv = [sys.executable, PEERS, "proxy", front, back]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+            yield front, back
+        finally:
+            process.kill()
 
 
 @contextmanager
@@ -193,17 +207,18 @@ def test_proxy_throughput_and_latency_on_one_host(benchmark: Any) -> None:
             f"{_load()}"
         )
 
-        lat: dict[str, list[list[int]]] = {"direct": [], "via": []}
-        with proxy_service() as (front, back, service):
+        cases = ("direct", "via", "bare")
+        lat: dict[str, list[list[int]]] = {case: [] for case in cases}
+        with proxy_service() as (front, back, service), bare_proxy() as (bare_front, bare_back):
             usage = {"start": thread_usage(service.pid)}
             for i in range(LATENCY_ROUNDS):
-                for case in ("direct", "via") if i % 2 == 0 else ("via", "direct"):
-                    port = free_port()
-                    pub, sub = (
-                        ((f"tcp://127.0.0.1:{port}", "bind"), (f"tcp://127.0.0.1:{port}", "connect"))
-                        if case == "direct"
-                        else ((front, "connect"), (back, "connect"))
-                    )
+                for case in cases[i % 3 :] + cases[: i % 3]:  # who goes first rotates
+                    point = f"tcp://127.0.0.1:{free_port()}"
+                    pub, sub = {
+                        "direct": ((point, "bind"), (point, "connect")),
+                        "via": ((front, "connect"), (back, "connect")),
+                        "bare": ((bare_front, "connect"), (bare_back, "connect")),
+                    }[case]
                     report = run(pub, [sub], ROUND_COUNT, LATENCY_RATE)[0]
                     lat[case].append(report["latencies_ns"][WARMUP:])
             proxied = usage_since(usage["start"], thread_usage(service.pid))
@@ -211,6 +226,7 @@ def test_proxy_throughput_and_latency_on_one_host(benchmark: Any) -> None:
         p99 = {case: [_percentile(r, 0.99) for r in rounds] for case, rounds in lat.items()}
         added = [v - d for v, d in zip(p50["via"], p50["direct"], strict=True)]
         median_added = statistics.median(added)
+        bare_added = statistics.median([b - d for b, d in zip(p50["bare"], p50["direct"], strict=True)])
         samples = f"{LATENCY_ROUNDS} rounds x {ROUND_COUNT - WARMUP - 1} samples at {LATENCY_RATE:,.0f}/s"
         mid = {case: (statistics.median(p50[case]), statistics.median(p99[case])) for case in lat}
         per_round = ", ".join(f"{a:.0f}" for a in added)
@@ -220,6 +236,11 @@ def test_proxy_throughput_and_latency_on_one_host(benchmark: Any) -> None:
         FIGURES["latency one host via proxy"] = (
             f"p50 {mid['via'][0]:8.1f} us  p99 {mid['via'][1]:8.1f} us  added p50 {median_added:.1f} us "
             f"(per round {per_round}; target < 50: {'met' if median_added < 50 else 'MISSED'}), {_load()}"
+        )
+        FIGURES["latency one host, bare zmq_proxy"] = (
+            f"p50 {mid['bare'][0]:8.1f} us  p99 {mid['bare'][1]:8.1f} us  added p50 {bare_added:.1f} us "
+            f"(the limit: libzmq's proxy alone, no tap, statistics or health; bus-proxy - bare = "
+            f"{median_added - bare_added:+.1f} us)"
         )
         # libzmq's I/O thread and the proxy thread both carry the process's name: "bus-proxy" is the two
         FIGURES["proxy per message at 5k/s"] = _cpu_line(proxied, LATENCY_ROUNDS * ROUND_COUNT) + (

@@ -2,6 +2,7 @@
 
     python peers.py pub  ENDPOINT bind|connect COUNT RATE     # RATE 0: as fast as possible
     python peers.py sub  ENDPOINT bind|connect COUNT          # prints JSON: received, seconds, cpu, latencies
+    python peers.py proxy FRONTEND BACKEND                    # libzmq's bare proxy, nothing of ours
 
 Frames are ``market <json>`` with the send time (CLOCK_MONOTONIC ns, shared by every namespace of one
 kernel) so the subscriber measures one-way latency. The publisher waits for a subscription (XPUB)
@@ -65,7 +66,18 @@ def sub(endpoint: str, how: str, count: int) -> None:
     print(json.dumps({"received": count, "seconds": seconds, "cpu_seconds": cpu, "latencies_ns": latencies}))
 
 
+def proxy(frontend: str, backend: str) -> None:
+    """libzmq's own ``zmq_proxy`` between a bound XSUB and a bound XPUB, as a user would start it by hand:
+    the floor ``bus-proxy`` is measured against (same libzmq, no capture tap, no statistics, no health)."""
+    front, back = _socket(zmq.XSUB, frontend, "bind"), _socket(zmq.XPUB, backend, "bind")
+    print("ready", flush=True)
+    zmq.proxy(front, back)  # runs in libzmq, without the GIL, until the process is killed
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "proxy":
+        proxy(sys.argv[2], sys.argv[3])
+        sys.exit(0)
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     role, endpoint, how, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     if role == "pub":
