@@ -123,7 +123,8 @@ def test_a_frozen_strategy_does_not_slow_the_others_and_its_loss_is_counted(
     # 0.5 s of the feed queued per subscriber at the proxy: on two shared cores a strategy that is not
     # frozen can still be descheduled for tens of milliseconds, which a smaller queue turns into loss; the
     # frozen one overflows it (and the kernel's buffers) all the same
-    cluster.start_proxy("--hwm", "5000")
+    proxy_hwm = 5000
+    cluster.start_proxy("--hwm", str(proxy_hwm))
     strategies = cluster.strategies(N - 1, count)
     # the slow one also waits for the feed's one extra bar, sent after it resumed: a loss at the tail
     # becomes visible only when a later message arrives
@@ -165,7 +166,8 @@ def test_a_frozen_strategy_does_not_slow_the_others_and_its_loss_is_counted(
     assert frozen["stats"]["dropped"] > 0, "the frozen strategy's loss was not counted"
     print(
         f"\nfrozen strategy (SIGSTOP): the other {N - 1} got all {count}; the frozen one got "
-        f"{len(_bars(frozen))}, its counted loss {frozen['stats']['dropped']} (proxy HWM 5000, its own 100)"
+        f"{len(_bars(frozen))}, its counted loss {frozen['stats']['dropped']} "
+        f"(proxy HWM {proxy_hwm}, its own 100)"
     )
 
 
