@@ -4,12 +4,15 @@ medians (the machine is shared: compare only figures of one run):
 
 - publish: SDK ``publish`` (encode, number, stamp, send) against the loop a user would write
   (``send(topic + b" " + msgspec encode)``, target: at least 1.0x) and against raw pyzmq sending the SDK's
-  own frames pre-encoded (the limit, target: at least 0.85x); also ``publish_many``, async, 8 threads;
+  own frames pre-encoded (the limit, target: at least 0.85x); also ``publish_many``, async, 8 threads,
+  and the SDK's encode step alone, which splits the publish's CPU into the encode and the rest;
 - receive: SDK receive (full validation, seq/gap accounting, transit histogram) against a hand-written
   recv + split + decode into a bare Struct (target: at least 1.0x) and into the SDK's Structs, all fed
-  by the Rust ``bus-peer`` at full speed;
+  by the Rust ``bus-peer`` at full speed; and, as a diagnostic, the SDK's subscriber decoding into the
+  bare Struct, which prices the bus's own work (batch receive, routing, accounting) apart from validation;
 - round trip over tcp and ipc: SDK -> Rust ``bus-peer echo`` -> SDK against raw pyzmq Python -> Python
-  echo -> Python (target: p50 no higher, our p99 at most 2x its p50), with the histograms;
+  echo -> Python (target: p50 no higher, our p99 at most 2x its p50), with the histograms and the CPU
+  each side spends per round trip;
 - Rust subscriber decode (``bus-peer decode-bench``; target at least 1,000,000 msg/s) and the mock
   publisher's unthrottled rate (target at least 100,000 bars/s).
 
@@ -29,6 +32,7 @@ the difference is our client's and how much the Rust echo's. Ratios are printed 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import statistics
 import subprocess
@@ -73,6 +77,8 @@ PUBLISH = "publish BarUpdate"
 SDK_PUBLISH = "SDK sync publish"
 HAND_PUBLISH = "hand-written send(topic + b' ' + msgspec encode)"
 RAW_PUBLISH = "raw pyzmq send (pre-encoded)"
+#: not a publish: the SDK's encode step by itself, so the publish's CPU splits into encode and the rest
+ENCODE_ALONE = "the SDK's msgspec encode_into alone (no send)"
 RATIOS[PUBLISH] = (SDK_PUBLISH, HAND_PUBLISH, PER_ROUND, 1.0)
 MORE_RATIOS[PUBLISH] = [(SDK_PUBLISH, RAW_PUBLISH, 0.85), ("SDK sync publish_many", RAW_PUBLISH, 0.85)]
 
@@ -131,8 +137,17 @@ def timed(run: Callable[[], object], cpu: str | None = None) -> Callable[[], flo
 
 
 def _publish_cpu_summary() -> None:
-    """CPU per message of the single-threaded candidates, and our ratios on that measure too."""
+    """CPU per message of the single-threaded candidates, our ratios on that measure too, and what the
+    SDK's publish costs beyond its encode (the step the pre-encoded limit does not do)."""
     each = {name: statistics.median(values[1:]) / PER_ROUND * 1e6 for name, values in PUBLISH_CPU.items()}
+    encode = each.pop(ENCODE_ALONE)
+    beyond = each[SDK_PUBLISH] - encode
+    EXTRA[f"{PUBLISH} CPU: beyond the encode"] = (
+        f"SDK sync publish {each[SDK_PUBLISH]:.2f} us CPU/msg = the SDK's msgspec encode alone {encode:.2f}"
+        f" + {beyond:.2f} for the rest (envelope, seq, stamp, frame, send); the raw send of pre-encoded"
+        f" frames {each[RAW_PUBLISH]:.2f}: the rest at {each[RAW_PUBLISH] / beyond:.2f}x the raw send's"
+        " speed, the encode is the gap"
+    )
     for name, us in sorted(each.items(), key=lambda item: item[1]):
         EXTRA[f"{PUBLISH} CPU: {name}"] = (
             f"{us:.2f} us CPU/msg (the publishing thread; libzmq's I/O thread apart)"
@@ -168,6 +183,12 @@ def test_publish(benchmark: Any, drain: str, messages: list[Any]) -> None:
         def raw() -> None:
             for frame in frames:
                 send(frame)
+
+        encode_into, buffer = pub._core._encode_into, bytearray()  # the SDK's own encoder and call
+
+        def encode_alone() -> None:
+            for message in messages:
+                encode_into(message, buffer)
 
         def hand_written() -> None:
             for message in messages:
@@ -209,6 +230,7 @@ def test_publish(benchmark: Any, drain: str, messages: list[Any]) -> None:
                     lambda: loop.run_until_complete(many_awaited()), "SDK async await publish"
                 ),
                 "SDK sync publish, 8 threads sharing it": timed(threads),
+                ENCODE_ALONE: timed(encode_alone, ENCODE_ALONE),
             },
         )
         _publish_cpu_summary()
@@ -224,6 +246,8 @@ SDK_RECEIVE = "SDK sync receive (validated, counted)"
 BARE_RECEIVE = "hand-written recv + split + bare Struct"
 RATIOS[RECEIVE] = (SDK_RECEIVE, BARE_RECEIVE, PER_ROUND, 1.0)
 TYPED_RECEIVE = "hand-written recv + split + SDK Struct"
+#: the diagnostic: the SDK's subscriber with the bare Struct as its decoder (no contract validation)
+BUS_ALONE = "SDK subscriber, bare Struct decoder (diagnostic)"
 MORE_RATIOS[RECEIVE] = [(SDK_RECEIVE, TYPED_RECEIVE, 1.0)]
 
 
@@ -292,19 +316,26 @@ def _raw_receiver(
     return measure
 
 
-def _sdk_receiver() -> Callable[[], float]:
+def _sdk_receiver(
+    name: str = SDK_RECEIVE, decode: Callable[[bytes], Any] | None = None
+) -> Callable[[], float]:
+    """The SDK's subscriber; with ``decode``, its topic's decoder replaced by that one (the diagnostic
+    that prices the bus's own work apart from the contract's validation: not a path users have)."""
+
     def measure() -> float:
         endpoint = f"tcp://127.0.0.1:{free_port()}"
         process = _rust_feed(endpoint)
         with ZMQSubscriber(endpoint, options=UNBOUNDED) as sub:
             sub.connect(["market"])
+            if decode is not None:
+                sub._core._receiver.route([("market", decode)])
             assert sub.receive_one(timeout=10) is not None
             received = sub.receive(idle_timeout=5)
             started, thread = time.perf_counter(), time.thread_time()
             for _ in range(PER_ROUND):
                 next(received)
             elapsed = time.perf_counter() - started
-            RECEIVE_CPU.setdefault(SDK_RECEIVE, []).append(time.thread_time() - thread)
+            RECEIVE_CPU.setdefault(name, []).append(time.thread_time() - thread)
             assert sub.stats.gaps == 0
             assert sub.stats.received == PER_ROUND + 1
         process.communicate()
@@ -327,6 +358,7 @@ def test_receive(benchmark: Any) -> None:
             BARE_RECEIVE: _raw_receiver(context, bare, BARE_RECEIVE),
             TYPED_RECEIVE: _raw_receiver(context, typed, TYPED_RECEIVE),
             SDK_RECEIVE: _sdk_receiver(),
+            BUS_ALONE: _sdk_receiver(BUS_ALONE, bare),
         },
         rounds=5,
     )
@@ -338,6 +370,16 @@ def test_receive(benchmark: Any) -> None:
         + ", ".join(f"{name} {value:.2f}" for name, value in cpu.items())
         + f"; speed of SDK relative to bare = {ratio:.2f}"
         + f" (target >= 1.0: {'met' if ratio >= 1.0 else 'MISSED'})"
+    )
+    names = (BARE_RECEIVE, BUS_ALONE, SDK_RECEIVE)
+    wall = {name: MEDIANS[(RECEIVE, name)] / PER_ROUND * 1e6 for name in names}
+    EXTRA[f"{RECEIVE}: the bus apart from validation"] = (
+        f"the SDK's subscriber decoding into the bare Struct {wall[BUS_ALONE]:.2f} us/msg wall"
+        f" ({cpu[BUS_ALONE]:.2f} CPU) against the hand-written loop's {wall[BARE_RECEIVE]:.2f}"
+        f" ({cpu[BARE_RECEIVE]:.2f}): {wall[BARE_RECEIVE] / wall[BUS_ALONE]:.2f}x wall,"
+        f" {cpu[BARE_RECEIVE] / cpu[BUS_ALONE]:.2f}x CPU with the per-stream accounting and transit kept;"
+        f" the contract's validation adds {wall[SDK_RECEIVE] - wall[BUS_ALONE]:.2f} us wall"
+        f" ({cpu[SDK_RECEIVE] - cpu[BUS_ALONE]:.2f} CPU) per message"
     )
 
 
@@ -396,7 +438,7 @@ def _echo(kind: str, to_echo: str, from_echo: str) -> subprocess.Popen[bytes]:
     return spawn(binary, "echo", "--from", to_echo, "--to", from_echo, "--wait-for-subscribers", "1")
 
 
-def _raw_client(stack: ExitStack, echo: str, transport: str, folder: Path) -> Callable[[], None]:
+def _raw_client(stack: ExitStack, echo: str, transport: str, folder: Path) -> tuple[Callable[[], None], int]:
     """Hand-written pyzmq on our side (one context, as a user would write it): the SDK's own frame, sent
     as is, and the echo received as bytes."""
     to_echo, from_echo = _endpoints(transport, folder)
@@ -420,10 +462,10 @@ def _raw_client(stack: ExitStack, echo: str, transport: str, folder: Path) -> Ca
         send(frame)
         recv()
 
-    return trip
+    return trip, process.pid
 
 
-def _sdk_client(stack: ExitStack, echo: str, transport: str, folder: Path) -> Callable[[], None]:
+def _sdk_client(stack: ExitStack, echo: str, transport: str, folder: Path) -> tuple[Callable[[], None], int]:
     """The SDK on our side: ``publish`` (encode, number, stamp) and ``receive_one`` (validate, count)."""
     to_echo, from_echo = _endpoints(transport, folder)
     process = _echo(echo, to_echo, from_echo)
@@ -445,7 +487,7 @@ def _sdk_client(stack: ExitStack, echo: str, transport: str, folder: Path) -> Ca
         assert sub.stats.gaps == 0, f"the echo lost messages: {sub.stats}"
 
     stack.callback(lost_nothing)
-    return trip
+    return trip, process.pid
 
 
 #: the target's pair, then the two mixed ones that say which side the difference comes from
@@ -457,20 +499,33 @@ TRIPS = {
 }
 
 
+def _cpu_ns(pid: int | str) -> int:
+    """CPU time of every thread of a process so far, in ns (the scheduler's own account, not ticks)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):  # a thread that ended meanwhile
+            total += int((task / "schedstat").read_text().split()[0])
+    return total
+
+
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_round_trip(benchmark: Any, transport: str, tmp_path: Path) -> None:
     """Every client/echo pair in every round (A B C D A B C D ..., 100 round trips at a time: the shared
     machine's drift hits them alike), 1,000 round trips each per round, six rounds, the first left out
     as warm-up. The mixed pairs attribute
     the difference: ``SDK -> Python echo`` against the raw pair is our client's share (validated decode
-    and encode, numbering, counting), ``raw -> Rust echo`` the Rust echo's."""
+    and encode, numbering, counting), ``raw -> Rust echo`` the Rust echo's. The CPU each side spends per
+    round trip (all its threads, libzmq's I/O threads included) is printed beside the latencies: what a
+    pair's p50 has above the raw pair's, set against the CPU it adds."""
     group = f"round trip Signal {transport}"
+    cpu: dict[str, list[int]] = {}  # name -> [client ns, echo ns, round trips]
     with ExitStack() as stack:
-        trips: dict[str, tuple[Callable[[], None], str]] = {}
+        trips: dict[str, tuple[Callable[[], None], str, int]] = {}
         for name, (client, echo) in TRIPS.items():
             folder = tmp_path / str(len(trips))
             folder.mkdir()
-            trips[name] = (client(stack, echo, transport, folder), f"{name} ({group})")
+            trip, pid = client(stack, echo, transport, folder)
+            trips[name] = (trip, f"{name} ({group})", pid)
         rounds = 0
 
         def one_round() -> None:
@@ -478,12 +533,18 @@ def test_round_trip(benchmark: Any, transport: str, tmp_path: Path) -> None:
             rounds += 1
             # in slices of a tenth, so that a burst of the machine's other work hits every pair alike
             for _ in range(10):
-                for trip, key in trips.values():
+                for name, (trip, key, pid) in trips.items():
                     samples = LATENCIES.setdefault(key, []) if rounds > 1 else []
+                    ours, theirs = _cpu_ns("self"), _cpu_ns(pid)
                     for _ in range(ROUND_TRIPS // 10):
                         started = time.perf_counter_ns()
                         trip()
                         samples.append((time.perf_counter_ns() - started) / 1000)
+                    if rounds > 1:
+                        spent = cpu.setdefault(name, [0, 0, 0])
+                        spent[0] += _cpu_ns("self") - ours
+                        spent[1] += _cpu_ns(pid) - theirs
+                        spent[2] += ROUND_TRIPS // 10
 
         benchmark.group = group
         benchmark.name = "all pairs, one round"
@@ -491,6 +552,16 @@ def test_round_trip(benchmark: Any, transport: str, tmp_path: Path) -> None:
     for name in TRIPS:
         LATENCIES[name] = LATENCIES[f"{name} ({group})"]
         _summarise(group, name)
+    per_trip = {name: (c / n / 1000, e / n / 1000) for name, (c, e, n) in cpu.items()}
+    raw_client, raw_echo = per_trip[RAW_TRIP]
+    raw_p50 = statistics.median(LATENCIES[RAW_TRIP])
+    for name, (client_us, echo_us) in per_trip.items():
+        added = statistics.median(LATENCIES[name]) - raw_p50
+        EXTRA[f"{group}: CPU per round trip, {name}"] = (
+            f"client {client_us:.1f} us, echo {echo_us:.1f} us (all threads); against the raw pair:"
+            f" client {client_us - raw_client:+.1f}, echo {echo_us - raw_echo:+.1f} us of CPU,"
+            f" p50 {added:+.1f} us"
+        )
 
 
 # -- Rust decode and the mock publisher --------------------------------------------------------------------

@@ -1,7 +1,12 @@
-//! tradebridge's one change to zmq-sys 0.12: libzmq is built *with* CURVE, linked against the system's
+//! tradebridge's two changes to zmq-sys 0.12. The first: libzmq is built *with* CURVE, linked against the system's
 //! libsodium (Debian's `libsodium-dev`, which `make dev` installs). The published crate passes
 //! `with_libsodium(None)`, so its libzmq has no CURVE at all and every `set_curve_*` fails with EINVAL;
 //! the bus's security (crates/tradebridge-bus/src/security/) needs it.
+//!
+//! The second: on Linux libzmq signals between a socket's thread and its I/O thread through an `eventfd`
+//! (`ZMQ_HAVE_EVENTFD`), as libzmq's own CMake build and pyzmq's wheels configure it; zeromq-src's
+//! build leaves it out, so every hand-off went through a Unix socketpair instead, four per round trip,
+//! which cost the Rust echo about 10 us of p50 against a pyzmq echo (benches/bus/bench_bus.py).
 //!
 //! Where libsodium is: `SODIUM_LIB_DIR` / `SODIUM_INCLUDE_DIR` when set, else pkg-config's answer, else
 //! the usual multiarch and /usr/local directories.
@@ -49,6 +54,21 @@ fn find_include_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/usr/include"))
 }
 
+/// libzmq's configuration for glibc/musl Linux that zeromq-src does not set (it takes no defines of
+/// ours: they reach its `cc` build through the target's CXXFLAGS, which `cc` reads).
+fn linux_signaler() {
+    if env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("linux") {
+        return;
+    }
+    let target = env::var("TARGET").expect("cargo sets TARGET for build scripts");
+    let variable = format!("CXXFLAGS_{target}");
+    let mut flags = env::var(&variable).unwrap_or_default();
+    for define in ["ZMQ_HAVE_EVENTFD", "ZMQ_HAVE_EVENTFD_CLOEXEC"] {
+        flags.push_str(&format!(" -D{define}=1"));
+    }
+    env::set_var(&variable, flags.trim_start());
+}
+
 pub fn configure() {
     println!("cargo:rerun-if-changed=build/main.rs");
     println!("cargo:rerun-if-env-changed=PROFILE");
@@ -68,6 +88,7 @@ pub fn configure() {
         "sodium.h not found in {:?}: set SODIUM_INCLUDE_DIR",
         include_dir
     );
+    linux_signaler();
     // zeromq-src prints its search path Debug-quoted, which cargo does not read: say it plainly here
     println!("cargo:rustc-link-search=native={}", lib_dir.display());
     zeromq_src::Build::new()
