@@ -264,8 +264,10 @@ class GuardedDecoder:
         current: Any = None,
         absent: Any = None,
     ) -> GuardedDecoder: ...
-    def decode(self, data: Any) -> Any:
-        """Decode one payload; what it does not pass goes to ``fallback`` (which raises the error)."""
+    @property
+    def decode(self) -> Callable[[Any], Any]:
+        """``decode(data)``, a builtin function of one argument bound to this object: decode one payload;
+        what it does not pass goes to ``fallback`` (which raises the error)."""
 
 @final
 class MessageChecks:
@@ -280,8 +282,10 @@ class MessageChecks:
         check_signal_id: Any = None,
         unset: Any = None,
     ) -> MessageChecks: ...
-    def check(self, message: Any) -> None:
-        """The checks on ``message``, in order; raises the Python check's error."""
+    @property
+    def check(self) -> Callable[[Any], None]:
+        """``check(message)``, a builtin function of one argument bound to this object (a class's
+        ``__post_init__``): the checks on ``message``, in order; raises the Python check's error."""
 
 @final
 class CaptureReceiver:

@@ -29,6 +29,8 @@ from tradebridge.contracts import (
 from tradebridge.contracts._values import check_signal_id, check_symbol, check_version
 from tradebridge.errors import ContractError
 
+from tests.bus.samples import one_of_each
+
 BAR: dict[str, Any] = {
     "type": "BarUpdate",
     "symbol": "AAPL",
@@ -153,3 +155,61 @@ def test_construction_checks_equal_the_python_checks(symbol: str, version: str, 
     except ContractError as exc:
         got = (exc.code, str(exc))
     assert got == expected
+
+
+def test_the_checks_read_each_class_s_own_fields_whatever_its_layout() -> None:
+    """The native checks read fields straight from their slots, per exact class (crates/tradebridge-py/
+    src/slots.rs): a subclass that redeclares a field, one whose field is a property (not a slot), a
+    field left empty, and more classes than the table keeps are all judged as ``getattr`` sees them."""
+    from tradebridge.contracts.messages import _WITH_SIGNAL_ID
+
+    checks = _native.MessageChecks(check_version, check_symbol=check_symbol)
+
+    class Slotted:
+        __slots__ = ("schema_version", "symbol")
+
+        def __init__(self, symbol: str) -> None:
+            self.symbol, self.schema_version = symbol, "1.0"
+
+    class Redeclared(Slotted):
+        __slots__ = ("symbol",)  # a second slot of the same name, at another offset
+
+    class Computed:
+        schema_version = "1.0"
+
+        def __init__(self, symbol: str) -> None:
+            self._symbol = symbol
+
+        @property
+        def symbol(self) -> str:
+            return self._symbol
+
+    for cls in (Slotted, Redeclared, Computed):
+        checks.check(cls("AAPL"))
+        with pytest.raises(ContractError) as refused:
+            checks.check(cls("aapl"))
+        assert (refused.value.code, str(refused.value)) == python_verdict(check_symbol, "aapl")
+    # the base class's slot of the same name holds a valid symbol: only the class's own slot counts
+    shadowed = Redeclared("aapl")
+    vars(Slotted)["symbol"].__set__(shadowed, "AAPL")
+    with pytest.raises(ContractError):
+        checks.check(shadowed)
+    empty = Slotted("AAPL")
+    del empty.symbol
+    with pytest.raises(AttributeError):
+        checks.check(empty)
+    # past the classes whose offsets it keeps, the rest are read with getattr, judged the same
+    many = [type(f"Many{i}", (Slotted,), {"__slots__": ()}) for i in range(40)]
+    for kind in many:
+        checks.check(kind("MSFT"))
+        with pytest.raises(ContractError):
+            checks.check(kind("ms ft"))
+    # the bus classes themselves: Signal and OrderUpdate keep signal_id at different offsets
+    with_ids = [m for m in one_of_each() if isinstance(m, Signal | OrderUpdate)]
+    for message in with_ids * 2:
+        message.signal_id = "s-1"
+        _WITH_SIGNAL_ID(message)
+        message.signal_id = "s 1"
+        with pytest.raises(ContractError) as refused:
+            _WITH_SIGNAL_ID(message)
+        assert (refused.value.code, str(refused.value)) == python_verdict(check_signal_id, "s 1")

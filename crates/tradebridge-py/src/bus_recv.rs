@@ -26,7 +26,6 @@ use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use pyo3::exceptions::PyValueError;
-use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyInt, PyList, PyString, PyTuple};
 use tradebridge_bus::SubscriberStats;
@@ -34,6 +33,7 @@ use tradebridge_contracts::{now_us, Topic};
 
 use crate::boundary::guard;
 use crate::libzmq::{Msg, Zmq, EAGAIN, EINTR, ENOTSOCK, ZMQ_DONTWAIT};
+use crate::slots::Slots;
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Receiver>()
@@ -73,6 +73,8 @@ pub(crate) struct Receiver {
     socket: Mutex<Option<Socket>>,
     /// received and not handled yet (a batch cut short by a frame for Python)
     frames: Mutex<VecDeque<Vec<u8>>>,
+    /// a decoded message's `seq`, `sent_at_us` and `source`
+    envelope: Slots<3>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -112,9 +114,9 @@ impl Receiver {
             Err(error) if error.is_instance(py, self.refusal.bind(py)) => return Ok(Outcome::Slow),
             Err(error) => return Err(error),
         };
-        let seq = uint(&message.getattr(intern!(py, "seq"))?);
-        let sent = uint(&message.getattr(intern!(py, "sent_at_us"))?);
-        let source = message.getattr(intern!(py, "source"))?;
+        let seq = uint(&self.envelope.get(&message, 0)?);
+        let sent = uint(&self.envelope.get(&message, 1)?);
+        let source = self.envelope.get(&message, 2)?;
         let source = source.cast::<PyString>().ok();
         let source = match source {
             Some(text) => Some(text.to_str()?),
@@ -187,7 +189,12 @@ impl Receiver {
     /// `max_frame`: the size above which frames are Python's (-1: none); `refusal`: the exception class
     /// of a decoder's refusal; `max_sources`: the streams the loss accounting follows.
     #[new]
-    fn new(max_frame: i64, refusal: &Bound<'_, PyAny>, max_sources: usize) -> PyResult<Self> {
+    fn new(
+        py: Python<'_>,
+        max_frame: i64,
+        refusal: &Bound<'_, PyAny>,
+        max_sources: usize,
+    ) -> PyResult<Self> {
         guard(|| {
             let max_sources = NonZeroUsize::new(max_sources).ok_or_else(|| {
                 PyValueError::new_err(format!("max_sources must be >= 1, got {max_sources}"))
@@ -199,6 +206,7 @@ impl Receiver {
                 stats: Mutex::new(SubscriberStats::with_max_sources(max_sources)),
                 socket: Mutex::new(None),
                 frames: Mutex::new(VecDeque::new()),
+                envelope: Slots::new(py, ["seq", "sent_at_us", "source"]),
             })
         })
     }

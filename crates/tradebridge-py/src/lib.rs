@@ -14,7 +14,9 @@ mod errors;
 mod features;
 mod health;
 mod libzmq;
+mod one_arg;
 mod prefault;
+mod slots;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
