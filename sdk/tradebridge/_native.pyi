@@ -237,8 +237,10 @@ class PublishIO:
     @property
     def open(self) -> bool:
         """False once ``close()`` was called."""
-    def publish(self, message: Any) -> int:
-        """Publish one message; its seq (from ``fallback`` when this cannot do it)."""
+    @property
+    def publish(self) -> Callable[[Any], int]:
+        """``publish(message)``, a builtin function of one argument bound to this object: publish one
+        message; its seq (from ``fallback`` when this cannot do it)."""
     def publish_batch(self, messages: list[Any], start: int) -> int:
         """With the publisher's lock held: send ``messages[start:]`` until one needs the Python path; its
         index (``len(messages)``: all sent)."""

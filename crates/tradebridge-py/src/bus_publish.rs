@@ -35,6 +35,7 @@ use pyo3::{PyTraverseError, PyVisit};
 
 use crate::boundary::guard;
 use crate::libzmq::{Msg, Zmq, EAGAIN, EINTR, ZMQ_DONTWAIT};
+use crate::one_arg::one_arg;
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PublishIO>()
@@ -125,12 +126,13 @@ struct Route {
 }
 
 impl Route {
-    fn clone_ref(&self, py: Python<'_>) -> Self {
-        Self {
-            class: self.class.clone_ref(py),
-            prefix: self.prefix.clone_ref(py),
-            counter: self.counter.clone_ref(py),
-        }
+    /// Give its references back now (as `Bound`s do), not through pyo3's pool (see `route`).
+    fn release(self, py: Python<'_>) {
+        drop((
+            self.class.into_bound(py),
+            self.prefix.into_bound(py),
+            self.counter.into_bound(py),
+        ));
     }
 }
 
@@ -267,13 +269,12 @@ impl PublishIO {
         self.published.load(Ordering::Relaxed)
     }
 
-    /// Publish one message; its seq. The common case is done here, the rest by the fallback, whose
+    /// `publish(message)`, a builtin function of one argument bound to this object (see `one_arg`):
+    /// publish one message; its seq. The common case is done here, the rest by the fallback, whose
     /// result (or exception) this returns. Raises what encoding raises, and pyzmq's `ZMQError`s.
-    fn publish(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        guard(|| match self.send_one(py, message, true)? {
-            Ok(seq) => Ok(seq.into_pyobject(py)?.into_any().unbind()),
-            Err(NotHere) => self.fallback.call1(py, (message,)),
-        })
+    #[getter]
+    fn publish<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        PUBLISH.bind(slf.as_any())
     }
 
     /// For a caller that holds the publisher's lock (its `publish_many`): send `messages[start:]` in
@@ -328,6 +329,20 @@ impl PublishIO {
     }
 }
 
+one_arg!(
+    PUBLISH,
+    PublishIO,
+    c"publish",
+    c"Publish one message; its seq (from the fallback when this cannot do it).",
+    |io, message| {
+        let py = message.py();
+        match io.send_one(py, message, true)? {
+            Ok(seq) => Ok(seq.into_pyobject(py)?.into_any()),
+            Err(NotHere) => io.fallback.bind(py).call1((message,)),
+        }
+    }
+);
+
 impl PublishIO {
     /// The socket, if `publish` may send on it now (open, past the start-up hold).
     fn usable(&self) -> Option<usize> {
@@ -345,7 +360,7 @@ impl PublishIO {
         if self.usable().is_none() {
             return Ok(Err(NotHere));
         }
-        let Some(route) = self.route(message)? else {
+        let Some((prefix, counter)) = self.route(message)? else {
             return Ok(Err(NotHere)); // a class not seen yet: the publisher routes (or refuses) it
         };
         // SAFETY: `route` only finds classes that fit the envelope slots.
@@ -353,26 +368,30 @@ impl PublishIO {
             return Ok(Err(NotHere)); // the publisher writes its own envelope over a copy
         }
         let buffer = self.take_buffer(py);
-        let sent = self.encode_and_send(
-            py,
-            message,
-            &buffer,
-            route.prefix.bind(py),
-            route.counter.bind(py),
-            check_lock,
-        );
+        let sent = self.encode_and_send(py, message, &buffer, &prefix, &counter, check_lock);
         self.keep_buffer(buffer);
         sent
     }
 
-    /// The route of `message`'s class: kept here, or read from the publisher's table (None: not
-    /// routed yet, or not a class with the envelope slots).
-    fn route(&self, message: &Bound<'_, PyAny>) -> PyResult<Option<Route>> {
+    /// The route of `message`'s class, `(prefix, counter)`: kept here, or read from the publisher's
+    /// table (None: not routed yet, or not a class with the envelope slots). Handed out as `Bound`s, not
+    /// `Py`s: `publish` is entered without pyo3's bookkeeping (`one_arg`), where dropping a `Py` would
+    /// defer its decref to pyo3's pool instead of doing it.
+    #[allow(clippy::type_complexity)]
+    fn route<'py>(
+        &self,
+        message: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<(Bound<'py, PyBytes>, Bound<'py, PyList>)>> {
         let py = message.py();
         let class = message.get_type();
         for kept in &self.routes_kept {
             match kept.get() {
-                Some(route) if route.class.is(&class) => return Ok(Some(route.clone_ref(py))),
+                Some(route) if route.class.is(&class) => {
+                    return Ok(Some((
+                        route.prefix.bind(py).clone(),
+                        route.counter.bind(py).clone(),
+                    )))
+                }
                 Some(_) => {}
                 None => break,
             }
@@ -384,19 +403,21 @@ impl PublishIO {
             return Ok(None);
         }
         let entry = entry.cast::<PyTuple>()?;
-        let route = Route {
+        let prefix = entry.get_item(0)?.cast_into::<PyBytes>()?;
+        let counter = entry.get_item(1)?.cast_into::<PyList>()?;
+        let mut offered = Route {
             class: class.unbind(),
-            prefix: entry.get_item(0)?.cast_into::<PyBytes>()?.unbind(),
-            counter: entry.get_item(1)?.cast_into::<PyList>()?.unbind(),
+            prefix: prefix.clone().unbind(),
+            counter: counter.clone().unbind(),
         };
-        let mut offered = route.clone_ref(py);
         for kept in &self.routes_kept {
             match kept.set(offered) {
-                Ok(()) => break,
+                Ok(()) => return Ok(Some((prefix, counter))),
                 Err(refused) => offered = refused,
             }
         }
-        Ok(Some(route))
+        offered.release(py); // every slot taken: this class is looked up in the table each time
+        Ok(Some((prefix, counter)))
     }
 
     fn encode_and_send(

@@ -75,8 +75,11 @@ impl<const N: usize> Slots<N> {
                 None => {
                     let layout = self.layout(&class);
                     let offset = layout.offsets[index];
-                    // another thread may have filled this entry meanwhile: then the next call looks again
-                    let _ = kept.set(layout);
+                    // another thread may have filled this entry meanwhile: then the next call looks
+                    // again, and this layout's class goes back now (as a `Bound`: see `one_arg::call`)
+                    if let Err(refused) = kept.set(layout) {
+                        drop(refused.class.into_bound(object.py()));
+                    }
                     return offset;
                 }
             }
