@@ -36,6 +36,7 @@ use pyo3::{PyTraverseError, PyVisit};
 use crate::boundary::guard;
 use crate::libzmq::{Msg, Zmq, EAGAIN, EINTR, ZMQ_DONTWAIT};
 use crate::one_arg::one_arg;
+use crate::slots::{object_slot, slot_pointer};
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PublishIO>()
@@ -155,24 +156,12 @@ impl EnvelopeSlots {
         let mut owner: *mut ffi::PyTypeObject = std::ptr::null_mut();
         let mut offsets = [0; 3];
         for (offset, descriptor) in offsets.iter_mut().zip(descriptors.iter()) {
-            // SAFETY: the object is checked to be a member descriptor before it is read as one; its
-            // `d_member` lives as long as its class, which `owner` keeps alive.
-            unsafe {
-                let object = descriptor.as_ptr();
-                if ffi::Py_TYPE(object) != &raw mut ffi::PyMemberDescr_Type {
-                    return Err(refuse());
-                }
-                let member = object.cast::<ffi::PyMemberDescrObject>();
-                let definition = &*(*member).d_member;
-                let declared_by = (*member).d_common.d_type;
-                if definition.type_code != ffi::Py_T_OBJECT_EX
-                    || (!owner.is_null() && owner != declared_by)
-                {
-                    return Err(refuse());
-                }
-                owner = declared_by;
-                *offset = definition.offset;
+            let (declared_by, slot) = object_slot(&descriptor).ok_or_else(refuse)?;
+            if !owner.is_null() && owner != declared_by {
+                return Err(refuse());
             }
+            owner = declared_by;
+            *offset = slot;
         }
         // SAFETY: `owner` is the class of live descriptors, so a live type object.
         let owner = unsafe { Bound::from_borrowed_ptr(descriptors.py(), owner.cast()) };
@@ -193,12 +182,11 @@ impl EnvelopeSlots {
     /// # Safety
     /// `message`'s class must [`fit`](Self::fit).
     unsafe fn all_unset(&self, message: &Bound<'_, PyAny>, unset: *mut ffi::PyObject) -> bool {
-        let object = message.as_ptr().cast::<u8>();
-        // SAFETY: in an instance of `owner` or a subclass (the caller's promise) each offset holds an
-        // object pointer (T_OBJECT_EX: NULL when the field was deleted, which is not `unset`).
-        self.offsets.iter().all(
-            |&offset| unsafe { object.offset(offset).cast::<*mut ffi::PyObject>().read() } == unset,
-        )
+        // SAFETY: in an instance of `owner` or a subclass (the caller's promise) each offset is an
+        // object slot (NULL when the field was deleted, which is not `unset`).
+        self.offsets
+            .iter()
+            .all(|&offset| unsafe { slot_pointer(message, offset) } == unset)
     }
 }
 

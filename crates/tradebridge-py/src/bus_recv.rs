@@ -114,9 +114,10 @@ impl Receiver {
             Err(error) if error.is_instance(py, self.refusal.bind(py)) => return Ok(Outcome::Slow),
             Err(error) => return Err(error),
         };
-        let seq = uint(&self.envelope.get(&message, 0)?);
-        let sent = uint(&self.envelope.get(&message, 1)?);
-        let source = self.envelope.get(&message, 2)?;
+        let envelope = self.envelope.of(&message);
+        let seq = uint(&envelope.get(0)?);
+        let sent = uint(&envelope.get(1)?);
+        let source = envelope.get(2)?;
         let source = source.cast::<PyString>().ok();
         let source = match source {
             Some(text) => Some(text.to_str()?),

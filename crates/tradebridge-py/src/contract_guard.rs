@@ -210,10 +210,7 @@ impl GuardedDecoder {
         visit.call(&self.fallback)?;
         visit.call(&self.current)?;
         visit.call(&self.absent)?;
-        for class in self.fields.classes() {
-            visit.call(class)?;
-        }
-        Ok(())
+        self.fields.traverse(&visit)
     }
 
     /// `decode(data)`: a builtin function of one argument bound to this object (see `one_arg`), which
@@ -250,7 +247,7 @@ impl GuardedDecoder {
             Err(error) => return Err(error),
         };
         if let (Some(current), Some(absent)) = (&self.current, &self.absent) {
-            if self.fields.get(&message, 0)?.is(current) {
+            if self.fields.of(&message).get(0)?.is(current) {
                 message.setattr(intern!(py, "schema_version"), absent.bind(py))?;
             }
         }
@@ -302,10 +299,7 @@ impl MessageChecks {
         visit.call(&self.check_symbol)?;
         visit.call(&self.check_signal_id)?;
         visit.call(&self.unset)?;
-        for class in self.fields.classes() {
-            visit.call(class)?;
-        }
-        Ok(())
+        self.fields.traverse(&visit)
     }
 
     /// The `__post_init__` itself, a builtin function of one argument bound to this object (see
@@ -330,18 +324,19 @@ one_arg!(
 impl MessageChecks {
     fn check_one(&self, message: &Bound<'_, PyAny>) -> PyResult<()> {
         let py = message.py();
+        let fields = self.fields.of(message);
         if let Some(check) = &self.check_symbol {
-            let value = self.fields.get(message, SYMBOL)?;
+            let value = fields.get(SYMBOL)?;
             if !passes(&value, symbol_ok) {
                 check.bind(py).call1((value,))?;
             }
         }
-        let value = self.fields.get(message, VERSION)?;
+        let value = fields.get(VERSION)?;
         if !passes(&value, version_ok) {
             self.check_version.bind(py).call1((value,))?;
         }
         if let Some(check) = &self.check_signal_id {
-            let value = self.fields.get(message, SIGNAL_ID)?;
+            let value = fields.get(SIGNAL_ID)?;
             let unset = self.unset.as_ref().is_some_and(|unset| value.is(unset));
             if !unset && !passes(&value, signal_id_ok) {
                 check.bind(py).call1((value,))?;

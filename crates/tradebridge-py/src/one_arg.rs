@@ -73,8 +73,7 @@ pub(crate) unsafe fn call<T, F>(
     body: F,
 ) -> *mut ffi::PyObject
 where
-    T: PyClass + Sync,
-    T: PyClass<Frozen = pyo3::pyclass::boolean_struct::True>,
+    T: PyClass<Frozen = pyo3::pyclass::boolean_struct::True> + Sync,
     F: for<'py> FnOnce(&T, &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>>,
 {
     // SAFETY: CPython calls a builtin function with the interpreter attached.
