@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::bar::Bar;
-use crate::error::{BatchError, FeatureError};
+use crate::error::FeatureError;
 use crate::indicators::{check_period, Macd, Rsi, Sma};
-use crate::lanes::{div2, RowWriter};
+use crate::lanes::div2;
 use crate::symbol_hash::BuildSymbolHasher;
 
 /// Number of features per bar.
@@ -103,6 +103,68 @@ fn percent_of(part: [f64; 2], whole: [f64; 2]) -> [f64; 2] {
     [a * 100.0, b * 100.0]
 }
 
+/// RSI's new average gain, and the sum of both averages (the ratio's divisor): the longest chain of a
+/// warm update, each bar's Wilder division waiting on the previous bar's.
+pub(crate) type Averages = [f64; 2];
+
+/// The other loop-carried values of a warm bar: the SMA's window sum (before its division) and the
+/// three EMAs.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Trend {
+    sum: f64,
+    fast: f64,
+    slow: f64,
+    signal: f64,
+}
+
+/// One warm bar's loop-carried values, which [`Chain::row`] turns into the feature row.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Chain {
+    pub(crate) averages: Averages,
+    pub(crate) trend: Trend,
+}
+
+impl Chain {
+    /// The 12 features of `bar`, with its six divisions issued as three two-lane ones (same bits: IEEE
+    /// division is exact per lane). Nothing here depends on the previous bar.
+    #[inline(always)]
+    pub(crate) fn row(&self, bar: &Bar, sma_period: f64) -> [f64; NUM_FEATURES] {
+        let close = bar.close;
+        let [gain, total] = self.averages;
+        let Trend {
+            sum,
+            fast,
+            slow,
+            signal,
+        } = self.trend;
+        let [gain_share, sma] = div2([gain, sum], [total, sma_period]);
+        // TA-Lib's RSI is 0 when both averages are exactly zero (a flat series): 0 / 0 is computed and
+        // dropped, which keeps the loop free of a branch.
+        let rsi = if total != 0.0 {
+            100.0 * gain_share
+        } else {
+            0.0
+        };
+        let spread = bar.high - bar.low;
+        let line = fast - slow;
+        let [dist_from_sma, range_pct] = percent_of([close - sma, spread], [sma, close]);
+        [
+            close,
+            rsi,
+            line,
+            signal,
+            line - signal,
+            fast,
+            slow,
+            spread,
+            sma,
+            dist_from_sma,
+            bar.volume,
+            range_pct,
+        ]
+    }
+}
+
 /// The indicator state of one symbol (one series).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeriesState {
@@ -173,39 +235,32 @@ impl SeriesState {
         ]
     }
 
-    /// [`SeriesState::update`] once every indicator is warm, with its six divisions issued as three
-    /// two-lane ones (same bits: IEEE division is exact per lane). Only valid when [`SeriesState::is_ready`].
+    /// [`SeriesState::update`] once every indicator is warm: the loop-carried indicator state advanced by
+    /// one bar, then the row built from it. Only valid when [`SeriesState::is_ready`].
     #[inline(always)]
     fn update_warm(&mut self, bar: &Bar) -> [f64; NUM_FEATURES] {
-        let close = bar.close;
-        let (gain, total) = self.rsi.averages_warm(close);
-        let sum = self.sma.sum_warm(close);
-        let macd = self.macd.update_warm(close);
-        let [gain_share, sma] = div2([gain, sum], [total, self.sma.period_f()]);
-        // TA-Lib's RSI is 0 when both averages are exactly zero (a flat series): 0 / 0 is computed and
-        // dropped, which keeps the loop free of a branch.
-        let rsi = if total != 0.0 {
-            100.0 * gain_share
-        } else {
-            0.0
+        let (rsi, mut trend) = self.split_warm();
+        let averages = advance_averages(rsi, bar.close);
+        let chain = Chain {
+            averages,
+            trend: trend.advance(bar.close),
         };
-        let spread = bar.high - bar.low;
-        self.bars += 1;
-        let [dist_from_sma, range_pct] = percent_of([close - sma, spread], [sma, close]);
-        [
-            close,
+        chain.row(bar, trend.sma_period())
+    }
+
+    /// A warm state in its two independent halves: the RSI (see [`advance_averages`]) and the rest
+    /// ([`TrendState`]). The batch kernel advances them on two threads for long series; streaming
+    /// advances both and builds the row with [`Chain::row`], so every row comes from the same operations.
+    /// Only valid when [`SeriesState::is_ready`].
+    pub(crate) fn split_warm(&mut self) -> (&mut Rsi, TrendState<'_>) {
+        let SeriesState {
+            bars,
             rsi,
-            macd.line,
-            macd.signal,
-            macd.histogram,
-            macd.ema_fast,
-            macd.ema_slow,
-            spread,
+            macd,
             sma,
-            dist_from_sma,
-            bar.volume,
-            range_pct,
-        ]
+            ..
+        } = self;
+        (rsi, TrendState { bars, macd, sma })
     }
 
     fn check_matches(&self, config: &FeatureConfig) -> Result<(), FeatureError> {
@@ -228,6 +283,41 @@ impl SeriesState {
                 "a symbol's periods differ from the computer's",
             ))
         }
+    }
+}
+
+/// RSI's Wilder averages advanced by one warm bar.
+#[inline(always)]
+pub(crate) fn advance_averages(rsi: &mut Rsi, close: f64) -> Averages {
+    let (gain, total) = rsi.averages_warm(close);
+    [gain, total]
+}
+
+/// The half of a warm [`SeriesState`] besides the RSI: the bar count, the MACD's EMAs and the SMA.
+pub(crate) struct TrendState<'a> {
+    bars: &'a mut u64,
+    macd: &'a mut Macd,
+    sma: &'a mut Sma,
+}
+
+impl TrendState<'_> {
+    /// The SMA's window sum and the three EMAs advanced by one warm bar (which it counts).
+    #[inline(always)]
+    pub(crate) fn advance(&mut self, close: f64) -> Trend {
+        let sum = self.sma.sum_warm(close);
+        let macd = self.macd.update_warm(close);
+        *self.bars += 1;
+        Trend {
+            sum,
+            fast: macd.ema_fast,
+            slow: macd.ema_slow,
+            signal: macd.signal,
+        }
+    }
+
+    /// The divisor of the SMA (what [`Chain::row`] needs besides the bar).
+    pub(crate) fn sma_period(&self) -> f64 {
+        self.sma.period_f()
     }
 }
 
@@ -356,77 +446,4 @@ impl TryFrom<ComputerState> for FeatureComputer {
         }
         Ok(computer)
     }
-}
-
-/// Column inputs of [`compute_batch`]: one series (one symbol), oldest bar first.
-#[derive(Debug, Clone, Copy)]
-pub struct Columns<'a> {
-    pub open: &'a [f64],
-    pub high: &'a [f64],
-    pub low: &'a [f64],
-    pub close: &'a [f64],
-    pub volume: &'a [f64],
-}
-
-impl Columns<'_> {
-    /// Number of bars, after checking every column has the same length.
-    pub fn checked_len(&self) -> Result<usize, BatchError> {
-        let expected = self.open.len();
-        for (column, values) in [
-            ("high", self.high),
-            ("low", self.low),
-            ("close", self.close),
-            ("volume", self.volume),
-        ] {
-            if values.len() != expected {
-                return Err(BatchError::LengthMismatch {
-                    column,
-                    len: values.len(),
-                    expected,
-                });
-            }
-        }
-        Ok(expected)
-    }
-}
-
-/// Features of a whole series into `out`, row-major `(N, 12)`, from a fresh state: it runs the very
-/// same [`SeriesState::update`] as streaming, so the rows equal streaming the bars one by one, bit for
-/// bit. Every bar is validated as [`Bar::new`] does; on error `out` is partly written.
-pub fn compute_batch(
-    config: &FeatureConfig,
-    columns: Columns<'_>,
-    out: &mut [f64],
-) -> Result<(), BatchError> {
-    let n = columns.checked_len()?;
-    if out.len() != n * NUM_FEATURES {
-        return Err(BatchError::OutputSize {
-            len: out.len(),
-            expected: n * NUM_FEATURES,
-        });
-    }
-    let mut state = SeriesState::new(config).map_err(BatchError::Config)?;
-    let writer = RowWriter::new(out);
-    let rows = out.chunks_exact_mut(NUM_FEATURES);
-    let bars = columns
-        .open
-        .iter()
-        .zip(columns.high)
-        .zip(columns.low)
-        .zip(columns.close)
-        .zip(columns.volume);
-    let mut rows = rows.zip(bars).enumerate();
-    // The warm-up bars through the general update, then a loop with no warm-up test per bar.
-    let warmup = state.warmup_bars as usize;
-    for (index, (row, ((((&o, &h), &l), &c), &v))) in rows.by_ref().take(warmup) {
-        let bar =
-            Bar::new(o, h, l, c, v).map_err(|error| BatchError::InvalidBar { index, error })?;
-        writer.write(row, &state.update(&bar));
-    }
-    for (index, (row, ((((&o, &h), &l), &c), &v))) in rows {
-        let bar =
-            Bar::new(o, h, l, c, v).map_err(|error| BatchError::InvalidBar { index, error })?;
-        writer.write(row, &state.update_warm(&bar));
-    }
-    Ok(())
 }

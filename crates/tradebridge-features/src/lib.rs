@@ -42,6 +42,7 @@
 //! ```
 
 mod bar;
+mod batch;
 mod computer;
 mod error;
 mod exact;
@@ -50,10 +51,8 @@ mod lanes;
 mod symbol_hash;
 
 pub use bar::Bar;
-pub use computer::{
-    compute_batch, Columns, FeatureComputer, FeatureConfig, SeriesState, FEATURE_NAMES,
-    NUM_FEATURES,
-};
+pub use batch::{compute_batch, Columns};
+pub use computer::{FeatureComputer, FeatureConfig, SeriesState, FEATURE_NAMES, NUM_FEATURES};
 pub use error::{BarError, BatchError, FeatureError};
 pub use indicators::{Ema, Macd, MacdOutput, Rsi, Sma, MAX_PERIOD};
 
