@@ -14,6 +14,11 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 # Rust binaries the Python tests and the demo start (conformance testee, bus peer, engine, health server).
 export TRADEBRIDGE_BIN_DIR ?= $(abspath target/release)
 CARGO_FLAGS := --release --workspace --exclude tradebridge-py
+# The extension module's Cargo profile. `dist` (whole-program LTO, one codegen unit) is what the benches
+# measure, the demo runs and the wheels ship. The tests build it with `release` instead: same code and
+# behaviour, and it shares its compiled dependencies with the workspace's release build, which a cold CI
+# machine would otherwise compile twice.
+NATIVE_PROFILE ?= dist
 PYTEST_FLAGS ?= -q
 # Every Python tree ruff checks (the demo distribution included once it exists).
 PY_TREES := $(wildcard sdk mocks demo tests conformance benches examples)
@@ -25,13 +30,13 @@ help: ## List the tasks
 $(VENV)/.deps: pyproject.toml mocks/pyproject.toml demo/pyproject.toml | sodium
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip "maturin>=1.7,<2"
-	$(VENV)/bin/maturin develop --profile dist -E test -q
+	$(VENV)/bin/maturin develop --profile $(NATIVE_PROFILE) -E test -q
 	$(PY) -m pip install -q --no-deps -e mocks -e demo
 	touch $@
 
 .PHONY: dev
 dev: $(VENV)/.deps ## Create or refresh .venv: SDK in develop mode (native module rebuilt), mocks, test tools
-	$(VENV)/bin/maturin develop --profile dist --skip-install -q
+	$(VENV)/bin/maturin develop --profile $(NATIVE_PROFILE) --skip-install -q
 	$(PY) -c "import tradebridge._native, tradebridge_mocks"
 
 .PHONY: sodium
@@ -52,6 +57,7 @@ tools:
 
 .PHONY: test
 test: dev tools build test-rust test-python conformance ## Everything CI runs: Rust tests, pytest tests/, pytest conformance/
+test ci lint: NATIVE_PROFILE = release
 
 .PHONY: test-rust
 test-rust: ## Rust unit and integration tests
