@@ -13,6 +13,8 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 # Rust binaries the Python tests and the demo start (conformance testee, bus peer, engine, health server).
 export TRADEBRIDGE_BIN_DIR ?= $(abspath target/release)
+# libzmq, once built, is kept here for builds whose other dependencies differ (third_party/zmq-sys).
+export TRADEBRIDGE_LIBZMQ_CACHE ?= $(abspath target/libzmq)
 CARGO_FLAGS := --release --workspace --exclude tradebridge-py
 # The extension module's Cargo profile. `dist` (whole-program LTO, one codegen unit) is what the benches
 # measure, the demo runs and the wheels ship. The tests build it with `release` instead: same code and

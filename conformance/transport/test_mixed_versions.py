@@ -45,7 +45,7 @@ class Frozen:
 
 @pytest.fixture(scope="session")
 def frozen(tmp_path_factory: pytest.TempPathFactory) -> Frozen:
-    """The v1.0 peers (the Rust one is built once, about a minute, then cached in target/)."""
+    """The v1.0 peers (the Rust one is built once, in seconds on the workspace's build, then reused)."""
     bus = load_bus(tmp_path_factory.mktemp("v1_0"))
     sync = importlib.import_module(f"{bus.__name__}.sync")
     contracts = importlib.import_module(bus.__name__.replace(".bus", ".contracts"))

@@ -6,8 +6,8 @@ Commit 4e233f7 is the last one before contract v1.1.
   ``git show`` and imported under another top-level name, ``tradebridge_v1_0``, so that both codecs live in
   one process. The only edit is the package name in its own imports.
 - Rust: its ``contracts-testee`` (the v1.0 crate behind the conformance line protocol) is built from a
-  ``git archive`` of the commit into ``target/compat-v1.0`` (offline, from the local cargo cache; about a
-  minute once, then reused while the commit stays the same).
+  ``git archive`` of the commit by :func:`build_frozen_binary` (offline, sharing the workspace's compiled
+  dependencies; seconds once, then reused while the commit stays the same).
 """
 
 from __future__ import annotations
@@ -64,37 +64,51 @@ def load(into: Path) -> ModuleType:
         sys.path.remove(str(into))
 
 
-def rust_testee() -> Path:
-    """The v1.0 ``contracts-testee``, built on first use."""
-    base = ROOT / "target" / "compat-v1.0"
-    binary = base / "target" / "release" / "contracts-testee"
-    stamp = base / "commit"
-    if binary.exists() and stamp.exists() and stamp.read_text() == V1_0_COMMIT:
-        return binary
-    source = base / "src"
+def build_frozen_binary(paths: list[str], manifest: str, binary: str, package: str | None = None) -> Path:
+    """A v1.0 Rust binary, built on first use from a ``git archive`` of ``paths`` at the commit, offline.
+
+    It is built into the workspace's own ``target/release`` as ``<binary>-v1-0`` (the renamed ``[[bin]]``
+    in ``manifest`` is the only edit to the sources), with the current ``Cargo.lock`` and the workspace's
+    ``zmq-sys`` (``third_party/``, patched in): the dependencies are then the very units ``make build`` has
+    compiled (libzmq included), and the v1.0 build compiles only the v1.0 crates themselves."""
+    renamed = f"{binary}-v1-0"
+    built = ROOT / "target" / "release" / renamed
+    stamp = ROOT / "target" / "compat-v1.0" / f"{renamed}.commit"
+    if built.exists() and stamp.exists() and stamp.read_text() == V1_0_COMMIT:
+        return built
+    source = ROOT / "target" / "compat-v1.0" / f"{renamed}-src"
     source.mkdir(parents=True, exist_ok=True)
     archive = subprocess.run(
-        [
-            "git",
-            "-C",
-            str(ROOT),
-            "archive",
-            V1_0_COMMIT,
-            "Cargo.toml",
-            "Cargo.lock",
-            "crates/tradebridge-contracts",
-        ],
+        ["git", "-C", str(ROOT), "archive", V1_0_COMMIT, "Cargo.toml", *paths],
         capture_output=True,
         timeout=60,
         check=True,
     )
     subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, timeout=60, check=True)
-    environment = {**os.environ, "CARGO_TARGET_DIR": str(base / "target")}
-    build = ["cargo", "build", "--release", "--offline", "--bin", "contracts-testee"]
+    cargo_toml = source / manifest
+    text = cargo_toml.read_text()
+    if f'name = "{binary}"' not in text:
+        raise RuntimeError(f"{manifest} at {V1_0_COMMIT} declares no [[bin]] {binary!r}")
+    cargo_toml.write_text(text.replace(f'name = "{binary}"', f'name = "{renamed}"'))
+    workspace = source / "Cargo.toml"
+    zmq_sys = (ROOT / "third_party" / "zmq-sys").as_posix()
+    workspace.write_text(workspace.read_text() + f'\n[patch.crates-io]\nzmq-sys = {{ path = "{zmq_sys}" }}\n')
+    (source / "Cargo.lock").write_bytes((ROOT / "Cargo.lock").read_bytes())
+    environment = {**os.environ, "CARGO_TARGET_DIR": str(ROOT / "target")}
+    build = ["cargo", "build", "--release", "--offline", "--bin", renamed]
+    if package is not None:
+        build += ["-p", package]
     done = subprocess.run(
         build, cwd=source, env=environment, capture_output=True, text=True, timeout=900, check=False
     )
     if done.returncode != 0:
-        raise RuntimeError(f"building the v1.0 contracts-testee failed:\n{done.stderr[-4000:]}")
+        raise RuntimeError(f"building the v1.0 {binary} failed:\n{done.stderr[-4000:]}")
     stamp.write_text(V1_0_COMMIT)
-    return binary
+    return built
+
+
+def rust_testee() -> Path:
+    """The v1.0 ``contracts-testee``, built on first use."""
+    return build_frozen_binary(
+        ["crates/tradebridge-contracts"], "crates/tradebridge-contracts/Cargo.toml", "contracts-testee"
+    )

@@ -249,8 +249,9 @@ impl SeriesState {
     }
 
     /// A warm state in its two independent halves: the RSI (see [`advance_averages`]) and the rest
-    /// ([`TrendState`]). The batch kernel advances them on two threads for long series; streaming
-    /// advances both and builds the row with [`Chain::row`], so every row comes from the same operations.
+    /// ([`TrendState`]). The batch kernel advances the first over a block of bars, then the second with
+    /// the block's rows; streaming advances both for one bar. Both build the row with [`Chain::row`], so
+    /// every row comes from the same operations.
     /// Only valid when [`SeriesState::is_ready`].
     pub(crate) fn split_warm(&mut self) -> (&mut Rsi, TrendState<'_>) {
         let SeriesState {
