@@ -15,9 +15,7 @@
 //! CPU for its first milliseconds, and a stalled vCPU stalls both stages), so it is not done.
 
 use crate::bar::Bar;
-use crate::computer::{
-    advance_averages, Averages, Chain, FeatureConfig, SeriesState, TrendState, NUM_FEATURES,
-};
+use crate::computer::{Averages, Chain, FeatureConfig, SeriesState, TrendState, NUM_FEATURES};
 use crate::error::BatchError;
 use crate::indicators::Rsi;
 use crate::lanes::RowWriter;
@@ -143,7 +141,7 @@ impl Stages<'_> {
             .enumerate()
         {
             match self.columns.bar(index) {
-                Ok(bar) => *averages = advance_averages(rsi, bar.close),
+                Ok(bar) => *averages = rsi.averages_warm(bar.close),
                 Err(error) => {
                     block.len = done;
                     return Err(error);

@@ -240,15 +240,14 @@ impl SeriesState {
     #[inline(always)]
     fn update_warm(&mut self, bar: &Bar) -> [f64; NUM_FEATURES] {
         let (rsi, mut trend) = self.split_warm();
-        let averages = advance_averages(rsi, bar.close);
         let chain = Chain {
-            averages,
+            averages: rsi.averages_warm(bar.close),
             trend: trend.advance(bar.close),
         };
         chain.row(bar, trend.sma_period())
     }
 
-    /// A warm state in its two independent halves: the RSI (see [`advance_averages`]) and the rest
+    /// A warm state in its two independent halves: the RSI (see [`Rsi::averages_warm`]) and the rest
     /// ([`TrendState`]). The batch kernel advances the first over a block of bars, then the second with
     /// the block's rows; streaming advances both for one bar. Both build the row with [`Chain::row`], so
     /// every row comes from the same operations.
@@ -285,13 +284,6 @@ impl SeriesState {
             ))
         }
     }
-}
-
-/// RSI's Wilder averages advanced by one warm bar.
-#[inline(always)]
-pub(crate) fn advance_averages(rsi: &mut Rsi, close: f64) -> Averages {
-    let (gain, total) = rsi.averages_warm(close);
-    [gain, total]
 }
 
 /// The half of a warm [`SeriesState`] besides the RSI: the bar count, the MACD's EMAs and the SMA.

@@ -342,11 +342,11 @@ impl Rsi {
         }
     }
 
-    /// The warm update's first half for the fused batch kernel: the new averages, with both Wilder
-    /// divisions issued as one two-lane division. Returns `(avg_gain, avg_gain + avg_loss)`, the operands
-    /// of [`Rsi::update_warm`]'s ratio. Only valid when [`Rsi::is_ready`].
+    /// The warm update's first half, which the batch kernel runs as its own stage: the new averages,
+    /// with both Wilder divisions issued as one two-lane division. Returns `[avg_gain, avg_gain +
+    /// avg_loss]`, the operands of [`Rsi::update_warm`]'s ratio. Only valid when [`Rsi::is_ready`].
     #[inline(always)]
-    pub(crate) fn averages_warm(&mut self, x: f64) -> (f64, f64) {
+    pub(crate) fn averages_warm(&mut self, x: f64) -> [f64; 2] {
         let change = x - self.prev;
         self.prev = x;
         let (up, down) = if change < 0.0 {
@@ -363,7 +363,7 @@ impl Rsi {
         );
         self.avg_loss = avg_loss;
         self.avg_gain = avg_gain;
-        (avg_gain, avg_gain + avg_loss)
+        [avg_gain, avg_gain + avg_loss]
     }
 
     /// The update once warm, without the warm-up bookkeeping. Only valid when [`Rsi::is_ready`].
