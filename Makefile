@@ -45,7 +45,7 @@ dev: $(VENV)/.deps ## Create or refresh .venv: SDK in develop mode (native modul
 # libzmq is built with CURVE (bus security), linked against the system's static libsodium
 # (third_party/zmq-sys): installed with apt when missing and we are root (CI is).
 sodium:
-	@[ -e /usr/include/sodium.h ] || [ -n "$$SODIUM_LIB_DIR" ] || { [ "$$(id -u)" != 0 ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libsodium-dev >/dev/null; }; }
+	@[ -e /usr/include/sodium.h ] || [ -n "$${SODIUM_LIB_DIR:-}" ] || { [ "$$(id -u)" != 0 ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libsodium-dev >/dev/null; }; }
 
 .PHONY: build
 build: sodium ## Build the Rust workspace (libraries, binaries and examples, release)

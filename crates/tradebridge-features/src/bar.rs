@@ -21,14 +21,7 @@ impl Bar {
         // One branch for the common case (batches validate every bar): `0 < low <= open, close <= high < inf`
         // bounds every price, and NaN fails every comparison. The detailed checks below only name the
         // problem.
-        let valid = (low > 0.0)
-            & (low <= open)
-            & (open <= high)
-            & (low <= close)
-            & (close <= high)
-            & (high < f64::INFINITY)
-            & (0.0..f64::INFINITY).contains(&volume);
-        if valid {
+        if Self::is_valid(open, high, low, close, volume) {
             return Ok(Self {
                 open,
                 high,
@@ -38,6 +31,24 @@ impl Bar {
             });
         }
         Self::explain(open, high, low, close, volume)
+    }
+
+    /// The rule [`Bar::new`] enforces, as one expression without branches (so that the batch can check
+    /// a block of bars in vector lanes): `0 < low <= open, close <= high < inf` bounds every price, and
+    /// NaN fails every comparison.
+    #[inline(always)]
+    // `&` throughout, not `Range::contains`'s `&&`: a branch would keep the block check out of vector
+    // lanes
+    #[allow(clippy::manual_range_contains)]
+    pub(crate) fn is_valid(open: f64, high: f64, low: f64, close: f64, volume: f64) -> bool {
+        (low > 0.0)
+            & (low <= open)
+            & (open <= high)
+            & (low <= close)
+            & (close <= high)
+            & (high < f64::INFINITY)
+            & (0.0 <= volume)
+            & (volume < f64::INFINITY)
     }
 
     #[cold]

@@ -1,26 +1,30 @@
-//! Features of a whole series at once: the same per-bar arithmetic as streaming, in two stages.
+//! Features of a whole series at once: the same per-bar arithmetic as streaming, software-pipelined.
 //!
 //! A warm bar's update has two independent halves (see [`SeriesState::split_warm`]). RSI's Wilder
 //! averages are the longest dependency chain: each bar's division waits on the previous bar's (RSI alone
-//! runs 8.8 ns/bar on the 2 GHz bench machine: `limit_rsi_chain_alone` in `benches/features.rs`), and
-//! TA-Lib's arithmetic, which batch == streaming == TA-Lib rests on, leaves no way to shorten it. Fused
-//! with everything else in one loop, the core's out-of-order window is too small to keep the rest of the
-//! work running under that chain. As two stages over a block of bars (validate the bars and advance the
-//! averages; then the SMA, the three EMAs and the rows), the first is a tight loop the chain paces and
-//! the second has only short chains: 25.5 against 29 ns/bar for the fused loop over 1M bars, alternated
-//! runs. Every row is built by the same code as streaming, so batch equals streaming bit for bit.
+//! runs about 8 ns/bar on the 2 GHz bench machine: `limit_rsi_chain_alone` in `benches/features.rs`),
+//! and TA-Lib's arithmetic, which batch == streaming == TA-Lib rests on, leaves no way to shorten it.
+//! The rest (the SMA, the three EMAs, the row) has only short chains but most of the instructions.
 //!
-//! The two stages could also run on two threads, a block apart. Measured on two shared vCPUs that was
-//! faster in some runs and twice as slow in others (a freshly started thread often shares its parent's
-//! CPU for its first milliseconds, and a stalled vCPU stalls both stages), so it is not done.
+//! So the series goes in blocks of [`BLOCK`] bars, and one loop runs the RSI chain of the next block
+//! beside the rest of the current one: the chain's few instructions wait on its division while the
+//! core works through the other half, instead of the two taking turns. Before that loop, the next
+//! block's bars are validated in one pass without a branch per bar (vector lanes), so the chain never
+//! runs on a bad bar's price. Every row is built by the same code as streaming ([`Chain::row`]), so
+//! batch equals streaming bit for bit.
+//!
+//! Measured over 1M bars, alternated runs: the two halves one after the other took 19-23 ns/bar, this
+//! loop 15-19. The two halves could also run on two threads, a block apart: on two shared vCPUs that
+//! was faster in some runs and twice as slow in others, so it is not done.
 
 use crate::bar::Bar;
 use crate::computer::{Averages, Chain, FeatureConfig, SeriesState, TrendState, NUM_FEATURES};
 use crate::error::BatchError;
-use crate::indicators::Rsi;
+use crate::indicators::RsiRun;
 use crate::lanes::RowWriter;
 
-/// Bars per block: its averages (16 KB) and its inputs stay in L1/L2 between the two stages.
+/// Bars per block: two blocks' averages (32 KB) and a block's inputs stay in L1/L2 between the check
+/// and the loop that uses them.
 const BLOCK: usize = 1024;
 
 /// Column inputs of [`compute_batch`]: one series (one symbol), oldest bar first.
@@ -66,6 +70,22 @@ impl Columns<'_> {
         )
         .map_err(|error| BatchError::InvalidBar { index, error })
     }
+
+    /// Whether the bars `range` are all valid ([`Bar::is_valid`]), without a branch per bar.
+    fn all_valid(&self, range: std::ops::Range<usize>) -> bool {
+        self.open[range.clone()]
+            .iter()
+            .zip(&self.high[range.clone()])
+            .zip(&self.low[range.clone()])
+            .zip(&self.close[range.clone()])
+            .zip(&self.volume[range])
+            .fold(
+                true,
+                |valid, ((((&open, &high), &low), &close), &volume)| {
+                    valid & Bar::is_valid(open, high, low, close, volume)
+                },
+            )
+    }
 }
 
 /// Features of a whole series into `out`, row-major `(N, 12)`, from a fresh state: the rows equal
@@ -85,32 +105,44 @@ pub fn compute_batch(
     }
     let mut state = SeriesState::new(config).map_err(BatchError::Config)?;
     let writer = RowWriter::new(out);
-    // The warm-up bars through the general update, then the two stages, which know no warm-up.
+    // The warm-up bars through the general update, then the blocks, which know no warm-up.
     let warmup = config.warmup_bars().min(n);
     let (cold_rows, warm_rows) = out.split_at_mut(warmup * NUM_FEATURES);
     for (index, row) in cold_rows.chunks_exact_mut(NUM_FEATURES).enumerate() {
         writer.write(row, &state.update(&columns.bar(index)?));
     }
-    let stages = Stages {
+    let blocks = Blocks {
         columns,
         first: warmup,
     };
     let (rsi, mut trend) = state.split_warm();
-    let mut block = Block {
-        start: warmup,
-        len: 0,
-        averages: Box::new([[0.0; 2]; BLOCK]),
-    };
-    while block.start < n {
-        let advanced = stages.advance(rsi, &mut block);
-        stages.write(&mut trend, &block, warm_rows, &writer);
-        advanced?;
-        block.start += block.len;
+    let mut current = Block::at(warmup);
+    let mut next = Block::at(warmup);
+    let mut checked = blocks.check(&mut current);
+    let mut chain = rsi.run();
+    blocks.chain(&mut chain, &mut current);
+    loop {
+        let end = current.start + current.len;
+        if checked.is_err() || end == n {
+            blocks.write(&mut trend, &current, &mut chain, None, warm_rows, &writer);
+            rsi.end_run(chain);
+            return checked;
+        }
+        next.start = end;
+        checked = blocks.check(&mut next);
+        blocks.write(
+            &mut trend,
+            &current,
+            &mut chain,
+            Some(&mut next),
+            warm_rows,
+            &writer,
+        );
+        std::mem::swap(&mut current, &mut next);
     }
-    Ok(())
 }
 
-/// Stage one's output for one block.
+/// A block of bars and the RSI averages of each.
 struct Block {
     /// Index of its first bar in the series.
     start: usize,
@@ -119,78 +151,118 @@ struct Block {
     averages: Box<[Averages; BLOCK]>,
 }
 
-/// The two stages over the warm bars `first..` of one series.
-struct Stages<'a> {
+impl Block {
+    fn at(start: usize) -> Self {
+        Self {
+            start,
+            len: 0,
+            averages: Box::new([[0.0; 2]; BLOCK]),
+        }
+    }
+}
+
+/// The warm bars `first..` of one series, block by block.
+struct Blocks<'a> {
     columns: Columns<'a>,
     first: usize,
 }
 
-impl Stages<'_> {
-    fn len(&self) -> usize {
-        self.columns.close.len()
-    }
-
-    /// Stage one: validate the bars from `block.start` (a block at most) and advance the averages over
-    /// them. Stops at a bad bar: the bars before it are the block, to be written like any others.
+impl Blocks<'_> {
+    /// Validates the bars from `block.start` (a block at most) and sets the block's length: the bars
+    /// before the first bad one, which are written like any others before its error is returned.
     #[inline(never)]
-    fn advance(&self, rsi: &mut Rsi, block: &mut Block) -> Result<(), BatchError> {
-        let len = BLOCK.min(self.len() - block.start);
-        for (done, (averages, index)) in block.averages[..len]
-            .iter_mut()
-            .zip(block.start..)
-            .enumerate()
-        {
-            match self.columns.bar(index) {
-                Ok(bar) => *averages = rsi.averages_warm(bar.close),
-                Err(error) => {
-                    block.len = done;
-                    return Err(error);
-                }
-            }
-        }
+    fn check(&self, block: &mut Block) -> Result<(), BatchError> {
+        let start = block.start;
+        let len = BLOCK.min(self.columns.close.len() - start);
         block.len = len;
-        Ok(())
+        if self.columns.all_valid(start..start + len) {
+            return Ok(());
+        }
+        let error = (start..start + len)
+            .find_map(|index| self.columns.bar(index).err())
+            .expect("a block that failed the check has a bad bar");
+        if let BatchError::InvalidBar { index, .. } = error {
+            block.len = index - start;
+        }
+        Err(error)
     }
 
-    /// Stage two: advance the rest of the state over a block and write its rows into `rows` (the rows of
-    /// the warm bars, from `self.first`) while the block's inputs are still in cache.
-    #[inline(never)]
+    /// RSI's averages over a checked block on their own: the first block's.
+    fn chain(&self, chain: &mut RsiRun, block: &mut Block) {
+        let closes = &self.columns.close[block.start..block.start + block.len];
+        for (averages, &close) in block.averages.iter_mut().zip(closes) {
+            *averages = chain.step(close);
+        }
+    }
+
+    /// Advances the rest of the state over a checked block whose averages are in, and writes its rows
+    /// into `rows` (the rows of the warm bars, from `self.first`); in the same loop, the averages of
+    /// the `next` block (checked) where there is one.
     fn write(
         &self,
         trend: &mut TrendState<'_>,
         block: &Block,
+        chain: &mut RsiRun,
+        next: Option<&mut Block>,
+        rows: &mut [f64],
+        writer: &RowWriter,
+    ) {
+        if writer.streaming() {
+            self.write_with::<true>(trend, block, chain, next, rows, writer)
+        } else {
+            self.write_with::<false>(trend, block, chain, next, rows, writer)
+        }
+    }
+
+    #[inline(never)]
+    fn write_with<const STREAM: bool>(
+        &self,
+        trend: &mut TrendState<'_>,
+        block: &Block,
+        chain: &mut RsiRun,
+        next: Option<&mut Block>,
         rows: &mut [f64],
         writer: &RowWriter,
     ) {
         let (start, end) = (block.start, block.start + block.len);
         let at = (start - self.first) * NUM_FEATURES;
-        let rows = &mut rows[at..at + block.len * NUM_FEATURES];
         let columns = &self.columns;
-        let bars = columns.high[start..end]
-            .iter()
-            .zip(&columns.low[start..end])
-            .zip(&columns.close[start..end])
-            .zip(&columns.volume[start..end]);
-        let sma_period = trend.sma_period();
-        for ((row, &averages), (((&high, &low), &close), &volume)) in rows
+        let bars = rows[at..at + block.len * NUM_FEATURES]
             .chunks_exact_mut(NUM_FEATURES)
             .zip(&block.averages[..block.len])
-            .zip(bars)
-        {
-            let chain = Chain {
-                averages,
-                trend: trend.advance(close),
-            };
-            // validated by stage one; `open` is not a feature
-            let bar = Bar {
-                open: f64::NAN,
-                high,
-                low,
-                close,
-                volume,
-            };
-            writer.write(row, &chain.row(&bar, sma_period));
-        }
+            .zip(&columns.high[start..end])
+            .zip(&columns.low[start..end])
+            .zip(&columns.volume[start..end]);
+        // the next block's closes and where their averages go; nothing after the last block
+        let mut none: [Averages; 0] = [];
+        let mut ahead = match next {
+            Some(next) => next.averages[..next.len]
+                .iter_mut()
+                .zip(&columns.close[next.start..next.start + next.len]),
+            None => none.iter_mut().zip(&columns.close[..0]),
+        };
+        let sma_period = trend.sma_period();
+        // a local copy: through the reference, the compiler would store it to memory on every bar
+        let mut run = *chain;
+        trend.run(
+            columns.close[start..end].iter().copied().zip(bars),
+            |trend, close, ((((row, &averages), &high), &low), &volume)| {
+                if let Some((ahead, &close)) = ahead.next() {
+                    *ahead = run.step(close);
+                }
+                let chain = Chain { averages, trend };
+                // checked; `open` is not a feature
+                let bar = Bar {
+                    open: f64::NAN,
+                    high,
+                    low,
+                    close,
+                    volume,
+                };
+                writer.write_as::<STREAM>(row, &chain.row(&bar, sma_period));
+            },
+        );
+        *chain = run;
     }
 }
 

@@ -248,9 +248,10 @@ impl SeriesState {
     }
 
     /// A warm state in its two independent halves: the RSI (see [`Rsi::averages_warm`]) and the rest
-    /// ([`TrendState`]). The batch kernel advances the first over a block of bars, then the second with
-    /// the block's rows; streaming advances both for one bar. Both build the row with [`Chain::row`], so
-    /// every row comes from the same operations.
+    /// ([`TrendState`]). The batch kernel advances the first a block of bars ahead of the second, which
+    /// writes the rows; streaming advances both for one bar. Both build the row with [`Chain::row`] from
+    /// the same per-bar steps ([`RsiRun::step`](crate::indicators::RsiRun::step),
+    /// [`TrendState::run`]), so every row comes from the same operations.
     /// Only valid when [`SeriesState::is_ready`].
     pub(crate) fn split_warm(&mut self) -> (&mut Rsi, TrendState<'_>) {
         let SeriesState {
@@ -297,15 +298,40 @@ impl TrendState<'_> {
     /// The SMA's window sum and the three EMAs advanced by one warm bar (which it counts).
     #[inline(always)]
     pub(crate) fn advance(&mut self, close: f64) -> Trend {
-        let sum = self.sma.sum_warm(close);
-        let macd = self.macd.update_warm(close);
-        *self.bars += 1;
-        Trend {
-            sum,
-            fast: macd.ema_fast,
-            slow: macd.ema_slow,
-            signal: macd.signal,
+        let mut trend = Trend::default();
+        self.run(std::iter::once((close, ())), |advanced, _, ()| {
+            trend = advanced
+        });
+        trend
+    }
+
+    /// [`TrendState::advance`] over a run of `(close, item)`, handing each bar's values to
+    /// `each(trend, close, item)`, with the state in locals for the run: through `&mut self` every store
+    /// the caller makes could alias it, and the compiler would reload it from memory on every bar.
+    #[inline(always)]
+    pub(crate) fn run<T>(
+        &mut self,
+        bars: impl Iterator<Item = (f64, T)>,
+        mut each: impl FnMut(Trend, f64, T),
+    ) {
+        let mut macd = self.macd.clone();
+        let mut window = self.sma.window();
+        let mut count = 0;
+        for (close, item) in bars {
+            let sum = window.sum_warm(close);
+            let out = macd.update_warm(close);
+            let trend = Trend {
+                sum,
+                fast: out.ema_fast,
+                slow: out.ema_slow,
+                signal: out.signal,
+            };
+            each(trend, close, item);
+            count += 1;
         }
+        window.close();
+        *self.macd = macd;
+        *self.bars += count;
     }
 
     /// The divisor of the SMA (what [`Chain::row`] needs besides the bar).

@@ -182,20 +182,15 @@ impl Sma {
         self.seen == self.period
     }
 
-    /// The warm update's first half for the fused batch kernel: the window sum the mean divides, and
-    /// the same bookkeeping [`Sma::update_warm`] does. Only valid when [`Sma::is_ready`].
+    /// The running sum and position as a local copy over the ring, for a run of warm updates.
     #[inline(always)]
-    pub(crate) fn sum_warm(&mut self, x: f64) -> f64 {
-        self.sum += x;
-        self.ring[self.pos] = x;
-        self.pos = if self.pos + 1 == self.period {
-            0
-        } else {
-            self.pos + 1
-        };
-        let sum = self.sum;
-        self.sum -= self.ring[self.pos];
-        sum
+    pub(crate) fn window(&mut self) -> SmaWindow<'_> {
+        SmaWindow {
+            sum: self.sum,
+            pos: self.pos,
+            ring: &mut self.ring,
+            home: (&mut self.sum, &mut self.pos),
+        }
     }
 
     /// The divisor of the mean.
@@ -241,6 +236,40 @@ impl Sma {
         // `pos` now points at the oldest value of the current window: the one that leaves next.
         self.sum -= self.ring[self.pos];
         mean
+    }
+}
+
+/// A warm [`Sma`]'s sum and position held in locals (registers) over a run of bars: through `&mut self`
+/// every ring store could alias them, so the compiler would reload both from memory on every bar.
+pub(crate) struct SmaWindow<'a> {
+    sum: f64,
+    pos: usize,
+    ring: &'a mut [f64],
+    home: (&'a mut f64, &'a mut usize),
+}
+
+impl SmaWindow<'_> {
+    /// The warm update's first half: the window sum the mean divides (after `x` joins it), and the
+    /// same bookkeeping [`Sma::update_warm`] does.
+    #[inline(always)]
+    pub(crate) fn sum_warm(&mut self, x: f64) -> f64 {
+        self.sum += x;
+        self.ring[self.pos] = x;
+        self.pos = if self.pos + 1 == self.ring.len() {
+            0
+        } else {
+            self.pos + 1
+        };
+        let sum = self.sum;
+        self.sum -= self.ring[self.pos];
+        sum
+    }
+
+    /// Puts the sum and the position back into the [`Sma`].
+    #[inline(always)]
+    pub(crate) fn close(self) {
+        *self.home.0 = self.sum;
+        *self.home.1 = self.pos;
     }
 }
 
@@ -342,28 +371,36 @@ impl Rsi {
         }
     }
 
-    /// The warm update's first half, which the batch kernel runs as its own stage: the new averages,
-    /// with both Wilder divisions issued as one two-lane division. Returns `[avg_gain, avg_gain +
-    /// avg_loss]`, the operands of [`Rsi::update_warm`]'s ratio. Only valid when [`Rsi::is_ready`].
+    /// The warm update's first half: the new averages (see [`RsiRun::step`]). Returns `[avg_gain,
+    /// avg_gain + avg_loss]`, the operands of [`Rsi::update_warm`]'s ratio. Only valid when
+    /// [`Rsi::is_ready`].
     #[inline(always)]
     pub(crate) fn averages_warm(&mut self, x: f64) -> [f64; 2] {
-        let change = x - self.prev;
-        self.prev = x;
-        let (up, down) = if change < 0.0 {
-            (0.0, -change)
-        } else {
-            (change, 0.0)
-        };
-        let [avg_loss, avg_gain] = crate::lanes::div2(
-            [
-                self.avg_loss * self.period_minus_one + down,
-                self.avg_gain * self.period_minus_one + up,
-            ],
-            [self.period_f, self.period_f],
-        );
-        self.avg_loss = avg_loss;
-        self.avg_gain = avg_gain;
-        [avg_gain, avg_gain + avg_loss]
+        let mut run = self.run();
+        let averages = run.step(x);
+        self.end_run(run);
+        averages
+    }
+
+    /// A warm RSI's averages as values for a run of bars (see [`RsiRun`]); [`Rsi::end_run`] takes them
+    /// back.
+    #[inline(always)]
+    pub(crate) fn run(&self) -> RsiRun {
+        RsiRun {
+            averages: [self.avg_loss, self.avg_gain],
+            prev: self.prev,
+            period_minus_one: self.period_minus_one,
+            period_f: self.period_f,
+        }
+    }
+
+    /// The state after a run of bars started by [`Rsi::run`].
+    #[inline(always)]
+    pub(crate) fn end_run(&mut self, run: RsiRun) {
+        let [loss, gain] = run.averages;
+        self.avg_loss = loss;
+        self.avg_gain = gain;
+        self.prev = run.prev;
     }
 
     /// The update once warm, without the warm-up bookkeeping. Only valid when [`Rsi::is_ready`].
@@ -405,6 +442,38 @@ impl Rsi {
         self.avg_loss /= self.period_f;
         self.avg_gain /= self.period_f;
         self.ratio()
+    }
+}
+
+/// A warm [`Rsi`]'s Wilder averages over a run of bars, as a value the compiler keeps in registers, and
+/// as one `[loss, gain]` pair in the lane order the two-lane division takes, so that the chain from one
+/// bar's division to the next has no shuffle in it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RsiRun {
+    averages: [f64; 2],
+    prev: f64,
+    period_minus_one: f64,
+    period_f: f64,
+}
+
+impl RsiRun {
+    /// [`Rsi::averages_warm`].
+    #[inline(always)]
+    pub(crate) fn step(&mut self, x: f64) -> [f64; 2] {
+        let change = x - self.prev;
+        self.prev = x;
+        // `[down, up]`: the change goes to one average, `+0.0` to the other (exact, both are >= +0)
+        let moves = crate::lanes::positive2([-change, change]);
+        let [loss, gain] = self.averages;
+        self.averages = crate::lanes::div2(
+            [
+                loss * self.period_minus_one + moves[0],
+                gain * self.period_minus_one + moves[1],
+            ],
+            [self.period_f, self.period_f],
+        );
+        let [loss, gain] = self.averages;
+        [gain, gain + loss]
     }
 }
 

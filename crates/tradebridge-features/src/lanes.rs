@@ -27,6 +27,29 @@ pub(crate) fn div2(a: [f64; 2], b: [f64; 2]) -> [f64; 2] {
     }
 }
 
+/// `[max(a[0], 0), max(a[1], 0)]` as x86's `maxpd` computes it: `a` where `a > 0`, else `+0.0` (NaN
+/// and both zeros give `+0.0`).
+#[inline(always)]
+pub(crate) fn positive2(a: [f64; 2]) -> [f64; 2] {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_loadu_pd, _mm_max_pd, _mm_setzero_pd, _mm_storeu_pd};
+        let mut out = [0.0; 2];
+        // SAFETY: SSE2 is part of the x86-64 baseline; unaligned forms on two-element arrays.
+        unsafe {
+            _mm_storeu_pd(
+                out.as_mut_ptr(),
+                _mm_max_pd(_mm_loadu_pd(a.as_ptr()), _mm_setzero_pd()),
+            )
+        };
+        out
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        a.map(|x| if x > 0.0 { x } else { 0.0 })
+    }
+}
+
 /// Writes rows of a large output that will not be read back soon.
 ///
 /// A batch result is far larger than the caches: ordinary stores first read every line they write
@@ -51,12 +74,28 @@ impl RowWriter {
         Self { streaming }
     }
 
+    /// Whether rows are streamed: a loop over many rows asks once and calls [`RowWriter::write_as`].
+    pub(crate) fn streaming(&self) -> bool {
+        self.streaming
+    }
+
     /// `row.copy_from_slice(values)`, streamed when enabled. `row` must be a row of the slice given to
     /// [`RowWriter::new`] (rows of 12 keep the 16-byte alignment).
     #[inline(always)]
     pub(crate) fn write(&self, row: &mut [f64], values: &[f64; 12]) {
-        #[cfg(target_arch = "x86_64")]
         if self.streaming {
+            self.write_as::<true>(row, values)
+        } else {
+            self.write_as::<false>(row, values)
+        }
+    }
+
+    /// [`RowWriter::write`] with the choice made by the caller, who must pass [`RowWriter::streaming`].
+    #[inline(always)]
+    pub(crate) fn write_as<const STREAM: bool>(&self, row: &mut [f64], values: &[f64; 12]) {
+        debug_assert_eq!(STREAM, self.streaming);
+        #[cfg(target_arch = "x86_64")]
+        if STREAM {
             use std::arch::x86_64::{_mm_loadu_pd, _mm_stream_pd};
             let row: &mut [f64; 12] = row.try_into().expect("rows of 12");
             // SAFETY: SSE2 is part of the x86-64 baseline; the buffer start is 16-byte aligned and rows
