@@ -18,7 +18,7 @@
 //! was faster in some runs and twice as slow in others, so it is not done.
 
 use crate::bar::Bar;
-use crate::computer::{Averages, Chain, FeatureConfig, SeriesState, TrendState, NUM_FEATURES};
+use crate::computer::{Averages, Chain, FeatureConfig, SeriesState, SeriesTrend, NUM_FEATURES};
 use crate::error::BatchError;
 use crate::indicators::RsiRun;
 use crate::lanes::RowWriter;
@@ -111,11 +111,13 @@ pub fn compute_batch(
     for (index, row) in cold_rows.chunks_exact_mut(NUM_FEATURES).enumerate() {
         writer.write(row, &state.update(&columns.bar(index)?));
     }
+    let (rsi, mut trend) = state.split_warm();
     let blocks = Blocks {
         columns,
         first: warmup,
+        sma_period: trend.sma_period(),
     };
-    let (rsi, mut trend) = state.split_warm();
+    let mut trend = trend.over_series(columns.close, warmup);
     let mut current = Block::at(warmup);
     let mut next = Block::at(warmup);
     let mut checked = blocks.check(&mut current);
@@ -165,6 +167,8 @@ impl Block {
 struct Blocks<'a> {
     columns: Columns<'a>,
     first: usize,
+    /// The divisor of the SMA (what [`Chain::row`] needs besides the bar).
+    sma_period: f64,
 }
 
 impl Blocks<'_> {
@@ -200,7 +204,7 @@ impl Blocks<'_> {
     /// the `next` block (checked) where there is one.
     fn write(
         &self,
-        trend: &mut TrendState<'_>,
+        trend: &mut SeriesTrend<'_>,
         block: &Block,
         chain: &mut RsiRun,
         next: Option<&mut Block>,
@@ -217,7 +221,7 @@ impl Blocks<'_> {
     #[inline(never)]
     fn write_with<const STREAM: bool>(
         &self,
-        trend: &mut TrendState<'_>,
+        trend: &mut SeriesTrend<'_>,
         block: &Block,
         chain: &mut RsiRun,
         next: Option<&mut Block>,
@@ -226,7 +230,7 @@ impl Blocks<'_> {
     ) {
         let (start, end) = (block.start, block.start + block.len);
         let at = (start - self.first) * NUM_FEATURES;
-        let columns = &self.columns;
+        let (columns, sma_period) = (&self.columns, self.sma_period);
         let bars = rows[at..at + block.len * NUM_FEATURES]
             .chunks_exact_mut(NUM_FEATURES)
             .zip(&block.averages[..block.len])
@@ -241,11 +245,10 @@ impl Blocks<'_> {
                 .zip(&columns.close[next.start..next.start + next.len]),
             None => none.iter_mut().zip(&columns.close[..0]),
         };
-        let sma_period = trend.sma_period();
         // a local copy: through the reference, the compiler would store it to memory on every bar
         let mut run = *chain;
         trend.run(
-            columns.close[start..end].iter().copied().zip(bars),
+            bars,
             |trend, close, ((((row, &averages), &high), &low), &volume)| {
                 if let Some((ahead, &close)) = ahead.next() {
                     *ahead = run.step(close);

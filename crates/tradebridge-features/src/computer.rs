@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bar::Bar;
 use crate::error::FeatureError;
-use crate::indicators::{check_period, Macd, Rsi, Sma};
+use crate::indicators::{check_period, slide, Macd, MacdOutput, Rsi, Sma};
 use crate::lanes::div2;
 use crate::symbol_hash::BuildSymbolHasher;
 
@@ -115,6 +115,18 @@ pub(crate) struct Trend {
     fast: f64,
     slow: f64,
     signal: f64,
+}
+
+impl Trend {
+    #[inline(always)]
+    fn of(sum: f64, macd: MacdOutput) -> Self {
+        Self {
+            sum,
+            fast: macd.ema_fast,
+            slow: macd.ema_slow,
+            signal: macd.signal,
+        }
+    }
 }
 
 /// One warm bar's loop-carried values, which [`Chain::row`] turns into the feature row.
@@ -251,7 +263,7 @@ impl SeriesState {
     /// ([`TrendState`]). The batch kernel advances the first a block of bars ahead of the second, which
     /// writes the rows; streaming advances both for one bar. Both build the row with [`Chain::row`] from
     /// the same per-bar steps ([`RsiRun::step`](crate::indicators::RsiRun::step),
-    /// [`TrendState::run`]), so every row comes from the same operations.
+    /// [`SeriesTrend::run`]), so every row comes from the same operations.
     /// Only valid when [`SeriesState::is_ready`].
     pub(crate) fn split_warm(&mut self) -> (&mut Rsi, TrendState<'_>) {
         let SeriesState {
@@ -298,45 +310,86 @@ impl TrendState<'_> {
     /// The SMA's window sum and the three EMAs advanced by one warm bar (which it counts).
     #[inline(always)]
     pub(crate) fn advance(&mut self, close: f64) -> Trend {
-        let mut trend = Trend::default();
-        self.run(std::iter::once((close, ())), |advanced, _, ()| {
-            trend = advanced
-        });
+        let sum = self.sma.sum_warm(close);
+        let trend = Trend::of(sum, self.macd.update_warm(close));
+        *self.bars += 1;
         trend
     }
 
-    /// [`TrendState::advance`] over a run of `(close, item)`, handing each bar's values to
-    /// `each(trend, close, item)`, with the state in locals for the run: through `&mut self` every store
-    /// the caller makes could alias it, and the compiler would reload it from memory on every bar.
-    #[inline(always)]
-    pub(crate) fn run<T>(
-        &mut self,
-        bars: impl Iterator<Item = (f64, T)>,
-        mut each: impl FnMut(Trend, f64, T),
-    ) {
-        let mut macd = self.macd.clone();
-        let mut window = self.sma.window();
-        let mut count = 0;
-        for (close, item) in bars {
-            let sum = window.sum_warm(close);
-            let out = macd.update_warm(close);
-            let trend = Trend {
-                sum,
-                fast: out.ema_fast,
-                slow: out.ema_slow,
-                signal: out.signal,
-            };
-            each(trend, close, item);
-            count += 1;
+    /// This state advanced over a series held in memory, run after run (see [`SeriesTrend`]):
+    /// `closes` is the series' close column, which the state has seen up to bar `from`.
+    pub(crate) fn over_series<'s>(&'s mut self, closes: &'s [f64], from: usize) -> SeriesTrend<'s> {
+        assert!(
+            !self.sma.is_ready() || from >= self.sma.period(),
+            "a warm SMA's window lies in the series"
+        );
+        SeriesTrend {
+            sum: self.sma.running_sum(),
+            bars: &mut *self.bars,
+            macd: &mut *self.macd,
+            sma: &mut *self.sma,
+            closes,
+            next: from,
         }
-        window.close();
-        *self.macd = macd;
-        *self.bars += count;
     }
 
     /// The divisor of the SMA (what [`Chain::row`] needs besides the bar).
     pub(crate) fn sma_period(&self) -> f64 {
         self.sma.period_f()
+    }
+}
+
+/// A warm [`TrendState`] advanced over a series held in memory, one run of bars after another. The SMA
+/// takes the value leaving its window from the series (see [`Sma::running_sum`]); its ring is refilled
+/// once, when this ends, so between runs nothing is copied and inside a run nothing but registers is
+/// touched.
+pub(crate) struct SeriesTrend<'s> {
+    sum: f64,
+    bars: &'s mut u64,
+    macd: &'s mut Macd,
+    sma: &'s mut Sma,
+    closes: &'s [f64],
+    /// The series' next bar.
+    next: usize,
+}
+
+impl SeriesTrend<'_> {
+    /// [`TrendState::advance`] over the series' next bars, one per item of `items`, handing each bar's
+    /// values with its item to `each(trend, close, item)`. The state is in locals for the run: through
+    /// `&mut self`, every store `each` makes could alias it, and the compiler would reload it on every
+    /// bar.
+    #[inline(always)]
+    pub(crate) fn run<T>(
+        &mut self,
+        items: impl ExactSizeIterator<Item = T>,
+        mut each: impl FnMut(Trend, f64, T),
+    ) {
+        let (start, end) = (self.next, self.next + items.len());
+        if start == end {
+            return; // the series is still warming up, or the block is empty
+        }
+        let period = self.sma.period();
+        // bar i's window is closes[i + 1 - period..=i]: its oldest value leaves once the mean is taken
+        let leaving = &self.closes[start + 1 - period..end + 1 - period];
+        let mut sum = self.sum;
+        let mut macd = self.macd.clone();
+        for ((&close, &leaving), item) in self.closes[start..end].iter().zip(leaving).zip(items) {
+            let with_close = slide(&mut sum, close, leaving);
+            each(Trend::of(with_close, macd.update_warm(close)), close, item);
+        }
+        self.sum = sum;
+        *self.macd = macd;
+        *self.bars += (end - start) as u64;
+        self.next = end;
+    }
+}
+
+impl Drop for SeriesTrend<'_> {
+    /// Hands the SMA its sum and its ring back, on success and on a bad bar alike.
+    fn drop(&mut self) {
+        if self.sma.is_ready() && self.next >= self.sma.period() {
+            self.sma.resume(self.sum, &self.closes[..self.next]);
+        }
     }
 }
 

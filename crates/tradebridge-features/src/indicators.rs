@@ -182,15 +182,37 @@ impl Sma {
         self.seen == self.period
     }
 
-    /// The running sum and position as a local copy over the ring, for a run of warm updates.
+    /// The warm update's first half for the streaming feature row: the window sum the mean divides
+    /// (after `x` joins it), and the same bookkeeping [`Sma::update_warm`] does. Only valid when
+    /// [`Sma::is_ready`].
     #[inline(always)]
-    pub(crate) fn window(&mut self) -> SmaWindow<'_> {
-        SmaWindow {
-            sum: self.sum,
-            pos: self.pos,
-            ring: &mut self.ring,
-            home: (&mut self.sum, &mut self.pos),
-        }
+    pub(crate) fn sum_warm(&mut self, x: f64) -> f64 {
+        self.ring[self.pos] = x;
+        self.pos = if self.pos + 1 == self.period {
+            0
+        } else {
+            self.pos + 1
+        };
+        slide(&mut self.sum, x, self.ring[self.pos])
+    }
+
+    /// The running sum (the window's newest `period - 1` values): a run over a series held in memory
+    /// carries it in a local and slides it with [`slide`], taking the value that leaves the window from
+    /// the series itself, so the ring is neither read nor written per bar (a store, a load and the
+    /// position's bookkeeping less); [`Sma::resume`] hands the sum back.
+    #[inline(always)]
+    pub(crate) fn running_sum(&self) -> f64 {
+        self.sum
+    }
+
+    /// Ends a run started with [`Sma::running_sum`]: `series` is the series up to and including the
+    /// run's last bar. The ring gets its last `period` values, oldest first, as [`Sma::sum_warm`] would
+    /// have left them.
+    pub(crate) fn resume(&mut self, sum: f64, series: &[f64]) {
+        self.sum = sum;
+        self.ring
+            .copy_from_slice(&series[series.len() - self.period..]);
+        self.pos = 0;
     }
 
     /// The divisor of the mean.
@@ -239,38 +261,15 @@ impl Sma {
     }
 }
 
-/// A warm [`Sma`]'s sum and position held in locals (registers) over a run of bars: through `&mut self`
-/// every ring store could alias them, so the compiler would reload both from memory on every bar.
-pub(crate) struct SmaWindow<'a> {
-    sum: f64,
-    pos: usize,
-    ring: &'a mut [f64],
-    home: (&'a mut f64, &'a mut usize),
-}
-
-impl SmaWindow<'_> {
-    /// The warm update's first half: the window sum the mean divides (after `x` joins it), and the
-    /// same bookkeeping [`Sma::update_warm`] does.
-    #[inline(always)]
-    pub(crate) fn sum_warm(&mut self, x: f64) -> f64 {
-        self.sum += x;
-        self.ring[self.pos] = x;
-        self.pos = if self.pos + 1 == self.ring.len() {
-            0
-        } else {
-            self.pos + 1
-        };
-        let sum = self.sum;
-        self.sum -= self.ring[self.pos];
-        sum
-    }
-
-    /// Puts the sum and the position back into the [`Sma`].
-    #[inline(always)]
-    pub(crate) fn close(self) {
-        *self.home.0 = self.sum;
-        *self.home.1 = self.pos;
-    }
+/// The window sum as the mean divides it, with `x` in, and the running sum with `leaving` (the window's
+/// oldest value) already out for the next bar: TA-Lib's order of operations, which every SMA path
+/// shares.
+#[inline(always)]
+pub(crate) fn slide(sum: &mut f64, x: f64, leaving: f64) -> f64 {
+    *sum += x;
+    let with_x = *sum;
+    *sum -= leaving;
+    with_x
 }
 
 impl From<Sma> for SmaState {
@@ -646,5 +645,82 @@ impl TryFrom<MacdState> for Macd {
             slow: s.slow,
             signal: s.signal,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn walk(n: usize) -> Vec<f64> {
+        let mut seed = 11_u64;
+        let mut price = 50.0_f64;
+        (0..n)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                price *= 1.0 + ((seed % 2001) as f64 / 1000.0 - 1.0) * 0.01;
+                price
+            })
+            .collect()
+    }
+
+    fn same_bits(a: f64, b: f64) -> bool {
+        a.to_bits() == b.to_bits()
+    }
+
+    #[test]
+    fn a_series_run_sums_as_streaming_and_hands_the_sma_back_ready_to_go_on() {
+        let closes = walk(300);
+        let period = 20;
+        for (from, to) in [(25, 25), (25, 26), (25, 140), (20, 140)] {
+            let mut streamed = Sma::new(period).unwrap();
+            let mut run = Sma::new(period).unwrap();
+            for &x in &closes[..from] {
+                streamed.update(x);
+                run.update(x);
+            }
+            let mut sum = run.running_sum();
+            let sums: Vec<f64> = (from..to)
+                .map(|i| slide(&mut sum, closes[i], closes[i + 1 - period]))
+                .collect();
+            if to > from {
+                run.resume(sum, &closes[..to]);
+            }
+            for (i, sum) in (from..to).zip(sums) {
+                assert!(same_bits(streamed.sum_warm(closes[i]), sum), "bar {i}");
+            }
+            for (i, &x) in closes.iter().enumerate().skip(to) {
+                assert!(
+                    same_bits(streamed.update(x), run.update(x)),
+                    "bar {i} after {from}..{to}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_rsi_run_equals_the_warm_update_and_hands_the_state_back() {
+        let closes = walk(200);
+        let mut streamed = Rsi::new(14).unwrap();
+        let mut run = Rsi::new(14).unwrap();
+        for &x in &closes[..15] {
+            streamed.update(x);
+            run.update(x);
+        }
+        let mut chain = run.run();
+        for &x in &closes[15..120] {
+            let [gain, total] = chain.step(x);
+            let expected = streamed.update(x);
+            let rsi = if total != 0.0 {
+                100.0 * (gain / total)
+            } else {
+                0.0
+            };
+            assert!(same_bits(rsi, expected));
+        }
+        run.end_run(chain);
+        assert_eq!(run, streamed);
     }
 }
