@@ -122,19 +122,27 @@ pub fn compute_batch(
     let mut trend = trend.over_series(columns.close, warmup);
     let mut current = Block::at(warmup);
     let mut next = Block::at(warmup);
+    let write = if writer.streaming() {
+        Blocks::write::<true>
+    } else {
+        Blocks::write::<false>
+    };
     let mut checked = blocks.check(&mut current);
     let mut chain = rsi.run();
     blocks.chain(&mut chain, &mut current);
     loop {
         let end = current.start + current.len;
         if checked.is_err() || end == n {
-            blocks.write(&mut trend, &current, &mut chain, None, warm_rows, &writer);
+            write(
+                &blocks, &mut trend, &current, &mut chain, None, warm_rows, &writer,
+            );
             rsi.end_run(chain);
             return checked;
         }
         next.start = end;
         checked = blocks.check(&mut next);
-        blocks.write(
+        write(
+            &blocks,
             &mut trend,
             &current,
             &mut chain,
@@ -203,25 +211,10 @@ impl Blocks<'_> {
 
     /// Advances the rest of the state over a checked block whose averages are in, and writes its rows
     /// into `rows` (the rows of the warm bars, from `self.first`); in the same loop, the averages of
-    /// the `next` block (checked) where there is one.
-    fn write(
-        &self,
-        trend: &mut SeriesTrend<'_>,
-        block: &Block,
-        chain: &mut RsiRun,
-        next: Option<&mut Block>,
-        rows: &mut [f64],
-        writer: &RowWriter,
-    ) {
-        if writer.streaming() {
-            self.write_with::<true>(trend, block, chain, next, rows, writer)
-        } else {
-            self.write_with::<false>(trend, block, chain, next, rows, writer)
-        }
-    }
-
+    /// the `next` block (checked) where there is one. `STREAM` is `writer.streaming()`, chosen once per
+    /// series rather than tested per row.
     #[inline(never)]
-    fn write_with<const STREAM: bool>(
+    fn write<const STREAM: bool>(
         &self,
         trend: &mut SeriesTrend<'_>,
         block: &Block,
