@@ -85,7 +85,11 @@ Price = Annotated[float, Meta(gt=0, le=FLOAT_MAX)]
 Size = Annotated[float, Meta(ge=0, le=FLOAT_MAX)]
 Quantity = Annotated[float, Meta(gt=0, le=FLOAT_MAX)]
 Strength = Annotated[float, Meta(ge=0, le=1)]
-FeatureValue = Annotated[float, Meta(ge=-FLOAT_MAX, le=FLOAT_MAX)]
+#: Finite. The schema states it, but msgspec does not check it as a ``ge``/``le`` bound: its JSON parser
+#: already refuses a number outside the double range (``out_of_range`` at the value's path, vector
+#: ``signal/n_feature_1e400``) and JSON has no NaN or infinity, so such a bound could never fail here. It
+#: would cost about 6 ns a value, 12 values in every ``Signal`` of the demo.
+FeatureValue = Annotated[float, Meta(extra_json_schema={"minimum": -FLOAT_MAX, "maximum": FLOAT_MAX})]
 MAX_FEATURES = 4096
 Features = Annotated[list[FeatureValue | None], Meta(max_length=MAX_FEATURES)]
 Exchange = Annotated[str, Meta(min_length=1, max_length=16)]
