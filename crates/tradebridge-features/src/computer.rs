@@ -387,7 +387,8 @@ impl SeriesTrend<'_> {
 impl Drop for SeriesTrend<'_> {
     /// Hands the SMA its sum and its ring back, on success and on a bad bar alike.
     fn drop(&mut self) {
-        if self.sma.is_ready() && self.next >= self.sma.period() {
+        // a warm SMA's window lies in the series (`over_series`)
+        if self.sma.is_ready() {
             self.sma.resume(self.sum, &self.closes[..self.next]);
         }
     }

@@ -182,8 +182,8 @@ impl Sma {
         self.seen == self.period
     }
 
-    /// The warm update's first half for the streaming feature row: the window sum the mean divides
-    /// (after `x` joins it), and the same bookkeeping [`Sma::update_warm`] does. Only valid when
+    /// The warm update's first half ([`Sma::update_warm`]'s, and the streaming feature row's): the window
+    /// sum the mean divides (after `x` joins it), the ring and the position kept. Only valid when
     /// [`Sma::is_ready`].
     #[inline(always)]
     pub(crate) fn sum_warm(&mut self, x: f64) -> f64 {
@@ -224,16 +224,7 @@ impl Sma {
     /// The update once warm, without the warm-up bookkeeping. Only valid when [`Sma::is_ready`].
     #[inline(always)]
     pub(crate) fn update_warm(&mut self, x: f64) -> f64 {
-        self.sum += x;
-        self.ring[self.pos] = x;
-        self.pos = if self.pos + 1 == self.period {
-            0
-        } else {
-            self.pos + 1
-        };
-        let mean = self.sum / self.period as f64;
-        self.sum -= self.ring[self.pos];
-        mean
+        self.sum_warm(x) / self.period_f()
     }
 
     #[inline]
@@ -405,17 +396,7 @@ impl Rsi {
     /// The update once warm, without the warm-up bookkeeping. Only valid when [`Rsi::is_ready`].
     #[inline(always)]
     pub(crate) fn update_warm(&mut self, x: f64) -> f64 {
-        let change = x - self.prev;
-        self.prev = x;
-        // TA-Lib adds the change to one average only; adding +0.0 to the other is exact (both averages
-        // are >= +0), and doing it to both keeps the loop free of an unpredictable branch.
-        let (up, down) = if change < 0.0 {
-            (0.0, -change)
-        } else {
-            (change, 0.0)
-        };
-        self.avg_loss = (self.avg_loss * self.period_minus_one + down) / self.period_f;
-        self.avg_gain = (self.avg_gain * self.period_minus_one + up) / self.period_f;
+        self.averages_warm(x);
         self.ratio()
     }
 
@@ -461,7 +442,8 @@ impl RsiRun {
     pub(crate) fn step(&mut self, x: f64) -> [f64; 2] {
         let change = x - self.prev;
         self.prev = x;
-        // `[down, up]`: the change goes to one average, `+0.0` to the other (exact, both are >= +0)
+        // `[down, up]`: TA-Lib adds the change to one average only; adding +0.0 to the other is exact
+        // (both are >= +0), and doing it to both keeps the loop free of an unpredictable branch
         let moves = crate::lanes::positive2([-change, change]);
         let [loss, gain] = self.averages;
         self.averages = crate::lanes::div2(
