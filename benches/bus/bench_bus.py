@@ -469,8 +469,10 @@ def _raw_client(stack: ExitStack, echo: str, transport: str, folder: Path) -> tu
     return trip, process.pid
 
 
-def _sdk_client(stack: ExitStack, echo: str, transport: str, folder: Path) -> tuple[Callable[[], None], int]:
-    """The SDK on our side: ``publish`` (encode, number, stamp) and ``receive_one`` (validate, count)."""
+def sdk_pair(
+    stack: ExitStack, echo: str, transport: str, folder: Path
+) -> tuple[ZMQPublisher, ZMQSubscriber, subprocess.Popen[bytes]]:
+    """An SDK publisher and subscriber (topic ``signal``) around a fresh echo peer, ready to trip."""
     to_echo, from_echo = _endpoints(transport, folder)
     process = _echo(echo, to_echo, from_echo)
     stack.callback(process.communicate)
@@ -479,6 +481,12 @@ def _sdk_client(stack: ExitStack, echo: str, transport: str, folder: Path) -> tu
     sub = stack.enter_context(ZMQSubscriber(from_echo))
     sub.connect(["signal"])
     pub.wait_for_subscribers(1, timeout=10)
+    return pub, sub, process
+
+
+def _sdk_client(stack: ExitStack, echo: str, transport: str, folder: Path) -> tuple[Callable[[], None], int]:
+    """The SDK on our side: ``publish`` (encode, number, stamp) and ``receive_one`` (validate, count)."""
+    pub, sub, process = sdk_pair(stack, echo, transport, folder)
     message = signal(features=12)
     publish, receive_one = pub.publish, sub.receive_one
 

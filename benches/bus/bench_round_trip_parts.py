@@ -28,10 +28,9 @@ from typing import Any
 
 import pytest
 import zmq
-from tradebridge.bus.sync import ZMQPublisher, ZMQSubscriber
 from tradebridge.contracts import Decoder, Signal
 
-from benches.bus.bench_bus import TRANSPORTS, _echo, _endpoints
+from benches.bus.bench_bus import TRANSPORTS, sdk_pair
 from benches.bus.conftest import EXTRA
 from tests.bus.samples import signal
 
@@ -50,14 +49,7 @@ PARTS = (
 
 
 def _parts(stack: ExitStack, transport: str, folder: Path) -> dict[str, Callable[[], None]]:
-    to_echo, from_echo = _endpoints(transport, folder)
-    process = _echo("python", to_echo, from_echo)
-    stack.callback(process.communicate)
-    stack.callback(process.kill)
-    pub = stack.enter_context(ZMQPublisher(to_echo))
-    sub = stack.enter_context(ZMQSubscriber(from_echo))
-    sub.connect(["signal"])
-    pub.wait_for_subscribers(1, timeout=10)
+    pub, sub, _ = sdk_pair(stack, "python", transport, folder)
     message = signal(features=12)
     publish, receive_one = pub.publish, sub.receive_one
     publish(message)
