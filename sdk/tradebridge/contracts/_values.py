@@ -1,7 +1,9 @@
 """Constrained value types shared by every contract v1 message.
 
-Each alias carries its constraint as ``msgspec.Meta`` so that msgspec enforces it in C while decoding and
-``msgspec.json.schema`` reports it (the drift check compares that report with ``contracts/v1``).
+Each alias carries its constraint as ``msgspec.Meta``, and ``msgspec.json.schema`` reports it (the drift
+check compares that report with ``contracts/v1``). Bounds and lengths msgspec enforces in C while decoding;
+patterns (``extra_json_schema``) the messages' ``__post_init__`` checks. ``FeatureValue``'s finite bound is
+stated for the schema only: msgspec's JSON parser already refuses what it would refuse (see the alias).
 """
 
 from __future__ import annotations
