@@ -18,13 +18,16 @@ from tests.http_surfaces.raw import (
 )
 
 
-def still_serves(port: int, path: str, within: float = 5.0) -> None:
-    """A normal client is answered 200 (retried briefly: a freed slot is released asynchronously)."""
+def still_serves(port: int, path: str, within: float = 5.0) -> int:
+    """A normal client is answered 200 (retried briefly: a freed slot is released asynchronously); how
+    many tries were refused first for the connection cap (503), each of which the server counts."""
     deadline = time.monotonic() + within
+    refused = 0
     while True:
         status, body = get(port, path, timeout=2.0)
         if status == 200:
-            return
+            return refused
+        refused += status == 503
         if time.monotonic() > deadline:
             raise AssertionError(f"a normal GET {path} got {status}: {body[:200]!r}")
         time.sleep(0.05)
@@ -93,9 +96,10 @@ def slowloris_does_not_starve(port: int, path: str, n: int, header_timeout: floa
     still_serves(port, path)
 
 
-def connection_cap(port: int, path: str, cap: int) -> None:
+def connection_cap(port: int, path: str, cap: int) -> int:
     """``cap`` idle connections fill every slot: the next one is answered 503 and closed; once they go,
-    normal clients are served again."""
+    normal clients are served again. How many connections the server refused meanwhile: that one, and
+    any try made before it noticed the idle ones had gone."""
     idle = [connect(port) for _ in range(cap)]
     try:
         time.sleep(0.3)  # accepted: the server counts them before the next one arrives
@@ -108,7 +112,7 @@ def connection_cap(port: int, path: str, cap: int) -> None:
     finally:
         for sock in idle:
             sock.close()
-    still_serves(port, path)
+    return 1 + still_serves(port, path)
 
 
 def metric(port: int, path: str, name: str, labels: dict[str, str] | None = None) -> float:

@@ -53,9 +53,9 @@ def test_connection_cap_refuses_the_excess_and_counts_it(broker: MockBroker, por
     health_port = broker.config.health_port
     labels = {"source": "http"}
     before = checks.metric(health_port, "/metrics", "tradebridge_connections_refused_total", labels)
-    checks.connection_cap(port, "/admin/requests", CAP)
+    refused = checks.connection_cap(port, "/admin/requests", CAP)
     after = checks.metric(health_port, "/metrics", "tradebridge_connections_refused_total", labels)
-    assert after == before + 1
+    assert after == before + refused
 
 
 def test_cli_binds_loopback_by_default() -> None:
