@@ -53,6 +53,32 @@ struct Socket {
     handle: usize,
 }
 
+/// A received frame, still libzmq's message: its bytes are read where they landed (one copy fewer than
+/// copying them out first, and no allocation of ours per frame), and it is closed when dropped.
+struct Frame {
+    msg: Msg,
+    zmq: Zmq,
+}
+
+impl Frame {
+    fn bytes(&mut self) -> &[u8] {
+        // SAFETY: `msg` holds a received message until `drop`; libzmq's data pointer is asked for where the
+        // message is now (a short message's bytes live inside `msg` itself, which may have moved).
+        unsafe {
+            let size = (self.zmq.msg_size)(&raw const self.msg);
+            let data = (self.zmq.msg_data)(&raw mut self.msg).cast::<u8>();
+            std::slice::from_raw_parts(data, size)
+        }
+    }
+}
+
+impl Drop for Frame {
+    fn drop(&mut self) {
+        // SAFETY: `msg` was initialised and received into, and is closed only here.
+        unsafe { (self.zmq.msg_close)(&raw mut self.msg) };
+    }
+}
+
 /// What `take` found for one frame.
 enum Outcome {
     /// decoded and counted: `(topic, message)`
@@ -72,7 +98,7 @@ pub(crate) struct Receiver {
     stats: Mutex<SubscriberStats>,
     socket: Mutex<Option<Socket>>,
     /// received and not handled yet (a batch cut short by a frame for Python)
-    frames: Mutex<VecDeque<Vec<u8>>>,
+    frames: Mutex<VecDeque<Frame>>,
     /// a decoded message's `seq`, `sent_at_us` and `source`
     envelope: Slots<3>,
 }
@@ -141,7 +167,7 @@ impl Receiver {
     fn receive(&self, py: Python<'_>, socket: Socket, limit: usize, wait: bool) -> c_int {
         let (received, error) = py.detach(move || {
             let zmq = socket.zmq;
-            let mut received: Vec<Vec<u8>> = Vec::new();
+            let mut received: Vec<Frame> = Vec::with_capacity(limit.min(64));
             let mut error = 0;
             while received.len() < limit {
                 let flags = if wait && received.is_empty() {
@@ -149,25 +175,24 @@ impl Receiver {
                 } else {
                     ZMQ_DONTWAIT
                 };
-                let mut msg = Msg([0; 64]);
-                // SAFETY: `msg` is initialised before use and closed exactly once below; `handle` is
+                let mut frame = Frame {
+                    msg: Msg([0; 64]),
+                    zmq,
+                };
+                // SAFETY: `msg` is initialised before use (and closed by `Frame::drop`); `handle` is
                 // open (closed only after `detach`, under the SDK's lock, which the caller holds).
                 unsafe {
-                    (zmq.msg_init)(&raw mut msg);
-                    if (zmq.msg_recv)(&raw mut msg, socket.handle as *mut c_void, flags) < 0 {
+                    (zmq.msg_init)(&raw mut frame.msg);
+                    if (zmq.msg_recv)(&raw mut frame.msg, socket.handle as *mut c_void, flags) < 0 {
                         let errno = (zmq.errno)();
-                        (zmq.msg_close)(&raw mut msg);
                         // EINTR: a signal (Ctrl-C) for Python to see; EAGAIN: nothing (more) queued
                         if errno != EAGAIN && errno != EINTR {
                             error = errno;
                         }
                         break;
                     }
-                    let size = (zmq.msg_size)(&raw const msg);
-                    let data = (zmq.msg_data)(&raw mut msg).cast::<u8>();
-                    received.push(std::slice::from_raw_parts(data, size).to_vec());
-                    (zmq.msg_close)(&raw mut msg);
                 }
+                received.push(frame);
             }
             (received, error)
         });
@@ -285,11 +310,12 @@ impl Receiver {
             let mut taken = 0;
             let mut outcome = Ok(None);
             while taken < limit {
-                let Some(frame) = batch.pop_front() else {
+                let Some(mut frame) = batch.pop_front() else {
                     break;
                 };
                 taken += 1;
-                match self.handle_frame(py, &routes, &frame, received_us) {
+                let frame = frame.bytes();
+                match self.handle_frame(py, &routes, frame, received_us) {
                     Ok(Outcome::Item(item)) => {
                         if let Err(failure) = out.append(item) {
                             outcome = Err(failure);
@@ -297,7 +323,7 @@ impl Receiver {
                         }
                     }
                     Ok(Outcome::Slow) => {
-                        outcome = Ok(Some(PyBytes::new(py, &frame)));
+                        outcome = Ok(Some(PyBytes::new(py, frame)));
                         break;
                     }
                     Err(failure) => {
