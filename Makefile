@@ -122,6 +122,14 @@ bench: dev build ## Benchmarks: ours and the baselines side by side, ratios prin
 	cargo bench --workspace --exclude tradebridge-py
 	$(PY) -m benches.table --criterion target/criterion --write  # reports/bench/latest.json: the run's table
 
+# `make profile` rounds of 20,000 messages per candidate.
+PROFILE_ROUNDS ?= 15
+
+.PHONY: profile
+profile: dev build ## Where publish and receive spend their CPU, ours beside the hand-written loops (perf, ns/msg by cost centre)
+	@command -v perf >/dev/null || { [ "$$(id -u)" != 0 ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf >/dev/null; }; }
+	$(PY) -m benches.profile.bus --rounds $(PROFILE_ROUNDS)
+
 .PHONY: demo-install-check
 demo-install-check: dev build ## SDK, mocks and demo wheels in a fresh venv outside the checkout run the demo (slow)
 	$(PY) -m pytest demo/tests $(PYTEST_FLAGS) -s

@@ -289,19 +289,25 @@ def _rust_feed(endpoint: str) -> subprocess.Popen[bytes]:
 RECEIVE_CPU: dict[str, list[float]] = {}
 
 
+def fed_socket(context: zmq.Context[Any]) -> tuple[subprocess.Popen[bytes], zmq.Socket[bytes]]:
+    """A fresh Rust feed and a hand-written SUB on it (unbounded), once its first frame has arrived."""
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    process = _rust_feed(endpoint)
+    socket = context.socket(zmq.SUB)
+    socket.setsockopt(zmq.RCVHWM, 0)
+    socket.setsockopt(zmq.SUBSCRIBE, b"market")
+    socket.connect(endpoint)
+    socket.recv()
+    return process, socket
+
+
 def _raw_receiver(
     context: zmq.Context[Any], decode: Callable[[bytes], Any], name: str
 ) -> Callable[[], float]:
     """A fresh Rust feed per round; the clock runs from the first frame (the feed is running) to the last."""
 
     def measure() -> float:
-        endpoint = f"tcp://127.0.0.1:{free_port()}"
-        process = _rust_feed(endpoint)
-        socket = context.socket(zmq.SUB)
-        socket.setsockopt(zmq.RCVHWM, 0)
-        socket.setsockopt(zmq.SUBSCRIBE, b"market")
-        socket.connect(endpoint)
-        socket.recv()
+        process, socket = fed_socket(context)
         recv = socket.recv
         started, thread = time.perf_counter(), time.thread_time()
         for _ in range(PER_ROUND):
