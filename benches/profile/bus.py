@@ -122,6 +122,7 @@ class Profiler:
         ack.unlink()
         self.cpu = 0.0
         self.messages = 0
+        self.warming = False
 
     def _say(self, command: str) -> None:
         self.control.write(command + "\n")
@@ -130,6 +131,9 @@ class Profiler:
 
     @contextmanager
     def sampling(self, messages: int) -> Iterator[None]:
+        if self.warming:  # the first round: caches, allocators and libzmq's pipes settle, unmeasured
+            yield
+            return
         self._say("enable")
         started = time.thread_time()
         try:
@@ -253,13 +257,15 @@ def publishers(context: zmq.Context[Any], drain: str) -> tuple[dict[str, Candida
 
 # -- the run ------------------------------------------------------------------------------------------------
 def profile(candidates: dict[str, Candidate], rounds: int, folder: Path) -> dict[str, Profiler]:
-    """Every candidate once per round, round after round (the machine's drift hits them alike)."""
+    """Every candidate once per round, round after round (the machine's drift hits them alike), after a
+    warm-up round that is not sampled."""
     profilers: dict[str, Profiler] = {}
     try:
         for index, name in enumerate(candidates):
             profilers[name] = Profiler(folder, f"p{index}")
-        for _ in range(rounds):
+        for round_ in range(rounds + 1):
             for name, run in candidates.items():
+                profilers[name].warming = round_ == 0
                 run(profilers[name])
     except BaseException:
         for profiler in profilers.values():
