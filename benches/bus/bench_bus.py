@@ -26,7 +26,8 @@ transit histogram in Rust, the validated decode called from there); what is left
 the contract types' decode (see ``benches/contracts``) and the generator that hands messages out; the
 receiving thread's CPU per message is printed beside the wall figures (``receive BarUpdate CPU``). The
 round trip also runs the two mixed pairs (SDK -> Python echo, raw -> Rust echo), which say how much of
-the difference is our client's and how much the Rust echo's. Ratios are printed at the end (conftest.py).
+the difference is our client's and how much the Rust echo's. Ratios are printed at the end (conftest.py);
+``make profile`` (benches/profile/bus.py) splits publish and receive by cost centre with perf.
 """
 
 from __future__ import annotations
