@@ -323,6 +323,26 @@ def _raw_receiver(
     return measure
 
 
+@contextlib.contextmanager
+def fed_subscriber(
+    decode: Callable[[bytes], Any] | None = None,
+) -> Iterator[tuple[ZMQSubscriber, subprocess.Popen[bytes]]]:
+    """A fresh Rust feed and the SDK's subscriber on it (unbounded), once its first message has arrived;
+    with ``decode``, the topic's decoder replaced by that one. Leaving checks that the
+    subscriber took every message the feed sent, with no gap."""
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    process = _rust_feed(endpoint)
+    with ZMQSubscriber(endpoint, options=UNBOUNDED) as sub:
+        sub.connect(["market"])
+        if decode is not None:
+            sub._core._receiver.route([("market", decode)])
+        assert sub.receive_one(timeout=10) is not None, "the Rust feed sent nothing within 10 s"
+        yield sub, process
+        assert sub.stats.gaps == 0, f"the subscriber lost messages: {sub.stats}"
+        assert sub.stats.received == PER_ROUND + 1, f"the subscriber lost messages: {sub.stats}"
+    process.communicate()
+
+
 def _sdk_receiver(
     name: str = SDK_RECEIVE, decode: Callable[[bytes], Any] | None = None
 ) -> Callable[[], float]:
@@ -330,22 +350,13 @@ def _sdk_receiver(
     that prices the bus's own work apart from the contract's validation: not a path users have)."""
 
     def measure() -> float:
-        endpoint = f"tcp://127.0.0.1:{free_port()}"
-        process = _rust_feed(endpoint)
-        with ZMQSubscriber(endpoint, options=UNBOUNDED) as sub:
-            sub.connect(["market"])
-            if decode is not None:
-                sub._core._receiver.route([("market", decode)])
-            assert sub.receive_one(timeout=10) is not None
+        with fed_subscriber(decode) as (sub, _):
             received = sub.receive(idle_timeout=5)
             started, thread = time.perf_counter(), time.thread_time()
             for _ in range(PER_ROUND):
                 next(received)
             elapsed = time.perf_counter() - started
             RECEIVE_CPU.setdefault(name, []).append(time.thread_time() - thread)
-            assert sub.stats.gaps == 0
-            assert sub.stats.received == PER_ROUND + 1
-        process.communicate()
         return elapsed
 
     return measure
