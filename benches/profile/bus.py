@@ -325,21 +325,26 @@ def receive_verdict(breakdown: Breakdown) -> str:
         f"receive: the work the rules keep and the bare loop does not do costs {kept:.0f} ns/msg (contract"
         f" checks {checks:.0f}, bookkeeping {accounting:.0f});"
         f" the SDK's {ours:.0f} without it would be {ours - kept:.0f} against the bare loop's {hand:.0f}"
-        f" ({hand / (ours - kept):.2f}x); with it {hand / ours:.2f}x (target >= 1.0)"
+        f" ({hand / (ours - kept):.2f}x); with it {hand / ours:.2f}x"
+        f" (target >= 1.0: {'met' if hand >= ours else 'missed'})"
     )
 
 
 def publish_verdict(breakdown: Breakdown) -> str:
     """The SDK's publish apart from its encode, against the raw send of pre-encoded frames."""
-    encode = breakdown.ns(SDK_PUBLISH, PRINT)
+    encode, by_hand = breakdown.ns(SDK_PUBLISH, PRINT), breakdown.ns(HAND_SEND, PRINT)
     raw, ours = breakdown.totals[RAW_SEND], breakdown.totals[SDK_PUBLISH]
     allowed = raw / 0.85 - (ours - encode)
+    verdict = (
+        "met"
+        if raw / ours >= 0.85
+        else f"missed; meeting it would leave the print {allowed:.0f} ns, {allowed / encode:.0%} of msgspec's"
+    )
     return (
         f"publish: the SDK's {ours:.0f} ns/msg = msgspec printing the JSON {encode:.0f} + the rest"
         f" {ours - encode:.0f}, against the raw send's {raw:.0f} (which prints nothing): the rest alone is"
-        f" {raw / (ours - encode):.2f}x the limit's speed, the whole {raw / ours:.2f}x (target >= 0.85);"
-        f" meeting it would leave the print {allowed:.0f} ns, {allowed / encode:.0%} of what msgspec takes"
-        f" (the hand-written loop prints with the same msgspec: {breakdown.ns(HAND_SEND, PRINT):.0f})"
+        f" {raw / (ours - encode):.2f}x the limit's speed, the whole {raw / ours:.2f}x (target >= 0.85:"
+        f" {verdict}; the hand-written loop prints with the same msgspec: {by_hand:.0f})"
     )
 
 
